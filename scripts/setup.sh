@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what provision and its lab need on a fresh Debian 12 machine (as root). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for p in mmdebstrap openssh-client openssh-server iproute2 sudo dpkg-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# A sshd on the controller is only used by the SSH layer's tests (on 127.0.0.1, its own config); never started as a service.
+mkdir -p /run/sshd
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -p .

@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// The `provision` command line. Parses arguments, wires inventory + SSH + engine + UI; no logic of its own.
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadInventory } from './inventory/load.js';
+import { selectHosts } from './inventory/select.js';
+import { openConnection } from './ssh/index.js';
+import { runPlaybook } from './core/run.js';
+import { gatherFacts } from './core/engine.js';
+import { EXIT, UsageError } from './core/errors.js';
+import { listJournals } from './core/journal.js';
+import type { RunReport } from './core/types.js';
+import { createProgress } from './ui/progress.js';
+import { renderChanges, renderRecap } from './ui/report.js';
+import { renderMarkdown } from './ui/markdown.js';
+import { loadPlaybook } from './cli/playbook-loader.js';
+import { projectDir } from './cli/paths.js';
+import { labDown, labStatus, labUp } from './lab/index.js';
+
+const DEFAULT_PLAYBOOK = 'site';
+
+interface RunFlags {
+  forks: number;
+  limit?: string;
+  tags?: string;
+  extraVars: Record<string, string>;
+  json?: boolean;
+  verbose?: boolean;
+  diff?: boolean;
+  format: 'text' | 'markdown' | 'json';
+  acceptNewHostKeys?: boolean;
+  stateDir: string;
+  out?: string;
+}
+
+function intArg(min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
+    return n;
+  };
+}
+
+function collectVar(v: string, acc: Record<string, string>) {
+  const eq = v.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${v}"`);
+  return { ...acc, [v.slice(0, eq)]: v.slice(eq + 1) };
+}
+
+const color = () => !process.env.NO_COLOR && process.stdout.isTTY === true;
+const err = (s: string) => process.stderr.write(`${s}\n`);
+
+async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbookArg: string | undefined, f: RunFlags): Promise<number> {
+  const inventory = loadInventory(inventoryFile, { extraVars: f.extraVars });
+  const { name, playbook } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
+  const hosts = selectHosts(inventory, 'all', f.limit);
+  if (hosts.length === 0) throw new UsageError('no hosts selected');
+  const json = f.json || f.format === 'json';
+  const progress = createProgress(hosts.map((h) => h.name), {
+    tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
+  });
+  const { report, journalPath } = await runPlaybook({
+    inventory, playbook, playbookName: name, hosts, mode,
+    forks: f.forks,
+    tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
+    projectDir,
+    stateDir: resolve(f.stateDir),
+    connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+    onEvent: (e) => progress.onEvent(e),
+  });
+  await progress.done();
+  emitReport(report, mode, f);
+  if (journalPath && !json) err(`journal: ${journalPath}`);
+  const failed = report.hosts.some((h) => h.error || h.recap.failed > 0);
+  if (failed) return EXIT.failed;
+  if (mode === 'check' && report.hosts.some((h) => h.recap.changed > 0)) return EXIT.drift;
+  return EXIT.ok;
+}
+
+function emitReport(report: RunReport, mode: 'apply' | 'check', f: RunFlags) {
+  let text: string;
+  if (f.json || f.format === 'json') text = JSON.stringify(report, null, 2);
+  else if (f.format === 'markdown') text = renderMarkdown(report);
+  else {
+    const changes = renderChanges(report, { diff: mode === 'check' || !!f.diff, color: color() });
+    text = [changes, renderRecap(report, color())].filter(Boolean).join('\n\n');
+  }
+  if (f.out) writeFileSync(f.out, `${text}\n`);
+  else process.stdout.write(`${text}\n`);
+}
+
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --forks <n>', 'hosts worked on in parallel', intArg(1, 1000), 10)
+    .option('-l, --limit <hosts>', 'only these hosts/groups (comma-separated)')
+    .option('-t, --tags <tags>', 'only tasks with one of these tags (comma-separated)')
+    .option('-e, --extra-vars <key=value>', 'set a variable for every host (repeatable)', collectVar, {})
+    .option('--json', 'print the run report as JSON')
+    .addOption(new Option('--format <fmt>', 'report format').choices(['text', 'markdown', 'json']).default('text'))
+    .option('-o, --out <file>', 'write the report to a file instead of stdout')
+    .option('--diff', 'show diffs of changes (always on for check)')
+    .option('-v, --verbose', 'show every remote command (secrets redacted), no live table')
+    .option('--accept-new-host-keys', 'trust and record host keys not yet in known_hosts (changed keys are always refused)')
+    .option('--state-dir <dir>', 'where run journals are kept', '.provision');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('provision')
+    .description('Agentless provisioner over SSH for Linux Virtual Server clusters')
+    .showHelpAfterError()
+    .exitOverride();
+
+  addRunOptions(program.command('up')
+    .description('converge every host of the inventory to the playbook (default: site)')
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[playbook]', 'playbook name in playbooks/ or a path'))
+    .action(async (inv: string, pb: string | undefined, f: RunFlags) => { process.exitCode = await runCommand('apply', inv, pb, f); });
+
+  addRunOptions(program.command('check')
+    .description(`dry run: show what would change as diffs; exit ${EXIT.drift} on drift, never changes a host`)
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[playbook]', 'playbook name in playbooks/ or a path'))
+    .action(async (inv: string, pb: string | undefined, f: RunFlags) => { process.exitCode = await runCommand('check', inv, pb, f); });
+
+  program.command('facts')
+    .description('gather and print the facts of each host (one round trip per host)')
+    .argument('<inventory>', 'inventory YAML file')
+    .option('-l, --limit <hosts>', 'only these hosts/groups')
+    .option('--accept-new-host-keys', 'trust and record unknown host keys')
+    .action(async (inv: string, f: { limit?: string; acceptNewHostKeys?: boolean }) => {
+      const inventory = loadInventory(inv);
+      const out: Record<string, unknown> = {};
+      let failed = false;
+      await Promise.all(selectHosts(inventory, 'all', f.limit).map(async (h) => {
+        try {
+          const conn = await openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys });
+          try { out[h.name] = await gatherFacts(conn); } finally { await conn.close(); }
+        } catch (e) { failed = true; out[h.name] = { error: (e as Error).message }; }
+      }));
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      process.exitCode = failed ? EXIT.failed : EXIT.ok;
+    });
+
+  program.command('runs')
+    .description('list recorded runs (journals)')
+    .option('--state-dir <dir>', 'where run journals are kept', '.provision')
+    .action((f: { stateDir: string }) => {
+      for (const j of listJournals(resolve(f.stateDir))) {
+        const changes = Object.values(j.hosts).reduce((n, h) => n + h.changes.length, 0);
+        process.stdout.write(`${j.id}  ${j.startedAt}  ${j.user}  ${j.kind}  ${j.inventory}  hosts=${Object.keys(j.hosts).length}  changes=${changes}  ${j.status}\n`);
+      }
+    });
+
+  const lab = program.command('lab').description('the built-in lab of real SSH hosts (used by the tests and the demo)');
+  lab.command('up')
+    .description('start lab hosts and write <dir>/inventory.yaml')
+    .option('--name <name>', 'lab name', 'default')
+    .option('--hosts <n>', 'number of hosts', intArg(1, 250), 3)
+    .action(async (f: { name: string; hosts: number }) => {
+      const r = await labUp({ name: f.name, hosts: f.hosts });
+      process.stdout.write(`lab ${f.name}: ${r.hosts.length} hosts up; inventory: ${r.inventory}\n`);
+      for (const h of r.hosts) process.stdout.write(`  ${h.name}  ${h.address}\n`);
+      process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
+    });
+  lab.command('down').description('stop the lab and remove everything it created')
+    .option('--name <name>', 'lab name', 'default')
+    .action(async (f: { name: string }) => { await labDown(f.name); process.stdout.write(`lab ${f.name}: down\n`); });
+  lab.command('status').description('show lab hosts and whether they answer')
+    .option('--name <name>', 'lab name', 'default')
+    .action(async (f: { name: string }) => { process.stdout.write(`${JSON.stringify(await labStatus(f.name), null, 2)}\n`); });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    const ex = e as Error & { code?: string; exitCode?: number };
+    if (ex.code?.startsWith('commander.')) {
+      // help and version are not errors
+      return ex.code === 'commander.helpDisplayed' || ex.code === 'commander.version' || ex.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+    }
+    err(`provision: ${ex.message}`);
+    if (ex.name === 'InventoryError' || ex instanceof UsageError) return EXIT.usage;
+    return EXIT.failed;
+  }
+}
+
+main(process.argv).then((code) => { process.exitCode = code; });

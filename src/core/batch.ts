@@ -1,0 +1,35 @@
+// Runs many probes in one round trip: each in its own subshell, its output framed by
+// markers that carry a per-run random nonce, so no probe output can forge a frame.
+import { randomBytes } from 'node:crypto';
+import type { ProbeOutput } from './types.js';
+
+export interface BatchScript {
+  script: string;
+  split(stdout: string): ProbeOutput[];
+}
+
+export function batchProbes(scripts: readonly string[]): BatchScript {
+  const nonce = `__provision_${randomBytes(8).toString('hex')}`;
+  const parts = scripts.map(
+    (s, i) => `printf '%s %d begin\\n' ${nonce} ${i}\n( ${s}\n) </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`,
+  );
+  return {
+    script: `${parts.join('\n')}\n`,
+    split(stdout: string): ProbeOutput[] {
+      let pos = 0;
+      return scripts.map((_, i) => {
+        const begin = `${nonce} ${i} begin\n`;
+        const start = stdout.indexOf(begin, pos);
+        if (start < 0) throw new Error(`probe ${i} produced no output frame (the host's shell stopped early)`);
+        const endMark = `\n${nonce} ${i} end `;
+        const end = stdout.indexOf(endMark, start + begin.length);
+        if (end < 0) throw new Error(`probe ${i} output frame is not closed`);
+        const codeStart = end + endMark.length;
+        const nl = stdout.indexOf('\n', codeStart);
+        const code = Number.parseInt(stdout.slice(codeStart, nl < 0 ? undefined : nl), 10);
+        pos = nl < 0 ? stdout.length : nl;
+        return { stdout: stdout.slice(start + begin.length, end), code: Number.isNaN(code) ? 255 : code };
+      });
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// The engine: for one host, probe every task in one round trip, plan, apply only what
+// differs, run notified handlers. It knows tasks and connections, nothing of LVS or SSH.
+import type {
+  Connection, HostFacts, HostReport, PlannedChange, ProbeOutput, Step, Task, TaskContext, TaskReport, TaskStatus,
+} from './types.js';
+import { batchProbes } from './batch.js';
+import { FACTS_SCRIPT, parseFacts } from './facts.js';
+import { TaskError } from './errors.js';
+import { toJournalStep, type JournalChange } from './journal.js';
+
+export type Mode = 'apply' | 'check';
+
+export type HostEvent =
+  | { type: 'phase'; host: string; phase: string }
+  | { type: 'task-start'; host: string; task: string; index: number; total: number }
+  | { type: 'task-end'; host: string; report: TaskReport }
+  | { type: 'command'; host: string; display: string };
+
+export interface HostRunOptions {
+  mode: Mode;
+  /** Only tasks carrying one of these tags (handlers are always eligible). */
+  tags?: string[];
+  onEvent?: (e: HostEvent) => void;
+  /** Called after every applied change (the run journal). */
+  onChange?: (change: JournalChange) => void;
+}
+
+/** Host-side view the engine needs to build tasks once facts are known. */
+export interface HostWork {
+  host: string;
+  vars: Record<string, unknown>;
+  projectDir: string;
+  /** Builds tasks and handlers from facts (playbooks branch on facts). */
+  build(ctx: TaskContext): { tasks: Task[]; handlers: Record<string, Task> };
+}
+
+/** Counts round trips so benchmarks and reports can show O(1) probing. */
+class CountingConnection {
+  roundTrips = 0;
+  constructor(readonly conn: Connection, private readonly onEvent?: (e: HostEvent) => void) {}
+  async exec(script: string, stdin?: string | Buffer, display?: string) {
+    this.roundTrips++;
+    this.onEvent?.({ type: 'command', host: this.conn.host, display: display ?? script });
+    return this.conn.exec(script, { become: true, stdin });
+  }
+  async upload(local: string, remote: string, mode?: number) {
+    this.roundTrips++;
+    this.onEvent?.({ type: 'command', host: this.conn.host, display: `upload ${local} -> ${remote}` });
+    return this.conn.upload(local, remote, mode);
+  }
+}
+
+export async function gatherFacts(conn: Connection): Promise<HostFacts> {
+  const r = await conn.exec(FACTS_SCRIPT, { become: true });
+  if (r.code !== 0) throw new TaskError(conn.host, 'gather facts', `facts script exited ${r.code}`, { stderr: r.stderr });
+  return parseFacts(r.stdout);
+}
+
+function emptyRecap(): Record<TaskStatus, number> {
+  return { ok: 0, changed: 0, failed: 0, skipped: 0 };
+}
+
+function selected(task: Task, tags?: string[]): boolean {
+  if (!tags || tags.length === 0) return true;
+  return (task.tags ?? []).some((t) => tags.includes(t));
+}
+
+export async function runHost(conn: Connection, work: HostWork, opts: HostRunOptions, facts?: HostFacts): Promise<HostReport> {
+  const started = Date.now();
+  const c = new CountingConnection(conn, opts.onEvent);
+  const report: HostReport = { host: work.host, tasks: [], recap: emptyRecap(), roundTrips: 0, durationMs: 0 };
+  const emit = opts.onEvent ?? (() => {});
+  try {
+    emit({ type: 'phase', host: work.host, phase: 'facts' });
+    if (!facts) {
+      c.roundTrips++;
+      facts = await gatherFacts(conn);
+    }
+    const ctx: TaskContext = { host: work.host, facts, vars: work.vars, projectDir: work.projectDir };
+    const { tasks: allTasks, handlers } = work.build(ctx);
+    const tasks = allTasks.filter((t) => selected(t, opts.tags));
+    const notified = new Set<string>();
+
+    const runList = async (list: Task[]): Promise<boolean> => {
+      // Probe results stay valid until something changes on the host; then the rest is re-probed in one batch.
+      let states: ProbeOutput[] = [];
+      let statesFrom = -1;
+      const probes = list.map((t) => t.probe(ctx));
+      for (let i = 0; i < list.length; i++) {
+        const task = list[i]!;
+        emit({ type: 'task-start', host: work.host, task: task.name, index: i, total: list.length });
+        const t0 = Date.now();
+        const tr: TaskReport = { task: task.name, module: task.module, status: 'ok', changes: [], durationMs: 0 };
+        try {
+          if (statesFrom < 0) {
+            emit({ type: 'phase', host: work.host, phase: `probe ${list.length - i} task(s)` });
+            const batch = batchProbes(probes.slice(i).map((p) => p.script));
+            const r = await c.exec(batch.script, undefined, `probe ${list.length - i} task(s) in one batch`);
+            states = batch.split(r.stdout);
+            statesFrom = i;
+          }
+          const state = probes[i]!.parse(states[i - statesFrom]!);
+          const changes = await task.plan(state, ctx);
+          tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
+          if (changes.length > 0) {
+            tr.status = 'changed';
+            if (opts.mode === 'apply') {
+              for (const ch of changes) await applyChange(c, work.host, task, ch, opts);
+              statesFrom = -1;
+            }
+            for (const h of task.notify ?? []) notified.add(h);
+          }
+        } catch (err) {
+          tr.status = 'failed';
+          tr.error = err instanceof Error ? err.message : String(err);
+        }
+        tr.durationMs = Date.now() - t0;
+        report.tasks.push(tr);
+        report.recap[tr.status]++;
+        emit({ type: 'task-end', host: work.host, report: tr });
+        if (tr.status === 'failed') return false;
+      }
+      return true;
+    };
+
+    const ok = await runList(tasks);
+    if (ok && notified.size > 0) {
+      const unknown = [...notified].filter((n) => !handlers[n]);
+      if (unknown.length) throw new TaskError(work.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
+      // Handlers run in their declaration order, once each.
+      await runList(Object.keys(handlers).filter((n) => notified.has(n)).map((n) => handlers[n]!));
+    }
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
+  }
+  report.roundTrips = c.roundTrips;
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+async function applyChange(c: CountingConnection, host: string, task: Task, ch: PlannedChange, opts: HostRunOptions): Promise<void> {
+  const outputs: string[] = [];
+  for (const step of ch.apply) {
+    const out = await runStep(c, host, task.name, step);
+    if (out) outputs.push(out);
+  }
+  opts.onChange?.({
+    task: task.name,
+    module: task.module,
+    summary: ch.summary,
+    before: ch.before,
+    after: ch.after,
+    undo: ch.undo?.map(toJournalStep),
+    output: outputs.length ? outputs.join('') : undefined,
+    at: new Date().toISOString(),
+  });
+}
+
+/** Runs one step; a non-zero exit becomes a TaskError naming host, task and stderr. */
+export async function runStep(c: { exec: CountingConnection['exec']; upload: CountingConnection['upload'] }, host: string, task: string, step: Step): Promise<string> {
+  if (step.kind === 'upload') {
+    await c.upload(step.localPath, step.remotePath, step.mode);
+    return '';
+  }
+  const r = await c.exec(step.script, step.stdin, step.display);
+  if (r.code !== 0) {
+    const why = (r.stderr.trim() || r.stdout.trim() || '(no output)').split('\n').slice(-5).join('\n');
+    throw new TaskError(host, task, `command exited ${r.code}: ${why}`, { script: step.display ?? step.script, code: r.code, stderr: r.stderr });
+  }
+  return r.stdout;
+}

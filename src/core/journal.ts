@@ -1,0 +1,132 @@
+// The run journal: every applied change with its before-state and exact undo steps.
+// Written atomically (temp file, fsync, rename) after every change, so a run that dies
+// half-way still leaves a journal of exactly what it changed.
+import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readdirSync, readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { userInfo, hostname } from 'node:os';
+import type { Step } from './types.js';
+
+/** A Step as stored: Buffers become base64 so the journal is plain JSON. */
+export type JournalStep =
+  | { kind: 'exec'; script: string; stdinBase64?: string; display?: string }
+  | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
+
+export interface JournalChange {
+  task: string;
+  module: string;
+  summary: string;
+  before: unknown;
+  after?: unknown;
+  /** Absent when the module cannot undo this change exactly. */
+  undo?: JournalStep[];
+  /** Output of the apply steps (e.g. the file list a source build installed). */
+  output?: string;
+  at: string;
+}
+
+export interface JournalHost {
+  status: 'running' | 'ok' | 'failed' | 'unreachable';
+  changes: JournalChange[];
+  error?: string;
+}
+
+export interface Journal {
+  id: string;
+  kind: 'up' | 'rollback';
+  /** For a rollback: the run it undid. */
+  undoes?: string;
+  inventory: string;
+  playbook: string;
+  user: string;
+  controller: string;
+  startedAt: string;
+  finishedAt?: string;
+  status: 'running' | 'ok' | 'failed';
+  hosts: Record<string, JournalHost>;
+}
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+}
+
+export function toJournalStep(step: Step): JournalStep {
+  if (step.kind === 'upload') return { ...step };
+  const { stdin, ...rest } = step;
+  return stdin === undefined ? rest : { ...rest, stdinBase64: Buffer.from(stdin).toString('base64') };
+}
+
+export function fromJournalStep(step: JournalStep): Step {
+  if (step.kind === 'upload') return { ...step };
+  const { stdinBase64, ...rest } = step;
+  return stdinBase64 === undefined ? rest : { ...rest, stdin: Buffer.from(stdinBase64, 'base64') };
+}
+
+/** Atomic, durable write: temp file in the same dir, fsync, rename, fsync the dir. */
+export function writeFileAtomic(path: string, data: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dfd = openSync(dirname(path), 'r');
+  try { fsyncSync(dfd); } finally { closeSync(dfd); }
+}
+
+export class JournalWriter {
+  readonly journal: Journal;
+  readonly path: string;
+
+  constructor(stateDir: string, init: Omit<Journal, 'user' | 'controller' | 'startedAt' | 'status' | 'hosts'>) {
+    this.journal = {
+      ...init,
+      user: userInfo().username,
+      controller: hostname(),
+      startedAt: new Date().toISOString(),
+      status: 'running',
+      hosts: {},
+    };
+    this.path = join(stateDir, 'runs', `${init.id}.json`);
+  }
+
+  host(name: string): JournalHost {
+    return (this.journal.hosts[name] ??= { status: 'running', changes: [] });
+  }
+
+  record(hostName: string, change: JournalChange): void {
+    this.host(hostName).changes.push(change);
+    this.flush();
+  }
+
+  finishHost(hostName: string, status: JournalHost['status'], error?: string): void {
+    const h = this.host(hostName);
+    h.status = status;
+    if (error) h.error = error;
+    this.flush();
+  }
+
+  finish(status: Journal['status']): void {
+    this.journal.status = status;
+    this.journal.finishedAt = new Date().toISOString();
+    this.flush();
+  }
+
+  flush(): void {
+    writeFileAtomic(this.path, `${JSON.stringify(this.journal, null, 2)}\n`);
+  }
+}
+
+export function listJournals(stateDir: string): Journal[] {
+  const dir = join(stateDir, 'runs');
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as Journal);
+}

@@ -1,0 +1,163 @@
+// The domain of the engine. Nothing here knows about LVS or about SSH internals:
+// the engine talks to hosts through `Connection` and to modules through `Task`.
+
+/** Result of one remote command. */
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Bytes written to the command's stdin, then EOF. */
+  stdin?: string | Buffer;
+  /** Run as root through sudo when the login user is not root (the host's `become` setting decides the method). */
+  become?: boolean;
+  timeoutMs?: number;
+}
+
+/** One open session to one host. Implemented by the SSH layer (src/ssh). */
+export interface Connection {
+  /** Inventory name of the host. */
+  readonly host: string;
+  /** Runs `script` with /bin/sh -c on the host. Never throws for a non-zero exit; throws TransportError when the channel fails. */
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Copies a local file to the host over SFTP (atomically: temp name, then rename). */
+  upload(localPath: string, remotePath: string, mode?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type OsFamily = 'debian' | 'redhat' | 'unknown';
+export type InitSystem = 'systemd' | 'sysv';
+export type PackageManager = 'apt' | 'dnf' | 'yum' | 'up2date' | 'unknown';
+
+export interface InterfaceFact {
+  name: string;
+  /** CIDR addresses, e.g. "10.0.0.5/24". */
+  ipv4: string[];
+  up: boolean;
+}
+
+/** What the engine knows of a host before it plans anything; gathered in one round trip. */
+export interface HostFacts {
+  hostname: string;
+  os: { family: OsFamily; id: string; version: string; prettyName: string };
+  kernel: { release: string; major: number; minor: number };
+  init: InitSystem;
+  packageManager: PackageManager;
+  /** rpm or dpkg: what records installed packages. */
+  packageDb: 'dpkg' | 'rpm' | 'unknown';
+  interfaces: InterfaceFact[];
+  /** Interface that carries the default route, if any. */
+  defaultInterface: string | null;
+  /** /proc/sys/net/ipv4/conf/all/arp_ignore exists (kernel >= 2.4.26/2.6.4 or a backport). */
+  arpSysctls: boolean;
+  ipvsadm: { installed: boolean; version: string | null };
+  /** /proc/net/ip_vs exists or the ip_vs module can be found. */
+  ipvsKernel: boolean;
+  /** The user we log in as. */
+  user: string;
+  arch: string;
+}
+
+/** What a probe printed; the engine runs many probes in one round trip and hands each its own slice. */
+export interface ProbeOutput {
+  stdout: string;
+  code: number;
+}
+
+/** Reads current state. `script` is POSIX sh run as root (become); `parse` turns its output into typed state. */
+export interface Probe<S> {
+  script: string;
+  parse(out: ProbeOutput): S;
+}
+
+/** One step of applying (or undoing) a change. */
+export type Step =
+  | { kind: 'exec'; script: string; stdin?: string | Buffer; /** printed instead of the script in logs (e.g. to hide stdin-borne secrets) */ display?: string }
+  | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
+
+/** A typed change the engine will make (or, in check mode, would make). */
+export interface PlannedChange {
+  /** What changes, one line: "set net.ipv4.ip_forward 0 -> 1". */
+  summary: string;
+  /** Why: the desired state that differs. */
+  reason?: string;
+  /** Unified diff (files) or "-old/+new" lines (values). */
+  diff?: string;
+  apply: Step[];
+  /** Steps that restore the state read by the probe (journaled for rollback). Absent = cannot be undone exactly. */
+  undo?: Step[];
+  /** The before-state as data, for the journal and for rollback's drift check. Must hold no secrets. */
+  before: unknown;
+  /** The after-state as data (what a later rollback expects to find). */
+  after?: unknown;
+}
+
+export interface TaskContext {
+  host: string;
+  facts: HostFacts;
+  vars: Readonly<Record<string, unknown>>;
+  /** Directory playbooks resolve relative controller paths (templates, artifacts) against. */
+  projectDir: string;
+}
+
+/** The module contract: probe current state, plan typed changes, the engine applies only those. */
+export interface Task<S = any> {
+  /** Human name shown in progress and reports. */
+  name: string;
+  /** Module that built it: "file", "sysctl", ... */
+  module: string;
+  tags?: string[];
+  /** Handler names to run once at the end of the host's run when this task changed something. */
+  notify?: string[];
+  probe(ctx: TaskContext): Probe<S>;
+  /** Pure: compare state with the desired state. [] means ok (nothing to do). */
+  plan(state: S, ctx: TaskContext): PlannedChange[] | Promise<PlannedChange[]>;
+}
+
+/** A named group of tasks for the hosts of one inventory pattern. */
+export interface Play {
+  name: string;
+  /** Inventory group or host name; "all" for every host. */
+  hosts: string;
+  tasks(ctx: TaskContext): Task[];
+  handlers?(ctx: TaskContext): Record<string, Task>;
+}
+
+export interface Playbook {
+  name: string;
+  description?: string;
+  plays: Play[];
+}
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface TaskReport {
+  task: string;
+  module: string;
+  status: TaskStatus;
+  changes: Array<Pick<PlannedChange, 'summary' | 'reason' | 'diff'>>;
+  error?: string;
+  durationMs: number;
+}
+
+export interface HostReport {
+  host: string;
+  /** Host-level failure (unreachable, auth, host key) - then `tasks` is empty. */
+  error?: string;
+  tasks: TaskReport[];
+  recap: Record<TaskStatus, number>;
+  roundTrips: number;
+  durationMs: number;
+}
+
+export interface RunReport {
+  id: string;
+  mode: 'apply' | 'check';
+  inventory: string;
+  playbook: string;
+  startedAt: string;
+  durationMs: number;
+  hosts: HostReport[];
+}

@@ -1,0 +1,349 @@
+// Loads an Ansible-style YAML inventory: groups (hosts/vars/children), var precedence,
+// SSH targets and the validated `lvs` section. Every problem is collected, then thrown
+// as one InventoryError whose issues carry file:line:column.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import yaml from 'js-yaml';
+import { InventoryError, type DataPath, type InventoryIssue, type RawIssue } from './errors.js';
+import { parseWithPositions, type PositionIndex } from './positions.js';
+import { HOST_NAME_RE, checkHostVar, coerceHostVar, isSecretVar, validateLvs } from './schema.js';
+import type { HostEntry, Inventory, LvsSpec, SshTarget } from './types.js';
+
+export { InventoryError } from './errors.js';
+export type { InventoryIssue } from './errors.js';
+
+export interface LoadOptions {
+  /** `-e key=value` pairs: override every other var, for every host. */
+  extraVars?: Record<string, string>;
+}
+
+/** One definition of a var; `path` is where in the file, absent for extra vars. */
+interface VarDef {
+  value: unknown;
+  path?: DataPath;
+}
+
+interface GroupDef {
+  name: string;
+  parents: Set<string>;
+  children: string[];
+  /** Direct members, in order of appearance. */
+  hosts: string[];
+  vars: Map<string, VarDef>;
+  path: DataPath;
+}
+
+interface HostDef {
+  name: string;
+  groups: Set<string>;
+  vars: Map<string, VarDef>;
+  path: DataPath;
+}
+
+const GROUP_KEYS = new Set(['hosts', 'vars', 'children']);
+const VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function loadInventory(file: string, opts: LoadOptions = {}): Inventory {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new InventoryError([{ file: abs, path: [], label: '', message: `cannot read the inventory: ${(e as Error).message}` }]);
+  }
+  let parsed: { data: unknown; positions: PositionIndex };
+  try {
+    parsed = parseWithPositions(text, abs);
+  } catch (e) {
+    if (e instanceof yaml.YAMLException) throw new InventoryError([syntaxIssue(abs, text, e)]);
+    throw e;
+  }
+  return new Reader(abs, parsed.positions).read(parsed.data, opts.extraVars ?? {});
+}
+
+function syntaxIssue(file: string, text: string, e: yaml.YAMLException): InventoryIssue {
+  const mark = (e as { mark?: { line: number; column: number } }).mark;
+  const lineText = mark ? (text.split(/\r?\n/)[mark.line] ?? '') : '';
+  const near = lineText.slice(mark?.column ?? 0).trim().slice(0, 40);
+  return {
+    file,
+    path: [],
+    label: 'YAML syntax error',
+    message: near ? `${e.reason} (at "${near}")` : e.reason,
+    ...(mark ? { line: mark.line + 1, column: mark.column + 1 } : {}),
+  };
+}
+
+class Reader {
+  private readonly raw: RawIssue[] = [];
+  private readonly groups = new Map<string, GroupDef>();
+  private readonly hosts = new Map<string, HostDef>();
+  private readonly extra = new Map<string, VarDef>();
+
+  constructor(
+    private readonly file: string,
+    private readonly positions: PositionIndex,
+  ) {}
+
+  read(data: unknown, extraVars: Record<string, string>): Inventory {
+    this.group('all', [], undefined);
+    if (data === null || data === undefined) {
+      this.issue({ path: [], message: 'the inventory is empty (expected all: with hosts:, vars:, children:)' });
+    } else if (!isMapping(data)) {
+      this.issue({ path: [], value: data, message: 'is not a mapping (expected all: with hosts:, vars:, children:)' });
+    } else {
+      // Top-level groups other than `all` are its children, as in Ansible.
+      for (const [name, def] of Object.entries(data)) {
+        this.readGroup(name, def, [name], name === 'all' ? undefined : 'all');
+      }
+    }
+    this.readExtraVars(extraVars);
+
+    const depth = this.groupDepths();
+    const hostVars = new Map<string, Record<string, unknown>>();
+    const hosts = new Map<string, HostEntry>();
+    for (const host of this.hosts.values()) {
+      const order = this.precedence(host, depth);
+      const merged = new Map<string, VarDef>();
+      for (const g of order) for (const [k, d] of this.groups.get(g)!.vars) merged.set(k, d);
+      for (const [k, d] of host.vars) merged.set(k, d);
+      for (const [k, d] of this.extra) merged.set(k, d);
+      const vars = Object.fromEntries([...merged].map(([k, d]) => [k, d.value]));
+      hostVars.set(host.name, vars);
+      if (this.groups.has(host.name)) {
+        this.issue({ path: host.path, atKey: true, value: host.name, message: 'is both a host and a group name, so patterns would be ambiguous' });
+      }
+      hosts.set(host.name, { name: host.name, groups: [...order].reverse(), vars, ssh: this.sshTarget(host.name, merged) });
+    }
+
+    const lvs = this.readLvs(hostVars);
+    if (this.raw.length) throw new InventoryError(this.located());
+    return { file: this.file, hosts, groups: this.membership(), ...(lvs ? { lvs } : {}) };
+  }
+
+  private issue(i: RawIssue): void {
+    this.raw.push(i);
+  }
+
+  private group(name: string, path: DataPath, parent: string | undefined): GroupDef {
+    let g = this.groups.get(name);
+    if (!g) {
+      g = { name, parents: new Set(), children: [], hosts: [], vars: new Map(), path };
+      this.groups.set(name, g);
+    }
+    if (parent !== undefined) {
+      g.parents.add(parent);
+      const p = this.groups.get(parent)!;
+      if (!p.children.includes(name)) p.children.push(name);
+    }
+    return g;
+  }
+
+  private readGroup(name: string, def: unknown, path: DataPath, parent: string | undefined): void {
+    if (name === 'all' && parent !== undefined) {
+      this.issue({ path, atKey: true, value: name, message: 'cannot be a child group: every group is already in all' });
+      return;
+    }
+    if (name !== 'all' && !HOST_NAME_RE.test(name)) {
+      this.issue({ path, atKey: true, value: name, message: 'is not a valid group name ([A-Za-z0-9_.-], 1-63)' });
+      return;
+    }
+    const g = this.group(name, path, parent);
+    if (def === null || def === undefined) return;
+    if (!isMapping(def)) {
+      this.issue({ path, value: def, message: 'is not a group (a mapping with hosts:, vars:, children:)' });
+      return;
+    }
+    for (const [key, value] of Object.entries(def)) {
+      const at = [...path, key];
+      if (!GROUP_KEYS.has(key)) this.issue({ path: at, atKey: true, message: `unknown key "${key}" (a group has hosts:, vars:, children:)` });
+      else if (key === 'hosts') this.readHosts(g, value, at);
+      else if (key === 'vars') this.readVars(g.vars, value, at, name === 'all' ? 'all' : 'group');
+      else if (value !== null && !isMapping(value)) this.issue({ path: at, value, message: 'is not a mapping of child groups' });
+      else for (const [child, cdef] of Object.entries(value ?? {})) this.readGroup(child, cdef, [...at, child], name);
+    }
+  }
+
+  private readHosts(g: GroupDef, def: unknown, path: DataPath): void {
+    if (def === null) return;
+    if (!isMapping(def)) {
+      this.issue({ path, value: def, message: 'is not a mapping of host names (to host vars or nothing)' });
+      return;
+    }
+    for (const [name, vars] of Object.entries(def)) {
+      const at = [...path, name];
+      if (!HOST_NAME_RE.test(name)) {
+        this.issue({ path: at, atKey: true, value: name, message: 'is not a valid host name ([A-Za-z0-9_.-], 1-63, not starting with . _ or -)' });
+        continue;
+      }
+      let host = this.hosts.get(name);
+      if (!host) {
+        host = { name, groups: new Set(), vars: new Map(), path: at };
+        this.hosts.set(name, host);
+      }
+      host.groups.add(g.name);
+      if (!g.hosts.includes(name)) g.hosts.push(name);
+      if (vars !== null && !isMapping(vars)) this.issue({ path: at, value: vars, message: 'is not a mapping of host vars' });
+      else this.readVars(host.vars, vars, at, 'host');
+    }
+  }
+
+  private readVars(target: Map<string, VarDef>, def: unknown, path: DataPath, scope: 'all' | 'group' | 'host'): void {
+    if (def === null || def === undefined) return;
+    if (!isMapping(def)) {
+      this.issue({ path, value: def, message: 'is not a mapping of vars' });
+      return;
+    }
+    for (const [key, rawValue] of Object.entries(def)) {
+      const at = [...path, key];
+      if (!VAR_NAME_RE.test(key)) {
+        this.issue({ path: at, atKey: true, value: key, message: 'is not a valid variable name' });
+        continue;
+      }
+      if (key === 'lvs' && scope !== 'all') {
+        this.issue({ path: at, atKey: true, message: 'lvs is a var of all: define it under all.vars' });
+        continue;
+      }
+      const value = coerceHostVar(key, rawValue);
+      const bad = checkHostVar(key, value, at);
+      if (bad) this.issue(bad);
+      // A rejected secret is dropped so it can never reach a host's vars.
+      if (!isSecretVar(key)) target.set(key, { value, path: at });
+    }
+  }
+
+  private readExtraVars(extraVars: Record<string, string>): void {
+    for (const [key, raw] of Object.entries(extraVars)) {
+      const label = `-e ${key}`;
+      if (!VAR_NAME_RE.test(key)) {
+        this.issue({ path: [], label, message: 'is not a valid variable name' });
+        continue;
+      }
+      if (key === 'lvs') {
+        this.issue({ path: [], label, message: 'cannot be set with -e: edit all.vars.lvs in the inventory' });
+        continue;
+      }
+      const value = coerceHostVar(key, raw);
+      const bad = checkHostVar(key, value, []);
+      if (bad) this.issue({ ...bad, label });
+      else this.extra.set(key, { value });
+    }
+  }
+
+  /** Longest distance from `all`: deeper groups are more specific and win. Reports cycles. */
+  private groupDepths(): Map<string, number> {
+    const depth = new Map<string, number>();
+    const onPath = new Set<string>();
+    const reported = new Set<string>();
+    const visit = (name: string, d: number): void => {
+      const g = this.groups.get(name)!;
+      if (onPath.has(name)) {
+        if (!reported.has(name)) {
+          reported.add(name);
+          this.issue({ path: g.path, atKey: true, value: name, message: 'is its own ancestor (children form a cycle)' });
+        }
+        return;
+      }
+      if ((depth.get(name) ?? -1) >= d) return;
+      depth.set(name, d);
+      onPath.add(name);
+      for (const c of g.children) visit(c, d + 1);
+      onPath.delete(name);
+    };
+    visit('all', 0);
+    return depth;
+  }
+
+  /** The host's groups, lowest precedence first: all, then by depth, ties by name (as Ansible). */
+  private precedence(host: HostDef, depth: Map<string, number>): string[] {
+    const seen = new Set<string>();
+    const walk = (name: string): void => {
+      if (seen.has(name)) return;
+      seen.add(name);
+      for (const p of this.groups.get(name)!.parents) walk(p);
+    };
+    for (const g of host.groups) walk(g);
+    seen.add('all');
+    return [...seen].sort((a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Every group with its hosts, children included, in inventory order. */
+  private membership(): Map<string, string[]> {
+    const order = [...this.hosts.keys()];
+    const out = new Map<string, string[]>();
+    for (const name of this.groups.keys()) {
+      const members = new Set<string>();
+      const seen = new Set<string>();
+      const collect = (g: string): void => {
+        if (seen.has(g)) return;
+        seen.add(g);
+        const def = this.groups.get(g)!;
+        for (const h of def.hosts) members.add(h);
+        for (const c of def.children) collect(c);
+      };
+      collect(name);
+      out.set(name, name === 'all' ? order : order.filter((h) => members.has(h)));
+    }
+    return out;
+  }
+
+  private sshTarget(name: string, vars: Map<string, VarDef>): SshTarget {
+    const str = (k: string): string | undefined => {
+      const v = vars.get(k)?.value;
+      return typeof v === 'string' ? v : undefined;
+    };
+    const file = (k: string): string | undefined => {
+      const d = vars.get(k);
+      if (typeof d?.value !== 'string') return undefined;
+      return this.resolvePath(d.value, d.path !== undefined);
+    };
+    const port = vars.get('ansible_port')?.value;
+    const become = vars.get('ansible_become')?.value;
+    const target: SshTarget = {
+      name,
+      address: str('ansible_host') ?? name,
+      port: typeof port === 'number' ? port : 22,
+      user: str('ansible_user') ?? 'root',
+      become: become === true,
+    };
+    const optional: Array<[keyof SshTarget, string | undefined]> = [
+      ['privateKeyFile', file('ansible_ssh_private_key_file')],
+      ['knownHostsFile', file('provision_known_hosts_file')],
+      ['passwordEnv', str('ansible_password_env')],
+      ['becomePasswordEnv', str('ansible_become_password_env')],
+      ['proxyJump', str('ansible_ssh_proxy_jump')],
+    ];
+    for (const [k, v] of optional) if (v !== undefined) (target as unknown as Record<string, unknown>)[k] = v;
+    return target;
+  }
+
+  /** ~ is the home directory; relative paths are relative to the inventory (or the cwd, for -e). */
+  private resolvePath(p: string, fromFile: boolean): string {
+    if (p === '~' || p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+    if (isAbsolute(p)) return p;
+    return resolve(fromFile ? dirname(this.file) : process.cwd(), p);
+  }
+
+  private readLvs(hostVars: Map<string, Record<string, unknown>>): LvsSpec | undefined {
+    const def = this.groups.get('all')!.vars.get('lvs');
+    if (!def || def.path === undefined) return undefined;
+    const base = def.path;
+    const { spec, issues } = validateLvs(def.value, { hostVars });
+    for (const i of issues) this.issue({ ...i, path: [...base, ...i.path] });
+    return spec;
+  }
+
+  private located(): InventoryIssue[] {
+    const out = this.raw.map((i): InventoryIssue => {
+      if (i.label !== undefined) return { ...i, file: this.file };
+      const { line, column } = i.atKey ? this.positions.locateKey(i.path) : this.positions.locate(i.path);
+      return { ...i, file: this.file, line, column };
+    });
+    // File order reads best; issues without a position (-e) go last.
+    const rank = (i: InventoryIssue) => (i.line ?? Number.MAX_SAFE_INTEGER) * 1e6 + (i.column ?? 0);
+    return out.sort((a, b) => rank(a) - rank(b));
+  }
+}

@@ -1,0 +1,300 @@
+// What inventory values may be: host connection vars, LVS host vars, and the `lvs` section.
+// Validators return RawIssues (data paths); load.ts turns them into file positions.
+import { z } from 'zod';
+import type { RawIssue, DataPath } from './errors.js';
+import type { LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSpec } from './types.js';
+
+export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Linux IFNAMSIZ is 16 including the NUL; aliases like eth0:1 are allowed. */
+export const IFACE_RE = /^[a-zA-Z0-9_.:-]{1,15}$/;
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh'] as const;
+
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+const DNS_LABEL = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const DNS_RE = new RegExp(`^${DNS_LABEL}(\\.${DNS_LABEL})*\\.?$`);
+
+/** Strict dotted quad: four decimal octets, no leading zeros (010 would be octal to inet_aton). */
+export function isIPv4(v: unknown): v is string {
+  return typeof v === 'string' && IPV4_RE.test(v);
+}
+
+/** An IPv4 address, or a DNS name that does not look like a (bad) address. */
+export function isHostAddress(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  if (/^[0-9.]+$/.test(v)) return isIPv4(v);
+  return v.length <= 253 && DNS_RE.test(v);
+}
+
+const isInt = (v: unknown, min: number, max: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+// ---------------------------------------------------------------------------------------------
+// Host vars
+
+/** Literal secrets Ansible accepts but we refuse: inventories are committed, secrets are not. */
+const SECRET_VARS: Record<string, string> = {
+  ansible_password: 'ansible_password_env',
+  ansible_ssh_pass: 'ansible_password_env',
+  ansible_ssh_password: 'ansible_password_env',
+  ansible_become_password: 'ansible_become_password_env',
+  ansible_become_pass: 'ansible_become_password_env',
+  ansible_sudo_pass: 'ansible_become_password_env',
+  ansible_sudo_password: 'ansible_become_password_env',
+};
+
+export const isSecretVar = (key: string): boolean => Object.hasOwn(SECRET_VARS, key);
+
+const BOOL_WORDS: Record<string, boolean> = { true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false };
+
+/**
+ * Normalises typed vars that arrive as strings (YAML 1.1 `yes`, `-e ansible_port=2222`).
+ * Unknown or already-typed values are returned as they are.
+ */
+export function coerceHostVar(key: string, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (key === 'ansible_port' && /^[0-9]{1,5}$/.test(value)) return Number(value);
+  if (key === 'ansible_become') {
+    const word = value.toLowerCase();
+    if (Object.hasOwn(BOOL_WORDS, word)) return BOOL_WORDS[word];
+  }
+  return value;
+}
+
+const nonEmptyString = (v: unknown) => typeof v === 'string' && v.trim() !== '' && !/[\0\n]/.test(v);
+
+const HOST_VAR_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
+  ansible_host: [isHostAddress, 'is not an IPv4 address or a DNS host name'],
+  ansible_port: [(v) => isInt(v, 1, 65535), 'is not a port (an integer 1..65535)'],
+  ansible_user: [(v) => typeof v === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?$/.test(v), 'is not a user name'],
+  ansible_become: [(v) => typeof v === 'boolean', 'is not a boolean (true/false)'],
+  ansible_ssh_private_key_file: [nonEmptyString, 'is not a file path'],
+  provision_known_hosts_file: [nonEmptyString, 'is not a file path'],
+  ansible_ssh_proxy_jump: [(v) => typeof v === 'string' && /^[^\s'"`;&|]+$/.test(v), 'is not a jump host ([user@]host[:port])'],
+  ansible_password_env: [(v) => typeof v === 'string' && ENV_NAME_RE.test(v), 'is not an environment variable name'],
+  ansible_become_password_env: [(v) => typeof v === 'string' && ENV_NAME_RE.test(v), 'is not an environment variable name'],
+  rip: [isIPv4, 'is not an IPv4 address'],
+  dip: [isIPv4, 'is not an IPv4 address'],
+  lan_interface: [(v) => typeof v === 'string' && IFACE_RE.test(v), 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])'],
+};
+
+/**
+ * Checks one var as defined in a group or host (already coerced). `path` is where it was
+ * defined. Returns at most one issue; a literal password is reported without its value.
+ */
+export function checkHostVar(key: string, value: unknown, path: DataPath): RawIssue | undefined {
+  if (isSecretVar(key)) {
+    const envForm = SECRET_VARS[key];
+    return {
+      path,
+      atKey: true,
+      message: `is a literal password, and inventories must hold no secrets: put it in an environment variable and set ${envForm}: <VAR_NAME> instead`,
+    };
+  }
+  const check = Object.hasOwn(HOST_VAR_CHECKS, key) ? HOST_VAR_CHECKS[key] : undefined;
+  if (check && !check[0](value)) return { path, value, message: check[1] };
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `lvs` section (snake_case in YAML)
+
+const int = (min: number, max: number, error: string) =>
+  z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+const ipv4 = z.string({ error: 'is not an IPv4 address' }).refine(isIPv4, { error: 'is not an IPv4 address' });
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `is not one of: ${values.join(', ')}` });
+
+const realServerSchema = z.strictObject(
+  {
+    host: z.string({ error: 'is not a host name' }).regex(HOST_NAME_RE, { error: 'is not a valid host name' }).optional(),
+    address: ipv4.optional(),
+    port: int(0, 65535, 'is not a port (an integer 1..65535)').optional(),
+    weight: int(0, 65535, 'is not a weight (an integer 0..65535)').default(1),
+  },
+  { error: 'is not a mapping (host: or address:, port:, weight:)' },
+);
+
+const healthSchema = z.strictObject(
+  {
+    monitor: oneOf(['mon', 'keepalived', 'none'] as const),
+    kind: oneOf(['http', 'tcp'] as const),
+    url: z.string({ error: 'is not a URL path' }).regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' }).default('/'),
+    interval: int(1, 86400, 'is not a number of seconds (1..86400)').default(10),
+    timeout: int(1, 86400, 'is not a number of seconds (1..86400)').default(5),
+  },
+  { error: 'is not a mapping' },
+);
+
+const serviceSchema = z.strictObject(
+  {
+    name: z.string({ error: 'is not a service name' }).regex(HOST_NAME_RE, { error: 'is not a valid service name ([A-Za-z0-9_.-], 1-63)' }),
+    vip: ipv4,
+    port: int(0, 65535, 'is not a port (an integer 1..65535)').optional(),
+    protocol: oneOf(['tcp', 'udp', 'fwmark'] as const).default('tcp'),
+    fwmark: int(1, 4294967295, 'is not a firewall mark (an integer 1..4294967295)').optional(),
+    scheduler: oneOf(SCHEDULERS).default('wlc'),
+    forwarding: oneOf(['nat', 'dr', 'tun'] as const),
+    persistence: int(1, 2147483647, 'is not a number of seconds (>= 1)').optional(),
+    real_servers: z.array(realServerSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one real server' }),
+    health: healthSchema.optional(),
+  },
+  { error: 'is not a mapping' },
+);
+
+const lvsSchema = z.strictObject(
+  { services: z.array(serviceSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one service' }) },
+  { error: 'is not a mapping (expected services:)' },
+);
+
+type RawLvs = z.output<typeof lvsSchema>;
+type RawService = RawLvs['services'][number];
+
+/** Absent health: no monitoring is installed (an explicit choice is better than a silent daemon). */
+const DEFAULT_HEALTH: HealthCheckSpec = { monitor: 'none', kind: 'tcp', url: '/', interval: 10, timeout: 5 };
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): { found: boolean; value: unknown } {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, seg)) return { found: false, value: undefined };
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return { found: true, value: cur };
+}
+
+function zodIssues(error: z.ZodError, raw: unknown): RawIssue[] {
+  const out: RawIssue[] = [];
+  for (const iss of error.issues) {
+    const path = iss.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (iss.code === 'unrecognized_keys') {
+      for (const key of iss.keys) out.push({ path: [...path, key], atKey: true, message: `unknown key "${key}"` });
+      continue;
+    }
+    const { found, value } = valueAt(raw, path);
+    if (!found) out.push({ path, message: 'is required' });
+    else out.push({ path, value, message: iss.message });
+  }
+  return out;
+}
+
+export interface LvsContext {
+  /** Merged vars of every inventory host, to resolve `host:` real servers. */
+  hostVars: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+}
+
+/** Validates the raw `lvs` value; paths in the issues are relative to it. */
+export function validateLvs(raw: unknown, ctx: LvsContext): { spec?: LvsSpec; issues: RawIssue[] } {
+  const parsed = lvsSchema.safeParse(raw);
+  if (!parsed.success) return { issues: zodIssues(parsed.error, raw) };
+  const issues: RawIssue[] = [];
+  const seen: Seen = { keys: new Map(), names: new Map() };
+  const services = parsed.data.services.map((svc, i) => checkService(svc, i, ctx, issues, seen));
+  return issues.length ? { issues } : { spec: { services }, issues };
+}
+
+/** Services seen so far: identity key / name -> index. */
+interface Seen {
+  keys: Map<string, number>;
+  names: Map<string, number>;
+}
+
+function checkService(svc: RawService, index: number, ctx: LvsContext, issues: RawIssue[], seen: Seen): VirtualServiceSpec {
+  const at: DataPath = ['services', index];
+  const fwmark = svc.protocol === 'fwmark';
+  let port = svc.port ?? (fwmark ? 0 : undefined);
+  if (fwmark) {
+    if (svc.fwmark === undefined) issues.push({ path: [...at, 'protocol'], value: svc.protocol, message: 'needs a fwmark: N (the firewall mark)' });
+    if (port !== 0) issues.push({ path: [...at, 'port'], value: port, message: 'must be 0 (or absent) for a fwmark service' });
+  } else {
+    if (svc.fwmark !== undefined) issues.push({ path: [...at, 'fwmark'], value: svc.fwmark, message: 'is only valid with protocol: fwmark' });
+    if (port === undefined) issues.push({ path: [...at, 'port'], message: 'is required' });
+    else if (port === 0) issues.push({ path: [...at, 'port'], value: 0, message: 'is not a port (port 0 is only for protocol: fwmark)' });
+  }
+  port ??= 0;
+
+  const prevName = seen.names.get(svc.name);
+  if (prevName !== undefined) issues.push({ path: [...at, 'name'], value: svc.name, message: `is already the name of services[${prevName}]` });
+  else seen.names.set(svc.name, index);
+
+  // ipvsadm identifies a virtual service by vip:port/protocol, or by its firewall mark.
+  const key = fwmark ? `fwmark ${svc.fwmark}` : `${svc.vip}:${port}/${svc.protocol}`;
+  const prev = seen.keys.get(key);
+  if (prev === undefined) seen.keys.set(key, index);
+  else {
+    issues.push(fwmark
+      ? { path: [...at, 'fwmark'], value: svc.fwmark, message: `duplicates services[${prev}] (the same firewall mark)` }
+      : { path: [...at, 'vip'], value: svc.vip, message: `duplicates services[${prev}] (the same ${svc.vip}:${port}/${svc.protocol})` });
+  }
+
+  const realServers: RealServerSpec[] = [];
+  const seenRs = new Map<string, number>();
+  svc.real_servers.forEach((rs, j) => {
+    const rsAt: DataPath = [...at, 'real_servers', j];
+    const address = resolveAddress(rs, rsAt, ctx, issues);
+    const rsPort = rs.port ?? port;
+    if (rs.port !== undefined && !fwmark && rs.port === 0) {
+      issues.push({ path: [...rsAt, 'port'], value: 0, message: 'is not a port (an integer 1..65535)' });
+    }
+    if (svc.forwarding !== 'nat' && rsPort !== port) {
+      issues.push({ path: [...rsAt, 'port'], value: rsPort, message: `must equal the service port ${port}: ${svc.forwarding.toUpperCase()} cannot change the destination port (only nat can)` });
+    }
+    if (address === undefined) return;
+    const rsKey = `${address}:${rsPort}`;
+    const dup = seenRs.get(rsKey);
+    if (dup !== undefined) {
+      const field = rs.host !== undefined ? 'host' : 'address';
+      issues.push({ path: [...rsAt, field], value: rs[field], message: `duplicates real_servers[${dup}] (the same ${rsKey})` });
+    } else seenRs.set(rsKey, j);
+    realServers.push({ ...(rs.host !== undefined ? { host: rs.host } : {}), address, port: rsPort, weight: rs.weight });
+  });
+
+  const health: HealthCheckSpec = svc.health ? { ...svc.health } : { ...DEFAULT_HEALTH };
+  if (svc.health && health.timeout >= health.interval) {
+    issues.push({ path: [...at, 'health', 'timeout'], value: health.timeout, message: `must be less than the interval (${health.interval})` });
+  }
+
+  return {
+    name: svc.name,
+    vip: svc.vip,
+    port,
+    protocol: svc.protocol,
+    ...(svc.fwmark !== undefined ? { fwmark: svc.fwmark } : {}),
+    scheduler: svc.scheduler,
+    forwarding: svc.forwarding,
+    ...(svc.persistence !== undefined ? { persistence: svc.persistence } : {}),
+    realServers,
+    health,
+  };
+}
+
+/** A real server's address: explicit, or its inventory host's `rip`. */
+function resolveAddress(
+  rs: RawService['real_servers'][number],
+  at: DataPath,
+  ctx: LvsContext,
+  issues: RawIssue[],
+): string | undefined {
+  if (rs.host === undefined) {
+    if (rs.address === undefined) issues.push({ path: at, message: 'needs host: (an inventory host) or address: (an IPv4 address)' });
+    return rs.address;
+  }
+  const vars = ctx.hostVars.get(rs.host);
+  if (!vars) {
+    issues.push({ path: [...at, 'host'], value: rs.host, message: 'is not a host of this inventory' });
+    return rs.address;
+  }
+  const rip = vars.rip;
+  if (rs.address !== undefined) {
+    if (isIPv4(rip) && rip !== rs.address) {
+      issues.push({ path: [...at, 'address'], value: rs.address, message: `differs from host ${rs.host}'s rip ${rip}` });
+    }
+    return rs.address;
+  }
+  if (rip === undefined) {
+    issues.push({ path: [...at, 'host'], value: rs.host, message: 'has no rip var (set rip: on the host, or give address: here)' });
+    return undefined;
+  }
+  // An invalid rip is reported where it is defined.
+  return isIPv4(rip) ? rip : undefined;
+}

@@ -1,0 +1,83 @@
+// Typed inventory: what `loadInventory` returns after YAML parsing and schema validation.
+
+export type Forwarding = 'nat' | 'dr' | 'tun';
+export type Protocol = 'tcp' | 'udp' | 'fwmark';
+
+export interface RealServerSpec {
+  /** Inventory host name of the real server, when it is managed by provision. */
+  host?: string;
+  /** Real server IP (RIP) the director forwards to. */
+  address: string;
+  /** Port on the real server (NAT may differ from the virtual port; DR/TUN must equal it). */
+  port: number;
+  weight: number;
+}
+
+export interface HealthCheckSpec {
+  monitor: 'mon' | 'keepalived' | 'none';
+  kind: 'http' | 'tcp';
+  /** Path for http checks, e.g. "/". */
+  url: string;
+  /** Seconds between checks. */
+  interval: number;
+  /** Seconds before one check gives up. */
+  timeout: number;
+}
+
+export interface VirtualServiceSpec {
+  name: string;
+  vip: string;
+  port: number;
+  protocol: Protocol;
+  /** Firewall mark, only for protocol fwmark. */
+  fwmark?: number;
+  scheduler: string;
+  forwarding: Forwarding;
+  /** Persistence timeout in seconds (ipvsadm -p), absent = none. */
+  persistence?: number;
+  realServers: RealServerSpec[];
+  health: HealthCheckSpec;
+}
+
+export interface LvsSpec {
+  services: VirtualServiceSpec[];
+}
+
+/** How to reach a host over SSH (not its service addresses). */
+export interface SshTarget {
+  /** Inventory name. */
+  name: string;
+  /** ansible_host (or the name); in the lab 127.0.0.1 or a lab address. */
+  address: string;
+  port: number;
+  user: string;
+  privateKeyFile?: string;
+  /** known_hosts file to verify host keys against (absolute). */
+  knownHostsFile?: string;
+  /** Run tasks as root via sudo when `user` is not root. */
+  become: boolean;
+  /** Env var holding the SSH password (never the password itself). */
+  passwordEnv?: string;
+  /** Env var holding the sudo password. */
+  becomePasswordEnv?: string;
+  proxyJump?: string;
+}
+
+export interface HostEntry {
+  name: string;
+  /** Groups this host belongs to, nearest first, always ending in "all". */
+  groups: string[];
+  /** Merged vars: all < parent groups < child groups < host. */
+  vars: Record<string, unknown>;
+  ssh: SshTarget;
+}
+
+export interface Inventory {
+  /** Absolute path of the file it was loaded from. */
+  file: string;
+  hosts: Map<string, HostEntry>;
+  /** Group name -> host names (transitively, children included). */
+  groups: Map<string, string[]>;
+  /** Validated `lvs` section (a var of `all`), if present. */
+  lvs?: LvsSpec;
+}

@@ -1,0 +1,112 @@
+// Public face of the lab: named labs under a base dir, driven by a LabDriver.
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import type { ExecResult } from '../core/types.js';
+import { ContainerDriver, type ContainerDriverOptions } from './container.js';
+import type { LabDriver, LabDriverName, LabHostSpec, LabState, LabStatus } from './driver.js';
+import { LabError, LabNotFoundError, LabUnsupportedError } from './errors.js';
+import { writeLabInventory } from './inventory.js';
+import { readState } from './state.js';
+
+export type { LabDriver, LabHostSpec, LabSpec, LabState, LabStatus, LabHostStatus } from './driver.js';
+export { LabError, LabCommandError, LabNotFoundError, LabTimeoutError, LabUnsupportedError } from './errors.js';
+
+/** <repo>/.lab: this file is <repo>/dist/src/lab/index.js once compiled. */
+export const DEFAULT_BASE_DIR = resolve(fileURLToPath(new URL('../../../.lab', import.meta.url)));
+
+const LAB_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export interface LabUpOptions {
+  name?: string;
+  /** A count (hosts h1..hN in group "lab") or explicit hosts. */
+  hosts?: number | LabHostSpec[];
+  driver?: LabDriverName;
+  baseDir?: string;
+  /** Driver tuning (image spec, concurrency, logging). */
+  driverOptions?: ContainerDriverOptions;
+}
+
+export interface LabUpResult {
+  dir: string;
+  inventory: string;
+  knownHosts: string;
+  keyFile: string;
+  hosts: { name: string; address: string }[];
+  timings: Record<string, number>;
+}
+
+export function labDir(name: string, baseDir = DEFAULT_BASE_DIR): string {
+  if (!LAB_NAME_RE.test(name)) throw new LabError(`invalid lab name ${JSON.stringify(name)}`, { lab: name });
+  return join(resolve(baseDir), name);
+}
+
+export function makeDriver(name: LabDriverName, opts: ContainerDriverOptions = {}): LabDriver {
+  if (name === 'container') return new ContainerDriver(opts);
+  throw new LabUnsupportedError(`lab driver ${name} is not available yet`, { driver: name });
+}
+
+export function hostSpecs(hosts: number | LabHostSpec[]): LabHostSpec[] {
+  if (typeof hosts !== 'number') return hosts;
+  if (!Number.isInteger(hosts) || hosts < 1) throw new LabError(`host count must be a positive integer, got ${hosts}`);
+  return Array.from({ length: hosts }, (_, i) => ({ name: `h${i + 1}`, groups: ['lab'] }));
+}
+
+export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
+  const name = opts.name ?? 'default';
+  const dir = labDir(name, opts.baseDir);
+  const driver = makeDriver(opts.driver ?? 'container', opts.driverOptions);
+  const state = await driver.up({ name, dir, hosts: hostSpecs(opts.hosts ?? 3) });
+  const t = Date.now();
+  const inventory = await writeLabInventory(state);
+  state.timings.inventory = Date.now() - t;
+  return {
+    dir,
+    inventory,
+    knownHosts: join(dir, 'known_hosts'),
+    keyFile: state.keyFile,
+    hosts: state.hosts.map((h) => ({ name: h.name, address: h.address })),
+    timings: state.timings,
+  };
+}
+
+/** Driver of an existing lab, from its state (a lab with no state is assumed to be a container lab). */
+async function driverFor(dir: string): Promise<LabDriver> {
+  const state = await readState(dir);
+  return makeDriver(state?.driver ?? 'container');
+}
+
+export async function labDown(name: string, baseDir?: string): Promise<void> {
+  const dir = labDir(name, baseDir);
+  await (await driverFor(dir)).down(dir);
+}
+
+export async function labStatus(name: string, baseDir?: string): Promise<LabStatus> {
+  const dir = labDir(name, baseDir);
+  const status = await (await driverFor(dir)).status(dir);
+  return { ...status, name };
+}
+
+export async function labState(name: string, baseDir?: string): Promise<LabState> {
+  const dir = labDir(name, baseDir);
+  const state = await readState(dir);
+  if (!state) throw new LabNotFoundError(`no lab ${name} in ${dir}`, { lab: name, path: dir });
+  return state;
+}
+
+/** Runs `cmd` (sh -c) as root inside a lab host without SSH. Never throws for a non-zero exit. */
+export async function labHostExec(name: string, host: string, cmd: string, baseDir?: string): Promise<ExecResult> {
+  const dir = labDir(name, baseDir);
+  return (await driverFor(dir)).hostExec(dir, host, cmd);
+}
+
+/** Stops sshd on one host (the host keeps running); resolves once its port refuses connections. */
+export async function labStopHost(name: string, host: string, baseDir?: string): Promise<void> {
+  const dir = labDir(name, baseDir);
+  await (await driverFor(dir)).stopHost(dir, host);
+}
+
+/** Starts sshd on one host again; resolves once it presents its banner. */
+export async function labStartHost(name: string, host: string, baseDir?: string): Promise<void> {
+  const dir = labDir(name, baseDir);
+  await (await driverFor(dir)).startHost(dir, host);
+}

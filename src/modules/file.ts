@@ -1,0 +1,306 @@
+// file: a regular file's content, mode and ownership. Its probe, plan and atomic write are
+// reused by template, lineInFile, sysctl (persisted line) and kernelModule (persist file).
+import { isUtf8 } from 'node:buffer';
+import { createTwoFilesPatch } from 'diff';
+import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
+import { q } from '../core/shell.js';
+import { ModuleError } from './errors.js';
+import { KeyValues, checkMode, checkOwner, checkPath, meta, sha256, short, type TaskMeta } from './util.js';
+
+/** Files up to this size have their content read by the probe (for diffs and exact undo). */
+export const CONTENT_LIMIT = 256 * 1024;
+
+export type FileType = 'absent' | 'file' | 'directory' | 'symlink' | 'other';
+
+export interface FileState {
+  path: string;
+  type: FileType;
+  /** Canonical 4-digit octal, e.g. "0644". */
+  mode?: string;
+  uid?: number;
+  gid?: number;
+  owner?: string;
+  group?: string;
+  size?: number;
+  sha256?: string | null;
+  /** Undefined when the file is larger than CONTENT_LIMIT. */
+  content?: Buffer;
+}
+
+/** Desired attributes; undefined means "leave as found" (new files: mode 0644, owned by root). */
+export interface FileAttrs {
+  mode?: string;
+  owner?: string;
+  group?: string;
+}
+
+export interface DesiredFile extends FileAttrs {
+  path: string;
+  content: Buffer;
+  /** Keep content out of diffs, before/after data and undo steps. */
+  secret?: boolean;
+}
+
+export const DEFAULT_FILE_MODE = '0644';
+
+/**
+ * POSIX sh that prints the state of `path` as `<prefix>key=value` lines. Runs in its own
+ * subshell so it can be composed into other modules' probes. Reads only.
+ */
+export function fileProbeScript(path: string, prefix = ''): string {
+  const P = prefix;
+  return `(
+p=${q(path)}
+if [ -L "$p" ]; then echo ${P}type=symlink
+elif [ -d "$p" ]; then echo ${P}type=directory
+elif [ ! -e "$p" ]; then echo ${P}type=absent
+elif [ ! -f "$p" ]; then echo ${P}type=other
+elif st=$(stat -c '%a %u %g %s %U %G' "$p"); then
+  echo ${P}type=file
+  printf '%s\\n' "${P}stat=$st"
+  set -- $st
+  if command -v sha256sum >/dev/null 2>&1; then echo "${P}sha256=$(sha256sum < "$p" | cut -d' ' -f1)"; fi
+  if [ "$4" -le ${CONTENT_LIMIT} ]; then
+    if command -v base64 >/dev/null 2>&1; then echo "${P}b64=$(base64 < "$p" | tr -d '\\n')"
+    else echo "${P}hex=$(od -An -v -tx1 < "$p" | tr -d ' \\n')"; fi
+  fi
+else echo "${P}error=cannot stat"; fi
+)`;
+}
+
+export function parseFileState(module: string, kv: KeyValues, path: string, prefix = ''): FileState {
+  const err = kv.get(`${prefix}error`);
+  if (err !== undefined) throw new ModuleError(module, `probe of ${path} failed: ${err}`);
+  const type = kv.get(`${prefix}type`);
+  if (type === undefined) throw new ModuleError(module, `probe of ${path} printed no state`);
+  if (type !== 'file') {
+    if (!['absent', 'directory', 'symlink', 'other'].includes(type)) throw new ModuleError(module, `probe of ${path}: unknown type ${type}`);
+    return { path, type: type as FileType };
+  }
+  const st = (kv.get(`${prefix}stat`) ?? '').split(' ');
+  if (st.length < 6 || !/^[0-7]+$/.test(st[0]!)) throw new ModuleError(module, `probe of ${path}: unparseable stat line ${JSON.stringify(kv.get(`${prefix}stat`))}`);
+  const [modeS, uidS, gidS, sizeS, owner, group] = st as [string, string, string, string, string, string];
+  let content: Buffer | undefined;
+  const b64 = kv.get(`${prefix}b64`);
+  const hex = kv.get(`${prefix}hex`);
+  if (b64 !== undefined) content = Buffer.from(b64, 'base64');
+  else if (hex !== undefined) content = Buffer.from(hex, 'hex');
+  const size = Number(sizeS);
+  if (content && content.length !== size) throw new ModuleError(module, `probe of ${path}: read ${content.length} bytes, stat says ${size}`);
+  return {
+    path,
+    type: 'file',
+    mode: modeS.padStart(4, '0'),
+    uid: Number(uidS),
+    gid: Number(gidS),
+    owner,
+    group,
+    size,
+    sha256: content ? sha256(content) : (kv.get(`${prefix}sha256`) || null),
+    ...(content ? { content } : {}),
+  };
+}
+
+export function fileProbe(module: string, path: string): Probe<FileState> {
+  return {
+    script: fileProbeScript(path),
+    parse: (out) => parseFileState(module, new KeyValues(out.stdout), path),
+  };
+}
+
+function chownSpec(owner: string | undefined, group: string | undefined): string | undefined {
+  if (owner !== undefined && group !== undefined) return `${owner}:${group}`;
+  return owner;
+}
+
+/** Ownership then mode: chown clears setuid bits, so chmod must come last. */
+function attrCommands(target: string, a: FileAttrs): string[] {
+  const cmds: string[] = [];
+  const spec = chownSpec(a.owner, a.group);
+  if (spec !== undefined) cmds.push(`chown ${q(spec)} ${target}`);
+  else if (a.group !== undefined) cmds.push(`chgrp ${q(a.group)} ${target}`);
+  if (a.mode !== undefined) cmds.push(`chmod ${q(a.mode)} ${target}`);
+  return cmds;
+}
+
+/**
+ * One exec step that writes stdin to `path` atomically: temp file in the same directory,
+ * attributes set on the temp file, then rename over the target.
+ */
+export function atomicWriteStep(path: string, content: Buffer, attrs: FileAttrs & { mode: string }, secret = false): Step {
+  const chain = ['cat > "$tmp"', ...attrCommands('"$tmp"', attrs), 'mv -f "$tmp" "$p"'].join(' && ');
+  const script = `p=${q(path)}
+d=$(dirname "$p")
+[ -d "$d" ] || { echo "provision: directory $d does not exist" >&2; exit 1; }
+tmp=$(mktemp "$d/.provision.XXXXXX") || exit 1
+if ${chain}; then exit 0; fi
+rm -f "$tmp"
+exit 1`;
+  return { kind: 'exec', script, stdin: content, ...(secret ? { display: `write ${path} (secret content on stdin)` } : {}) };
+}
+
+export function removeFileStep(path: string): Step {
+  return { kind: 'exec', script: `rm -f ${q(path)}` };
+}
+
+function textOf(b: Buffer): string | undefined {
+  return isUtf8(b) && !b.includes(0) ? b.toString('utf8') : undefined;
+}
+
+function contentDiff(path: string, old: Buffer | undefined, oldSha: string | null | undefined, next: Buffer): string {
+  const newSha = sha256(next);
+  if (old === undefined) return `content differs (sha256 ${short(oldSha)} -> ${short(newSha)}; previous content larger than ${CONTENT_LIMIT} bytes, not shown)`;
+  const a = textOf(old);
+  const b = textOf(next);
+  if (a === undefined || b === undefined) return `binary content differs (sha256 ${short(oldSha)} -> ${short(newSha)})`;
+  return createTwoFilesPatch(path, path, a, b);
+}
+
+function ownerMatches(wantName: string | undefined, name: string | undefined, id: number | undefined): boolean {
+  return wantName === undefined || wantName === name || wantName === String(id);
+}
+
+function describeAttrs(a: FileAttrs): string {
+  const who = a.owner || a.group ? `, ${a.owner ?? '-'}:${a.group ?? '-'}` : '';
+  return `mode ${a.mode ?? DEFAULT_FILE_MODE}${who}`;
+}
+
+/** Before-state as journal data: never the content, only its hash. */
+export function fileBefore(state: FileState): Record<string, unknown> {
+  if (state.type !== 'file') return { path: state.path, exists: state.type !== 'absent', type: state.type };
+  return { path: state.path, exists: true, type: 'file', mode: state.mode, owner: state.owner, group: state.group, uid: state.uid, gid: state.gid, size: state.size, sha256: state.sha256 };
+}
+
+/** Pure: compare the probed file with the wanted one. [] when equal. */
+export function planFile(module: string, want: DesiredFile, state: FileState): PlannedChange[] {
+  const path = want.path;
+  if (state.type !== 'file' && state.type !== 'absent') {
+    throw new ModuleError(module, `${path} is a ${state.type}, not a regular file; refusing to replace it`);
+  }
+  const newSha = sha256(want.content);
+  const secret = want.secret === true;
+  const secretNote = secret ? ' (secret: content not shown)' : '';
+  const after = (a: FileAttrs): Record<string, unknown> => ({ path, exists: true, type: 'file', mode: a.mode, owner: a.owner, group: a.group, size: want.content.length, sha256: newSha });
+
+  if (state.type === 'absent') {
+    const attrs = { mode: want.mode ?? DEFAULT_FILE_MODE, owner: want.owner, group: want.group };
+    return [{
+      summary: `create ${path} (${want.content.length} bytes, ${describeAttrs(attrs)})${secretNote}`,
+      reason: `${path} does not exist`,
+      ...(secret ? {} : { diff: contentDiff(path, Buffer.alloc(0), sha256(''), want.content) }),
+      apply: [atomicWriteStep(path, want.content, attrs, secret)],
+      undo: [removeFileStep(path)],
+      before: fileBefore(state),
+      after: after(attrs),
+    }];
+  }
+
+  const contentSame = state.content !== undefined ? state.content.equals(want.content) : state.sha256 === newSha;
+  const modeDiff = want.mode !== undefined && want.mode !== state.mode;
+  const ownerDiff = !ownerMatches(want.owner, state.owner, state.uid);
+  const groupDiff = !ownerMatches(want.group, state.group, state.gid);
+  if (contentSame && !modeDiff && !ownerDiff && !groupDiff) return [];
+
+  const parts: string[] = [];
+  if (!contentSame) parts.push(`content (sha256 ${short(state.sha256)} -> ${short(newSha)})`);
+  if (modeDiff) parts.push(`mode ${state.mode} -> ${want.mode}`);
+  if (ownerDiff) parts.push(`owner ${state.owner} -> ${want.owner}`);
+  if (groupDiff) parts.push(`group ${state.group} -> ${want.group}`);
+  // Undo puts back numeric ids: exact even when a name has no passwd entry.
+  const oldAttrs = { mode: state.mode!, owner: String(state.uid), group: String(state.gid) };
+  const final = { mode: want.mode ?? state.mode!, owner: want.owner ?? state.owner, group: want.group ?? state.group };
+  const valueDiff = [
+    ...(modeDiff ? [`-mode ${state.mode}`, `+mode ${want.mode}`] : []),
+    ...(ownerDiff || groupDiff ? [`-owner ${state.owner}:${state.group}`, `+owner ${final.owner}:${final.group}`] : []),
+  ].join('\n');
+
+  if (!contentSame) {
+    let undo: Step[] | undefined;
+    let undoNote = '';
+    if (secret) undoNote = '; no undo: secret content is not journaled';
+    else if (state.content === undefined) undoNote = `; no undo: previous content larger than ${CONTENT_LIMIT} bytes was not captured`;
+    else undo = [atomicWriteStep(path, state.content, oldAttrs)];
+    // Write with the final numeric-or-named ids: keep what was there when not managed.
+    const writeAttrs = { mode: final.mode, owner: want.owner ?? String(state.uid), group: want.group ?? String(state.gid) };
+    const diff = secret ? undefined : [contentDiff(path, state.content, state.sha256, want.content), valueDiff].filter(Boolean).join('\n');
+    return [{
+      summary: `update ${path}: ${parts.join(', ')}${secretNote}${undoNote}`,
+      reason: `${path} differs from the wanted ${module === 'file' ? 'content' : module}`,
+      ...(diff ? { diff } : {}),
+      apply: [atomicWriteStep(path, want.content, writeAttrs, secret)],
+      ...(undo ? { undo } : {}),
+      before: fileBefore(state),
+      after: after(final),
+    }];
+  }
+
+  const target = q(path);
+  const applyAttrs: FileAttrs = {
+    ...(ownerDiff ? { owner: want.owner } : {}),
+    ...(groupDiff ? { group: want.group } : {}),
+    // After a chown the mode is re-applied: chown may have dropped setuid/setgid bits.
+    ...(modeDiff || ownerDiff || groupDiff ? { mode: final.mode } : {}),
+  };
+  const undoAttrs: FileAttrs = {
+    ...(ownerDiff || groupDiff ? { owner: oldAttrs.owner, group: oldAttrs.group } : {}),
+    mode: oldAttrs.mode,
+  };
+  return [{
+    summary: `set ${path} ${parts.join(', ')}`,
+    reason: `${path} attributes differ`,
+    diff: valueDiff,
+    apply: [{ kind: 'exec', script: attrCommands(target, applyAttrs).join(' && ') }],
+    undo: [{ kind: 'exec', script: attrCommands(target, undoAttrs).join(' && ') }],
+    before: fileBefore(state),
+    after: after(final),
+  }];
+}
+
+export interface ManagedFileSpec extends TaskMeta, FileAttrs {
+  path: string;
+  secret?: boolean;
+}
+
+/** Validated copy of the attribute options. */
+export function checkAttrs(module: string, a: FileAttrs): FileAttrs {
+  const mode = checkMode(module, a.mode);
+  const owner = checkOwner(module, 'owner', a.owner);
+  const group = checkOwner(module, 'group', a.group);
+  return { ...(mode ? { mode } : {}), ...(owner ? { owner } : {}), ...(group ? { group } : {}) };
+}
+
+export function toBuffer(content: string | Buffer): Buffer {
+  return typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+}
+
+/**
+ * A Task managing one whole file whose content is computed at plan time (file, template).
+ * `render` may read controller files; errors it throws fail the task before anything is applied.
+ */
+export function contentTask(
+  module: string,
+  spec: ManagedFileSpec,
+  render: (ctx: TaskContext) => Buffer | Promise<Buffer>,
+): Task<FileState> {
+  const path = checkPath(module, spec.path);
+  const attrs = checkAttrs(module, spec);
+  return {
+    ...meta(`${module} ${path}`, spec),
+    module,
+    probe: () => fileProbe(module, path),
+    async plan(state, ctx) {
+      const content = await render(ctx);
+      return planFile(module, { path, content, ...attrs, ...(spec.secret ? { secret: true } : {}) }, state);
+    },
+  };
+}
+
+export interface FileOptions extends ManagedFileSpec {
+  content: string | Buffer;
+}
+
+/** A file with exactly `content`, atomically written; mode/owner/group enforced when given. */
+export function file(opts: FileOptions): Task<FileState> {
+  const content = toBuffer(opts.content);
+  return contentTask('file', opts, () => content);
+}

@@ -1,0 +1,189 @@
+// service: a service enabled at boot and/or running, per init system (facts.init).
+// systemd: systemctl. sysv Debian: update-rc.d, enabled = an S link in /etc/rc2.d (default runlevel).
+// sysv Red Hat: chkconfig, enabled = "3:on". Running = `service NAME status` exit 0 (LSB), falling
+// back to /etc/init.d/NAME when `service` is missing (lab containers run sysv scripts directly).
+import type { HostFacts, PlannedChange, Probe, Step, Task } from '../core/types.js';
+import { q } from '../core/shell.js';
+import { ModuleError } from './errors.js';
+import { KeyValues, SBIN_PATH, checkName, meta, type TaskMeta } from './util.js';
+
+export interface ServiceOptions extends TaskMeta {
+  name: string;
+  enabled?: boolean;
+  running?: boolean;
+  /**
+   * For use as a handler (the engine runs handlers only when notified): a running service is
+   * restarted; a stopped one is started when `running` is not false.
+   */
+  restartOnNotify?: boolean;
+}
+
+export type ServiceFlavor = 'systemd' | 'sysv-debian' | 'sysv-redhat';
+
+export interface ServiceState {
+  flavor: ServiceFlavor;
+  enabled: boolean;
+  running: boolean;
+  /** systemd: the is-enabled word ("enabled", "disabled", "masked", "" when unknown). */
+  enabledRaw: string;
+  /** sysv: /etc/init.d/NAME exists. */
+  initScript: boolean;
+}
+
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
+const SYSTEMD_ENABLED = new Set(['enabled', 'enabled-runtime', 'static', 'indirect', 'generated', 'alias']);
+
+export function serviceFlavor(facts: HostFacts, name: string): ServiceFlavor {
+  if (facts.init === 'systemd') return 'systemd';
+  if (facts.os.family === 'debian') return 'sysv-debian';
+  if (facts.os.family === 'redhat') return 'sysv-redhat';
+  throw new ModuleError('service', `cannot manage ${name}: sysv host of unknown OS family`);
+}
+
+/** sysv status/start/stop/restart: `service` when present, else the init script itself. */
+function sysvAction(name: string, action: string): string {
+  return `if command -v service >/dev/null 2>&1; then service ${q(name)} ${action}; else ${q(`/etc/init.d/${name}`)} ${action}; fi`;
+}
+
+export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
+  const n = q(name);
+  const running = flavor === 'systemd'
+    ? `if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
+    : `if ( ${sysvAction(name, 'status')} ) >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
+  const enabled = flavor === 'systemd'
+    ? `echo "enabled=$(systemctl is-enabled ${n} 2>/dev/null | head -n 1)"`
+    : flavor === 'sysv-debian'
+      ? `set -- /etc/rc2.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi`
+      // chkconfig --list NAME: "NAME 0:off 1:off 2:on 3:on 4:on 5:on 6:off"; no chkconfig: rc3.d links.
+      : `if command -v chkconfig >/dev/null 2>&1; then
+  if chkconfig --list ${n} 2>/dev/null | grep -q '[[:space:]]3:on'; then echo enabled=1; else echo enabled=0; fi
+else set -- /etc/rc3.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi; fi`;
+  const script = `${SBIN_PATH}
+if [ -x ${q(`/etc/init.d/${name}`)} ]; then echo initscript=1; else echo initscript=0; fi
+${enabled}
+${running}`;
+  return {
+    script,
+    parse(out) {
+      const kv = new KeyValues(out.stdout);
+      const en = kv.get('enabled');
+      const run = kv.get('running');
+      if (en === undefined || run === undefined) throw new ModuleError('service', `probe of ${name} printed no state`);
+      return {
+        flavor,
+        enabled: flavor === 'systemd' ? SYSTEMD_ENABLED.has(en) : en === '1',
+        running: run === '1',
+        enabledRaw: en,
+        initScript: kv.get('initscript') === '1',
+      };
+    },
+  };
+}
+
+function exec(script: string): Step {
+  return { kind: 'exec', script: `${SBIN_PATH}\n${script}` };
+}
+
+export function enableScript(flavor: ServiceFlavor, name: string, on: boolean): string {
+  const n = q(name);
+  switch (flavor) {
+    case 'systemd':
+      return `systemctl ${on ? 'enable' : 'disable'} ${n}`;
+    case 'sysv-debian':
+      // `defaults` does nothing when K links exist (disabled earlier): then `enable` turns them to S.
+      // Old sysv-rc lacks enable/disable; remove is the fallback for disabling.
+      return on
+        ? `update-rc.d ${n} defaults >/dev/null && { set -- /etc/rc2.d/S[0-9][0-9]${n}; [ -e "$1" ] || update-rc.d ${n} enable; }`
+        : `update-rc.d ${n} disable 2>/dev/null || update-rc.d -f ${n} remove`;
+    case 'sysv-redhat':
+      return on ? `chkconfig --add ${n} && chkconfig ${n} on` : `chkconfig ${n} off`;
+  }
+}
+
+export function runScript(flavor: ServiceFlavor, name: string, action: 'start' | 'stop' | 'restart'): string {
+  return flavor === 'systemd' ? `systemctl ${action} ${q(name)}` : sysvAction(name, action);
+}
+
+export function planService(
+  name: string,
+  want: { enabled?: boolean; running?: boolean; restartOnNotify?: boolean },
+  state: ServiceState,
+): PlannedChange[] {
+  const changes: PlannedChange[] = [];
+  const before = { service: name, enabled: state.enabled, running: state.running };
+  if (want.enabled !== undefined && want.enabled !== state.enabled) {
+    const verb = want.enabled ? 'enable' : 'disable';
+    changes.push({
+      summary: `${verb} service ${name} at boot`,
+      reason: `${name} is ${state.enabled ? 'enabled' : `not enabled${state.enabledRaw && state.flavor === 'systemd' ? ` (${state.enabledRaw})` : ''}`}`,
+      diff: `-enabled ${state.enabled}\n+enabled ${want.enabled}`,
+      apply: [exec(enableScript(state.flavor, name, want.enabled))],
+      undo: [exec(enableScript(state.flavor, name, state.enabled))],
+      before,
+      after: { ...before, enabled: want.enabled },
+    });
+  }
+  const runningAfter = changes.length ? { ...before, enabled: want.enabled ?? state.enabled } : before;
+  if (want.running !== undefined && want.running !== state.running) {
+    const action = want.running ? 'start' : 'stop';
+    changes.push({
+      summary: `${action} service ${name}`,
+      reason: `${name} is ${state.running ? 'running' : 'not running'}`,
+      diff: `-running ${state.running}\n+running ${want.running}`,
+      apply: [exec(runScript(state.flavor, name, action))],
+      undo: [exec(runScript(state.flavor, name, want.running ? 'stop' : 'start'))],
+      before,
+      after: { ...runningAfter, running: want.running },
+    });
+  } else if (want.restartOnNotify && state.running && want.running !== false) {
+    changes.push({
+      summary: `restart service ${name} (no undo: a restart cannot be taken back)`,
+      reason: 'notified',
+      apply: [exec(runScript(state.flavor, name, 'restart'))],
+      before,
+      after: { ...runningAfter, running: true },
+    });
+  } else if (want.restartOnNotify && !state.running && want.running === undefined) {
+    changes.push({
+      summary: `start service ${name}`,
+      reason: 'notified, not running',
+      apply: [exec(runScript(state.flavor, name, 'start'))],
+      undo: [exec(runScript(state.flavor, name, 'stop'))],
+      before,
+      after: { ...runningAfter, running: true },
+    });
+  }
+  return changes;
+}
+
+export function service(opts: ServiceOptions): Task<ServiceState> {
+  const name = checkName('service', 'service name', opts.name, NAME_RE);
+  const want = {
+    ...(opts.enabled !== undefined ? { enabled: opts.enabled } : {}),
+    ...(opts.running !== undefined ? { running: opts.running } : {}),
+    ...(opts.restartOnNotify ? { restartOnNotify: true } : {}),
+  };
+  return {
+    ...meta(`service ${name}`, opts),
+    module: 'service',
+    probe: (ctx) => serviceProbe(name, serviceFlavor(ctx.facts, name)),
+    plan: (state) => planService(name, want, state),
+  };
+}
+
+/** A handler task: always plans one restart (the engine runs it only when notified). */
+export function serviceRestart(opts: TaskMeta & { name: string; service?: string }): Task<null> {
+  // `name` names the service unless `service` is given (then `name` is the handler's label).
+  const svc = checkName('service', 'service name', opts.service ?? opts.name, NAME_RE);
+  return {
+    ...meta(`restart ${svc}`, opts.service ? opts : { ...opts, name: `restart ${svc}` }),
+    module: 'serviceRestart',
+    probe: () => ({ script: 'true', parse: () => null }),
+    plan: (_s, ctx) => [{
+      summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
+      reason: 'notified',
+      apply: [exec(runScript(serviceFlavor(ctx.facts, svc), svc, 'restart'))],
+      before: { service: svc },
+    }],
+  };
+}

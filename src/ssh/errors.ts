@@ -1,0 +1,39 @@
+// Every failure of the transport is one typed error, so the engine can tell
+// "host down" from "wrong key" without parsing messages.
+
+export type TransportErrorKind =
+  | 'unreachable'
+  | 'timeout'
+  | 'auth'
+  | 'hostkey-unknown'
+  | 'hostkey-changed'
+  | 'hostkey-revoked'
+  | 'channel'
+  | 'sftp'
+  | 'config';
+
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  readonly kind: TransportErrorKind;
+  /** Inventory name of the host. */
+  readonly host: string;
+  /** "address:port" that was dialled. */
+  readonly endpoint: string;
+
+  /** `detail` is the sentence after the "host (address:port): " prefix. */
+  constructor(kind: TransportErrorKind, host: string, endpoint: string, detail: string, options?: { cause?: unknown }) {
+    super(`${host} (${endpoint}): ${detail}`, options);
+    this.kind = kind;
+    this.host = host;
+    this.endpoint = endpoint;
+  }
+
+  /** Errors worth retrying: the host may come up; keys and passwords will not change by themselves. */
+  get retryable(): boolean {
+    return this.kind === 'unreachable' || this.kind === 'timeout';
+  }
+}
+
+export function isTransportError(e: unknown): e is TransportError {
+  return e instanceof TransportError;
+}

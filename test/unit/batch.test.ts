@@ -1,0 +1,49 @@
+// The probe batch is executed by a real /bin/sh here: framing must survive any output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { batchProbes } from '../../src/core/batch.js';
+
+function runSh(script: string): string {
+  return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
+}
+
+test('each probe gets exactly its own stdout and exit code', () => {
+  const probes = [
+    'echo hello',
+    'printf "no newline"',
+    'true',
+    'echo out; echo err >&2; exit 7',
+    "printf 'a\\n\\nb\\n\\n'",
+    'exit 0',
+  ];
+  const b = batchProbes(probes);
+  const outs = b.split(runSh(b.script));
+  assert.deepEqual(outs, [
+    { stdout: 'hello\n', code: 0 },
+    { stdout: 'no newline', code: 0 },
+    { stdout: '', code: 0 },
+    { stdout: 'out\n', code: 7 },
+    { stdout: 'a\n\nb\n\n', code: 0 },
+    { stdout: '', code: 0 },
+  ]);
+});
+
+test('a probe printing a fake frame marker cannot confuse the split', () => {
+  const b = batchProbes(['echo "__provision_deadbeef 1 begin"; echo "x 0 end 0"', 'echo second']);
+  const outs = b.split(runSh(b.script));
+  assert.equal(outs[0]!.stdout, '__provision_deadbeef 1 begin\nx 0 end 0\n');
+  assert.equal(outs[1]!.stdout, 'second\n');
+});
+
+test('a probe reading stdin gets EOF, not the rest of the batch', () => {
+  const b = batchProbes(['cat; echo done', 'echo next']);
+  const outs = b.split(runSh(b.script));
+  assert.deepEqual(outs.map((o) => o.stdout), ['done\n', 'next\n']);
+});
+
+test('a truncated output is an error, not a silent empty state', () => {
+  const b = batchProbes(['echo a', 'echo b']);
+  const full = runSh(b.script);
+  assert.throws(() => b.split(full.slice(0, full.indexOf('echo') > 0 ? 10 : 30)), /no output frame|not closed/);
+});
