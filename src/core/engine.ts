@@ -6,6 +6,7 @@ import type {
 import { batchProbes } from './batch.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
+import type { Inventory } from '../inventory/types.js';
 import { toJournalStep, type JournalChange } from './journal.js';
 
 export type Mode = 'apply' | 'check';
@@ -30,6 +31,7 @@ export interface HostWork {
   host: string;
   vars: Record<string, unknown>;
   projectDir: string;
+  inventory?: Inventory;
   /** Builds tasks and handlers from facts (playbooks branch on facts). */
   build(ctx: TaskContext): { tasks: Task[]; handlers: Record<string, Task> };
 }
@@ -76,7 +78,7 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
       c.roundTrips++;
       facts = await gatherFacts(conn);
     }
-    const ctx: TaskContext = { host: work.host, facts, vars: work.vars, projectDir: work.projectDir };
+    const ctx: TaskContext = { host: work.host, facts, vars: work.vars, projectDir: work.projectDir, inventory: work.inventory };
     const { tasks: allTasks, handlers } = work.build(ctx);
     const tasks = allTasks.filter((t) => selected(t, opts.tags));
     const notified = new Set<string>();

@@ -50,6 +50,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
         host: h.name,
         vars: h.vars,
         projectDir: o.projectDir,
+        inventory: o.inventory,
         build(ctx: TaskContext) {
           const tasks: Task[] = [];
           const handlers: Record<string, Task> = {};

@@ -1,3 +1,5 @@
+import type { Inventory } from '../inventory/types.js';
+
 // The domain of the engine. Nothing here knows about LVS or about SSH internals:
 // the engine talks to hosts through `Connection` and to modules through `Task`.
 
@@ -100,6 +102,8 @@ export interface TaskContext {
   vars: Readonly<Record<string, unknown>>;
   /** Directory playbooks resolve relative controller paths (templates, artifacts) against. */
   projectDir: string;
+  /** The whole inventory (other hosts' vars, validated sections such as `lvs`), when run from one. */
+  inventory?: Inventory;
 }
 
 /** The module contract: probe current state, plan typed changes, the engine applies only those. */

@@ -74,25 +74,42 @@ export class ContainerDriver implements LabDriver {
     this.opts.log?.(line);
   }
 
+  // One operation at a time per lab dir (the lock sits beside the dir, which down removes).
+  private locked<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(`${resolve(dir)}.lock`, fn, 5 * 60_000);
+  }
+
   async up(spec: LabSpec): Promise<LabState> {
     validateSpec(spec);
+    return this.locked(spec.dir, () => this.upLocked(spec));
+  }
+
+  down(dir: string): Promise<void> {
+    return this.locked(dir, () => this.downLocked(dir));
+  }
+
+  startHost(dir: string, hostName: string): Promise<void> {
+    return this.locked(dir, () => this.startHostLocked(dir, hostName));
+  }
+
+  private async upLocked(spec: LabSpec): Promise<LabState> {
     const dir = resolve(spec.dir);
     const n = names(labShortId(dir));
     const t0 = Date.now();
     const timings: Record<string, number> = {};
     const mark = (k: string, since: number) => (timings[k] = Date.now() - since);
 
+    let t = Date.now();
     if ((await readState(dir)) !== null || (await listNetns()).some((ns) => ns.startsWith(n.prefix))) {
       this.log(`lab ${spec.name} exists in ${dir}: taking it down first`);
-      let t = Date.now();
-      await this.down(dir);
+      await this.downLocked(dir);
       mark('downExisting', t);
     }
-    await mkdir(dir, { recursive: true, mode: 0o700 });
 
-    let t = Date.now();
+    t = Date.now();
     const image = await ensureImage({ spec: this.opts.image, cacheDir: this.opts.imageCacheDir, log: this.opts.log });
     mark('image', t);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
 
     t = Date.now();
     const keyFile = join(dir, 'id_ed25519');
@@ -162,7 +179,7 @@ export class ContainerDriver implements LabDriver {
     } catch (e) {
       // A half-made lab is useless: remove it (the error already carries the host's log tail).
       await writer.save().catch(() => {});
-      await this.down(dir).catch((downErr: unknown) => this.log(`cleanup after failed up also failed: ${String(downErr)}`));
+      await this.downLocked(dir).catch((downErr: unknown) => this.log(`cleanup after failed up also failed: ${String(downErr)}`));
       throw e instanceof LabError
         ? e
         : new LabError(`lab ${spec.name} failed to come up: ${(e as Error).message}`, { lab: spec.name, path: dir }, { cause: e });
@@ -270,7 +287,7 @@ export class ContainerDriver implements LabDriver {
     }
   }
 
-  async down(dirIn: string): Promise<void> {
+  private async downLocked(dirIn: string): Promise<void> {
     const dir = resolve(dirIn);
     const n = names(labShortId(dir));
     const state = await readState(dir);
@@ -330,7 +347,7 @@ export class ContainerDriver implements LabDriver {
     await waitForRefused(host.address, host.port, 10_000, { lab: state.name, host: host.name });
   }
 
-  async startHost(dirIn: string, hostName: string): Promise<void> {
+  private async startHostLocked(dirIn: string, hostName: string): Promise<void> {
     const dir = resolve(dirIn);
     const state = await readState(dir);
     const host = state?.hosts.find((h) => h.name === hostName);
@@ -417,12 +434,4 @@ async function isOurs(pid: number, dir: string): Promise<boolean> {
 async function tail(file: string, lines = 20): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').slice(-lines).join('\n');
-}
-
-/** Lab dirs (children of baseDir holding a state.json). */
-export async function listLabDirs(baseDir: string): Promise<string[]> {
-  const entries = await readdir(baseDir, { withFileTypes: true }).catch(() => []);
-  const out: string[] = [];
-  for (const e of entries) if (e.isDirectory() && (await readState(join(baseDir, e.name)).catch(() => null))) out.push(join(baseDir, e.name));
-  return out;
 }

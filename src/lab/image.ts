@@ -2,7 +2,7 @@
 // Built once by mmdebstrap and cached under a key derived from everything that
 // shapes it, so a change to the package list or the customize script rebuilds.
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from './errors.js';
 import { withLock } from './lock.js';
@@ -134,13 +134,4 @@ export async function ensureImage(
       throw e;
     }
   });
-}
-
-/** The spec an image was built from (read from its marker), or null when not cached. */
-export async function readImageInfo(key: string, cacheDir = DEFAULT_CACHE_DIR): Promise<{ spec: ImageSpec; durationMs: number } | null> {
-  try {
-    return JSON.parse(await readFile(join(cacheDir, key, 'done'), 'utf8'));
-  } catch {
-    return null;
-  }
 }

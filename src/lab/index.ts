@@ -1,5 +1,6 @@
 // Public face of the lab: named labs under a base dir, driven by a LabDriver.
 import { fileURLToPath } from 'node:url';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ExecResult } from '../core/types.js';
 import { ContainerDriver, type ContainerDriverOptions } from './container.js';
@@ -109,4 +110,12 @@ export async function labStopHost(name: string, host: string, baseDir?: string):
 export async function labStartHost(name: string, host: string, baseDir?: string): Promise<void> {
   const dir = labDir(name, baseDir);
   await (await driverFor(dir)).startHost(dir, host);
+}
+
+/** Names of the labs under `baseDir` (dirs holding a state.json). */
+export async function labList(baseDir = DEFAULT_BASE_DIR): Promise<string[]> {
+  const entries = await readdir(baseDir, { withFileTypes: true }).catch(() => []);
+  const out: string[] = [];
+  for (const e of entries) if (e.isDirectory() && (await readState(join(baseDir, e.name)).catch(() => null))) out.push(e.name);
+  return out.sort();
 }

@@ -45,7 +45,9 @@ export const DEFAULT_FILE_MODE = '0644';
 
 /**
  * POSIX sh that prints the state of `path` as `<prefix>key=value` lines. Runs in its own
- * subshell so it can be composed into other modules' probes. Reads only.
+ * subshell so it can be composed into other modules' probes. Reads only. Hosts without
+ * base64/sha256sum (coreutils < 6, e.g. EL5) fall back to od hex and openssl; the controller
+ * hashes the content itself whenever it got it.
  */
 export function fileProbeScript(path: string, prefix = ''): string {
   const P = prefix;
@@ -59,7 +61,8 @@ elif st=$(stat -c '%a %u %g %s %U %G' "$p"); then
   echo ${P}type=file
   printf '%s\\n' "${P}stat=$st"
   set -- $st
-  if command -v sha256sum >/dev/null 2>&1; then echo "${P}sha256=$(sha256sum < "$p" | cut -d' ' -f1)"; fi
+  if command -v sha256sum >/dev/null 2>&1; then echo "${P}sha256=$(sha256sum < "$p" | cut -d' ' -f1)"
+  elif command -v openssl >/dev/null 2>&1; then echo "${P}sha256=$(openssl dgst -sha256 < "$p" | sed 's/^.*= *//')"; fi
   if [ "$4" -le ${CONTENT_LIMIT} ]; then
     if command -v base64 >/dev/null 2>&1; then echo "${P}b64=$(base64 < "$p" | tr -d '\\n')"
     else echo "${P}hex=$(od -An -v -tx1 < "$p" | tr -d ' \\n')"; fi

@@ -1,9 +1,9 @@
 // The generic modules: factories returning Tasks. Nothing here knows about LVS.
 export { ModuleError, TemplateError, ArtifactChecksumError } from './errors.js';
-export { file, type FileOptions, type FileState } from './file.js';
+export { file, fileProbe, planFile, atomicWriteStep, type FileOptions, type FileState, type DesiredFile } from './file.js';
 export { template, renderTemplate, type TemplateOptions } from './template.js';
 export { directory, type DirectoryOptions, type DirectoryState } from './directory.js';
-export { lineInFile, editLines, type LineInFileOptions } from './line-in-file.js';
+export { lineInFile, editLines, planLineEdit, type LineInFileOptions } from './line-in-file.js';
 export { sysctl, type SysctlOptions, type SysctlState } from './sysctl.js';
 export { kernelModule, type KernelModuleOptions, type KernelModuleState } from './kernel-module.js';
 export { pkg, versionMatches, type PkgOptions, type PkgState } from './pkg.js';

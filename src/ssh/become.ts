@@ -1,42 +1,44 @@
-// Builds the remote command line for one exec, with or without sudo, and watches sudo's
-// stderr so stdin is sent only once the script itself runs (a password never leaks into it).
+// Builds the remote command line for one exec, with or without sudo. Every script first prints a
+// start line on stderr (stripped again here) carrying its pid: with sudo it proves sudo let us in
+// before any stdin is sent (so a password never leaks into the script), and on a timeout it tells
+// us which process group to kill.
 import { randomBytes } from 'node:crypto';
 import { q } from '../core/shell.js';
 
-export interface BecomePlan {
+export interface CommandPlan {
   /** What goes over the wire as the exec request. */
   command: string;
-  /** Present when the script runs under sudo. */
-  sudo?: {
-    /** Printed by the script on stderr the moment it starts (i.e. sudo let us in). */
-    marker: string;
-    /** sudo's password prompt (-S -p), present only when a password will be fed. */
-    prompt?: string;
-  };
+  /** The script prints `${marker} <pid>` on stderr as its first act. */
+  marker: string;
+  /** sudo's password prompt (-S -p), present only when a password will be fed. */
+  prompt?: string;
+  sudo: boolean;
 }
 
-export function planCommand(script: string, asRoot: boolean, withPassword: boolean): BecomePlan {
-  if (!asRoot) return { command: `/bin/sh -c ${q(script)}` };
+export function planCommand(script: string, viaSudo: boolean, withPassword: boolean): CommandPlan {
   const tag = randomBytes(8).toString('hex');
-  const marker = `provision-become-ok-${tag}`;
-  const inner = `printf '%s\\n' ${marker} >&2\n${script}`;
-  if (!withPassword) return { command: `sudo -n -H /bin/sh -c ${q(inner)}`, sudo: { marker } };
+  const marker = `provision-start-${tag}`;
+  const inner = `printf '%s %s\\n' ${marker} "$$" >&2\n${script}`;
+  if (!viaSudo) return { command: `/bin/sh -c ${q(inner)}`, marker, sudo: false };
+  if (!withPassword) return { command: `sudo -n -H /bin/sh -c ${q(inner)}`, marker, sudo: true };
   const prompt = `[provision-sudo-${tag}] `;
-  return { command: `sudo -S -p ${q(prompt)} -H /bin/sh -c ${q(inner)}`, sudo: { marker, prompt } };
+  return { command: `sudo -S -p ${q(prompt)} -H /bin/sh -c ${q(inner)}`, marker, prompt, sudo: true };
 }
 
-export type SudoEvent = 'prompt' | 'started';
+export type StartEvent = 'prompt' | 'started';
 
 /**
- * Filters stderr until the marker shows up: strips sudo's prompts and the marker, reports them.
- * Before the marker only sudo speaks (a few lines), so it is simply held until then.
+ * Holds stderr until the start line shows up, strips it and any sudo prompts, reports them.
+ * Before the start line only sudo speaks (a few lines), so holding it is cheap.
  */
-export class SudoStderrFilter {
+export class StartFilter {
   private pending = '';
   private started = false;
+  /** Remote pid of the script's shell, once started. */
+  pid: number | undefined;
   prompts = 0;
 
-  constructor(private readonly marker: string, private readonly prompt: string | undefined, private readonly onEvent: (e: SudoEvent) => void) {}
+  constructor(private readonly marker: string, private readonly prompt: string | undefined, private readonly onEvent: (e: StartEvent) => void) {}
 
   get hasStarted(): boolean {
     return this.started;
@@ -46,9 +48,9 @@ export class SudoStderrFilter {
   push(chunk: string): string {
     if (this.started) return chunk;
     this.pending += chunk;
-    const end = this.marker + '\n';
+    const head = this.marker + ' ';
     for (;;) {
-      const m = this.pending.indexOf(end);
+      const m = this.pending.indexOf(head);
       const p = this.prompt ? this.pending.indexOf(this.prompt) : -1;
       if (p >= 0 && (m < 0 || p < m)) {
         this.pending = this.pending.slice(0, p) + this.pending.slice(p + this.prompt!.length);
@@ -57,7 +59,11 @@ export class SudoStderrFilter {
         continue;
       }
       if (m < 0) return '';
-      const out = this.pending.slice(0, m) + this.pending.slice(m + end.length);
+      const nl = this.pending.indexOf('\n', m);
+      if (nl < 0) return ''; // start line split across chunks
+      const pid = Number(this.pending.slice(m + head.length, nl));
+      if (Number.isInteger(pid) && pid > 1) this.pid = pid;
+      const out = this.pending.slice(0, m) + this.pending.slice(nl + 1);
       this.pending = '';
       this.started = true;
       this.onEvent('started');
@@ -65,10 +71,15 @@ export class SudoStderrFilter {
     }
   }
 
-  /** What sudo said when the script never started. */
+  /** Whatever is still held when the channel ends (what sudo said if the script never started). */
   flush(): string {
     const s = this.pending;
     this.pending = '';
     return s;
   }
+}
+
+/** Kills the process group of a timed-out script (its shell leads it: sshd/sudo start a new session). */
+export function killScript(pid: number): string {
+  return `pg=$(ps -o pgid= -p ${pid} 2>/dev/null | tr -d ' '); if [ -n "$pg" ] && [ "$pg" -gt 1 ]; then kill -s KILL -- -"$pg"; else kill -s KILL ${pid}; fi 2>/dev/null; true`;
 }

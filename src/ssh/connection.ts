@@ -9,7 +9,7 @@ import type { Connection, ExecOptions, ExecResult } from '../core/types.js';
 import type { SshTarget } from '../inventory/types.js';
 import { q } from '../core/shell.js';
 import { collectAuth, type AuthPlan } from './auth.js';
-import { planCommand, SudoStderrFilter } from './become.js';
+import { killScript, planCommand, StartFilter } from './become.js';
 import { dial } from './dial.js';
 import { TransportError } from './errors.js';
 import { Semaphore } from './semaphore.js';
@@ -150,6 +150,17 @@ export function exitCode(code: number | null | undefined, signal: string | undef
 }
 
 /**
+ * sshd refuses a channel (reason 1, "open failed") when MaxSessions is reached. Our semaphore stays
+ * under it, but sshd frees a session slightly after it reports the close, so a burst can overlap
+ * the tail of finished sessions: retry briefly instead of failing the command.
+ */
+const OPEN_RETRIES = 8;
+const openBackoff = (attempt: number) => Math.min(25 * 2 ** attempt, 1000);
+function serverBusy(err: Error & { reason?: number | string }): boolean {
+  return err.reason === 1 || /open failed/i.test(err.message);
+}
+
+/**
  * Sends SIGKILL over the channel (sshd killpg()s the session) and closes it. ssh2's
  * Channel.signal() refuses once our side sent EOF, which we always do right after stdin,
  * so the request goes through the protocol object directly.
@@ -180,9 +191,10 @@ class SshConnection implements Connection {
   private readonly sem: Semaphore;
   private closed = false;
   private lastError: Error | undefined;
-  /** Rejects once the connection is gone; every in-flight operation races against it. */
-  private readonly lost: Promise<never>;
-  private markLost!: (e: TransportError) => void;
+  /** Rejecters of in-flight operations, called when the connection goes away (a Set, not a
+   * Promise.race against one shared promise: that would keep every settled result reachable). */
+  private readonly inFlight = new Set<(e: TransportError) => void>();
+  private lostError: TransportError | undefined;
 
   constructor(
     private readonly target: SshTarget,
@@ -195,8 +207,6 @@ class SshConnection implements Connection {
     this.host = target.name;
     this.endpoint = `${ep.address}:${ep.port}`;
     this.sem = new Semaphore(opts.maxChannels ?? 8);
-    this.lost = new Promise<never>((_, reject) => (this.markLost = reject));
-    this.lost.catch(() => {}); // observed by whoever races it; never an unhandled rejection
     client.on('error', (e: Error) => (this.lastError = e));
     client.on('close', () => this.onGone());
     if (jump) {
@@ -209,7 +219,7 @@ class SshConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     const why = this.lastError ? `: ${this.lastError.message}` : '';
-    this.markLost(this.err('channel', `connection lost${why}`, this.lastError));
+    this.failInFlight(this.err('channel', `connection lost${why}`, this.lastError));
     this.client.end();
     this.jump?.end();
   }
@@ -218,12 +228,19 @@ class SshConnection implements Connection {
     return new TransportError(kind, this.host, this.endpoint, detail, { cause });
   }
 
+  private failInFlight(e: TransportError): void {
+    this.lostError = e;
+    const rejecters = [...this.inFlight];
+    this.inFlight.clear();
+    for (const r of rejecters) r(e);
+  }
+
   /** Channel slot, or rejection if the connection goes away while we wait. */
   private async slot(): Promise<() => void> {
-    if (this.closed) throw this.err('channel', 'connection is closed');
+    if (this.closed) throw this.lostError ?? this.err('channel', 'connection is closed');
     const acquiring = this.sem.acquire();
     try {
-      return await Promise.race([acquiring, this.lost]);
+      return await this.guard(acquiring);
     } catch (e) {
       acquiring.then((release) => release(), () => {}); // give back a slot granted after we stopped waiting
       throw e;
@@ -242,8 +259,23 @@ class SshConnection implements Connection {
 
   /** Settles with `p`, or rejects as soon as the connection is lost. */
   private guard<T>(p: Promise<T>): Promise<T> {
-    p.catch(() => {}); // if `lost` wins, p's later rejection is expected, not unhandled
-    return Promise.race([p, this.lost]);
+    if (this.closed) {
+      p.catch(() => {});
+      return Promise.reject(this.lostError ?? this.err('channel', 'connection is closed'));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight.add(reject);
+      p.then(
+        (v) => {
+          this.inFlight.delete(reject);
+          resolve(v);
+        },
+        (e) => {
+          this.inFlight.delete(reject);
+          reject(e);
+        },
+      );
+    });
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -262,6 +294,7 @@ class SshConnection implements Connection {
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
       let stream: ClientChannel | undefined;
+      let filter: StartFilter | undefined;
       const settle = (e: Error | null, r?: ExecResult) => {
         if (settled) return;
         settled = true;
@@ -272,8 +305,7 @@ class SshConnection implements Connection {
       const timer = opts.timeoutMs
         ? setTimeout(() => {
             settle(this.err('timeout', `command did not finish within ${opts.timeoutMs}ms: ${firstLine(script)}`));
-            // Kill the remote process group, then drop the channel; the slot frees on close.
-            if (stream) killRemote(stream);
+            this.abandon(stream, filter?.pid, become);
           }, opts.timeoutMs)
         : undefined;
 
@@ -287,24 +319,24 @@ class SshConnection implements Connection {
         const out: Buffer[] = [];
         const errChunks: string[] = [];
         let code: number | undefined;
-        const input = opts.stdin;
         const sendInput = () => {
-          if (input !== undefined && input.length > 0) ch.write(input);
+          if (opts.stdin !== undefined && opts.stdin.length > 0) ch.write(opts.stdin);
           ch.end();
         };
-        let filter: SudoStderrFilter | undefined;
-        if (plan.sudo) {
-          filter = new SudoStderrFilter(plan.sudo.marker, plan.sudo.prompt, (ev) => {
-            if (ev === 'started') sendInput();
-            else if (filter!.prompts === 1 && sudoPassword !== undefined) ch.write(sudoPassword + '\n');
-            else ch.end(); // asked again: the password was wrong; EOF makes sudo give up
-          });
-        } else {
-          sendInput();
-        }
+        const f = (filter = new StartFilter(plan.marker, plan.prompt, (ev) => {
+          if (ev === 'started') {
+            if (plan.sudo) sendInput();
+          } else if (f.prompts === 1 && sudoPassword !== undefined) {
+            ch.write(sudoPassword + '\n');
+          } else {
+            ch.end(); // asked again: the password was wrong; EOF makes sudo give up
+          }
+        }));
+        // Without sudo nobody else reads stdin first, so it can go right away.
+        if (!plan.sudo) sendInput();
         ch.on('data', (d: Buffer) => out.push(d));
         ch.stderr.setEncoding('utf8');
-        ch.stderr.on('data', (d: string) => errChunks.push(filter ? filter.push(d) : d));
+        ch.stderr.on('data', (d: string) => errChunks.push(f.push(d)));
         ch.on('exit', (c: number | null, signal?: string) => {
           code = exitCode(c, signal);
         });
@@ -312,8 +344,8 @@ class SshConnection implements Connection {
         ch.on('close', () => {
           release();
           if (code === undefined) return settle(this.err('channel', `channel closed without an exit status: ${firstLine(script)}`));
-          const stderr = errChunks.join('') + (filter ? filter.flush() : '');
-          if (filter && !filter.hasStarted) {
+          const stderr = errChunks.join('') + f.flush();
+          if (plan.sudo && !f.hasStarted) {
             // sudo never ran the script: not a task failure but a host setup problem.
             const said = stderr.trim() || `exit ${code}`;
             if (code === 127) return settle(this.err('config', `sudo is not installed on the host (${said})`));
@@ -322,20 +354,48 @@ class SshConnection implements Connection {
           settle(null, { code, stdout: Buffer.concat(out).toString('utf8'), stderr });
         });
       };
-      try {
-        this.client.exec(plan.command, onOpen);
-      } catch (e) {
-        release();
-        settle(this.err('channel', `cannot open a channel: ${(e as Error).message}`, e));
-      }
+      const open = (attempt: number) => {
+        try {
+          this.client.exec(plan.command, (err, ch) => {
+            if (err && serverBusy(err) && attempt < OPEN_RETRIES && !settled && !this.closed) {
+              setTimeout(() => open(attempt + 1), openBackoff(attempt));
+              return;
+            }
+            onOpen(err, ch);
+          });
+        } catch (e) {
+          release();
+          settle(this.err('channel', `cannot open a channel: ${(e as Error).message}`, e));
+        }
+      };
+      open(0);
     });
+  }
+
+  /**
+   * After a timeout: kill the script's process group (over a fresh channel, since sshd refuses
+   * signal requests for root logins) and close its channel; its slot frees when sshd confirms.
+   */
+  private abandon(ch: ClientChannel | undefined, pid: number | undefined, become: boolean): void {
+    if (ch) killRemote(ch);
+    if (pid !== undefined && !this.closed) {
+      this.exec(killScript(pid), { become, timeoutMs: 10_000 }).catch(() => {});
+    }
   }
 
   private async sftpSession<T>(work: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
     const release = await this.slot();
     try {
       const sftp = await this.guard(
-        new Promise<SFTPWrapper>((resolve, reject) => this.client.sftp((err, s) => (err ? reject(err) : resolve(s)))),
+        new Promise<SFTPWrapper>((resolve, reject) => {
+          const open = (attempt: number) =>
+            this.client.sftp((err, s) => {
+              if (err && serverBusy(err) && attempt < OPEN_RETRIES && !this.closed) setTimeout(() => open(attempt + 1), openBackoff(attempt));
+              else if (err) reject(err);
+              else resolve(s);
+            });
+          open(0);
+        }),
       ).catch((e) => {
         throw e instanceof TransportError ? e : this.err('sftp', `cannot start SFTP: ${(e as Error).message}`, e);
       });
@@ -431,7 +491,7 @@ class SshConnection implements Connection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.markLost(this.err('channel', 'connection closed'));
+    this.failInFlight(this.err('channel', 'connection closed'));
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, 2000); // do not let a dead peer hold shutdown
       this.client.once('close', () => {

@@ -46,7 +46,18 @@ export function parseKnownHosts(text: string, file = 'known_hosts', strict = fal
       if (strict) throw new KnownHostsParseError(file, i + 1, 'expected "hosts keytype base64-key"');
       continue;
     }
-    out.push({ marker, hosts, keyType, key: Buffer.from(b64, 'base64'), line: i + 1 });
+    const key = Buffer.from(b64, 'base64');
+    let inner = '';
+    try {
+      inner = keyTypeFromBlob(key);
+    } catch {
+      /* reported below */
+    }
+    if (inner !== keyType) {
+      if (strict) throw new KnownHostsParseError(file, i + 1, `key is not a valid ${keyType} key`);
+      continue;
+    }
+    out.push({ marker, hosts, keyType, key, line: i + 1 });
   }
   return out;
 }

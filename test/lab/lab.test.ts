@@ -9,6 +9,7 @@ import yaml from 'js-yaml';
 import {
   labDown,
   labHostExec,
+  labList,
   labStartHost,
   labState,
   labStatus,
@@ -20,6 +21,7 @@ import {
 } from '../../src/lab/index.js';
 import { labShortId, names } from '../../src/lab/container.js';
 import { renderInventory, renderKnownHosts } from '../../src/lab/inventory.js';
+import { rm } from 'node:fs/promises';
 
 const LAB = 'lab-selftest';
 
@@ -84,6 +86,10 @@ before(async () => {
 after(async () => {
   // Only matters if a test failed before the down test ran.
   await labDown(LAB).catch(() => {});
+});
+
+test('labList names the lab', async () => {
+  assert.ok((await labList()).includes(LAB));
 });
 
 test('up reports every host with a lab address and timings', () => {
@@ -266,4 +272,16 @@ test('renderInventory puts ungrouped hosts under all.hosts and ports != 22 in br
   assert.equal(inv.all.hosts.solo!.ansible_port, 2222);
   assert.equal(inv.all.children, undefined);
   assert.equal(renderKnownHosts(fake), '[10.213.9.11]:2222 ssh-ed25519 AAAAX\n');
+});
+
+test('down cleans up a lab whose state.json was lost (controller crashed early)', async () => {
+  const name = `${LAB}-crash`;
+  const crashed = await labUp({ name, hosts: 2 });
+  const st = await labState(name);
+  await rm(join(crashed.dir, 'state.json'));
+  await labDown(name);
+  const prefix = names(labShortId(crashed.dir)).prefix;
+  assert.ok(!(await sh('ip', ['netns', 'list'])).stdout.includes(prefix));
+  for (const h of st.hosts) assert.equal(await running((h.driver as { initPid: number }).initPid), false);
+  await assert.rejects(access(crashed.dir));
 });

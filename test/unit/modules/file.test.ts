@@ -188,7 +188,7 @@ describe('file on this machine (real sh)', () => {
     assert.equal(c!.undo, undefined);
   });
 
-  it('fails with a clear message when the parent directory is missing, leaving no temp file', async () => {
+  it('fails with a clear message when the parent directory is missing', async () => {
     const path = join(dir, 'missing-dir', 'f');
     const changes = await planLocally(file({ path, content: 'x' }), ctx);
     await assert.rejects(runSteps(changes[0]!.apply), /directory .*missing-dir does not exist/);

@@ -137,7 +137,7 @@ describe('local packages', () => {
     const [c] = await t.plan({ db: 'dpkg', installed: ['1:1.0-1'] }, ctx);
     assert.match(c!.summary, /change package provision-demo 1:1\.0-1 -> 1:2\.0-3 from demo\.deb/);
     assert.match(scriptOf(c!.apply[1]), /dpkg -i --force-confold \/tmp\/provision-[0-9a-f]{16}\.deb/);
-    await assert.rejects(pkg({ name: 'provision-demo', rpm: 'demo.rpm' }).plan({ db: 'dpkg', installed: [] }, ctx), /host uses dpkg but only a \.rpm was given/);
+    await assert.rejects(async () => pkg({ name: 'provision-demo', rpm: 'demo.rpm' }).plan({ db: 'dpkg', installed: [] }, ctx), /host uses dpkg but only a \.rpm was given/);
   });
 });
 

@@ -1,0 +1,85 @@
+// The director ("Redirect Server"): ipvsadm, the VIP, the IPVS table (live and at boot).
+import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
+import { argv } from '../src/core/shell.js';
+import { command, kernelModule, pkg, service, sourceBuild, sysctl, template } from '../src/modules/index.js';
+import { desiredTable, renderIpvsSave } from '../src/lvs/ipvs-table.js';
+import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
+import { ipAddress } from '../src/lvs/ip-address.js';
+import { artifactVar } from '../src/lvs/artifacts.js';
+import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, uniq, vipsOf } from '../src/lvs/model.js';
+import { bootUnitTasks } from './lib/boot-unit.js';
+
+function ipvsadmInstall(ctx: TaskContext): Task {
+  const src = artifactVar(ctx, 'ipvsadm_source');
+  if (!src) return pkg({ name: 'ipvsadm' });
+  const installedCheck = src.kind === 'srpm'
+    ? `rpm -q ipvsadm${src.version ? ` | grep -q -- ${argv(`-${src.version}`)}` : ''}`
+    : 'command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]';
+  return sourceBuild({ name: 'ipvsadm', artifact: src.path, sha256: src.sha256, kind: src.kind, installedCheck });
+}
+
+export function directorTasks(ctx: TaskContext): Task[] {
+  const lvs = lvsOf(ctx);
+  const f = ctx.facts;
+  const iface = directorInterface(ctx);
+  const table = desiredTable(lvs);
+  const vips = vipsOf(lvs.services);
+  const nat = lvs.services.some((s) => s.forwarding === 'nat');
+  const sysctlFile = isLegacyEl(f) ? '/etc/sysctl.conf' : '/etc/sysctl.d/90-lvs.conf';
+  const tasks: Task[] = [ipvsadmInstall(ctx)];
+
+  // The table the ipvsadm service loads at boot.
+  tasks.push(template({
+    name: 'IPVS rules loaded at boot', path: ipvsRulesPath(f), template: 'lvs/ipvsadm.rules.hbs', mode: '0600',
+    data: { rules: renderIpvsSave(table).trimEnd() },
+  }));
+  if (f.os.family === 'debian') {
+    tasks.push(template({ name: 'ipvsadm loads its rules at boot', path: '/etc/default/ipvsadm', template: 'lvs/ipvsadm.default.hbs', mode: '0644', data: { iface } }));
+  }
+  // Enabled only: starting the service would flush and reload the live table, which provision manages itself.
+  tasks.push(service({ name: 'ipvsadm', enabled: true }));
+
+  // The VIP: an ifcfg alias on legacy Red Hat (as the seed), else an address plus a boot unit.
+  vips.forEach((vip, i) => {
+    const label = `${iface}:${i + 1}`;
+    if (isLegacyEl(f)) {
+      tasks.push(template({
+        name: `VIP ${vip} alias file`, path: `/etc/sysconfig/network-scripts/ifcfg-${label}`, template: 'lvs/ifcfg-alias.hbs', mode: '0644',
+        data: { device: label, vip, services: lvs.services.filter((s) => s.vip === vip).map((s) => s.name).join(', ') },
+      }));
+    }
+    tasks.push(ipAddress({ name: `VIP ${vip} on ${iface}`, dev: iface, address: vip, label }));
+  });
+  if (!isLegacyEl(f)) {
+    tasks.push(...bootUnitTasks(ctx, {
+      name: 'lvs-director', role: 'director', vipDev: iface, vips, vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
+      sysctls: nat ? [{ key: 'net.ipv4.ip_forward', value: '1' }] : [],
+    }));
+  }
+
+  if (nat) {
+    // NAT replies come back through the director: it must route, and must not redirect real servers elsewhere.
+    tasks.push(sysctl({ name: 'NAT: forward packets', key: 'net.ipv4.ip_forward', value: '1', persistFile: sysctlFile }));
+    tasks.push(sysctl({ name: 'NAT: no ICMP redirects', key: 'net.ipv4.conf.all.send_redirects', value: '0', persistFile: sysctlFile }));
+  }
+
+  // IPVS itself: fail clearly on a kernel without it, load the modules, then converge the live table.
+  tasks.push(ipvsKernel());
+  for (const m of uniq(['ip_vs', ...lvs.services.map((s) => `ip_vs_${s.scheduler}`)])) tasks.push(kernelModule({ name: m }));
+  tasks.push(ipvsRules({ table }));
+  // Connections to a removed real server are expired at once instead of hanging (lvs-spec 3, problem 6).
+  tasks.push(sysctl({ name: 'expire connections of removed real servers', key: 'net.ipv4.vs.expire_nodest_conn', value: '1', persistFile: sysctlFile }));
+  return tasks;
+}
+
+export const directorPlay: Play = {
+  name: 'LVS director',
+  hosts: 'directors',
+  tasks: directorTasks,
+  handlers: () => ({
+    'reload systemd': command({ name: 'systemctl daemon-reload', cmd: 'systemctl daemon-reload' }),
+  }),
+};
+
+const playbook: Playbook = { name: 'director', description: 'the LVS director: ipvsadm, VIP, IPVS rules', plays: [directorPlay] };
+export default playbook;

@@ -1,0 +1,35 @@
+// A boot script plus the unit (systemd) or init script (SysV, with a chkconfig header) that runs
+// it, enabled and active: LVS network state that survives a reboot.
+import type { Task, TaskContext } from '../../src/core/types.js';
+import { service, template } from '../../src/modules/index.js';
+
+export interface BootUnit {
+  name: 'lvs-director' | 'lvs-realserver';
+  role: string;
+  vipDev: string;
+  vips: string[];
+  vipLabel?: string;
+  linkUp?: boolean;
+  modules?: string[];
+  sysctls?: { key: string; value: string }[];
+  gateway?: string;
+  noarp?: { vip: string; rip: string }[];
+}
+
+export function bootUnitTasks(ctx: TaskContext, u: BootUnit): Task[] {
+  const data = { modules: [], sysctls: [], noarp: [], ...u };
+  const tasks: Task[] = [
+    template({ name: `${u.name} boot script`, path: `/usr/local/sbin/${u.name}`, template: 'lvs/lvs-boot.sh.hbs', mode: '0755', data }),
+  ];
+  if (ctx.facts.init === 'systemd') {
+    tasks.push(template({
+      name: `${u.name} unit`, path: `/etc/systemd/system/${u.name}.service`, template: 'lvs/lvs-boot.service.hbs', mode: '0644', data,
+      notify: ['reload systemd'],
+    }));
+  } else {
+    tasks.push(template({ name: `${u.name} init script`, path: `/etc/init.d/${u.name}`, template: 'lvs/lvs-boot.init.hbs', mode: '0755', data }));
+  }
+  tasks.push(service({ name: u.name, enabled: true, running: true }));
+  return tasks;
+}
+

@@ -1,0 +1,90 @@
+// The live IPVS table as a task: read `ipvsadm -S -n`, apply the minimal commands, re-read
+// and compare in the same round trip. Undo restores the table that was read.
+import { createTwoFilesPatch } from 'diff';
+import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
+import { argv, q } from '../core/shell.js';
+import { ModuleError } from '../modules/errors.js';
+import { SBIN_PATH, meta, type TaskMeta } from '../modules/util.js';
+import { canonicalIpvs, diffIpvs, parseIpvsSave, renderIpvsSave, type IpvsCommand, type IpvsTable } from './ipvs-table.js';
+
+export interface IpvsRulesState {
+  ipvsadm: boolean;
+  ok: boolean;
+  table: IpvsTable;
+  error: string;
+}
+
+const MARK = '#provision-ipvs';
+
+const probe: Probe<IpvsRulesState> = {
+  script: `${SBIN_PATH}
+command -v ipvsadm >/dev/null 2>&1 || { echo '${MARK} noipvsadm'; exit 0; }
+if out=$(ipvsadm -S -n 2>&1); then echo '${MARK} ok'; printf '%s\\n' "$out"; else echo '${MARK} failed'; printf '%s\\n' "$out"; fi`,
+  parse(out) {
+    const [head = '', ...rest] = out.stdout.split('\n');
+    const body = rest.join('\n');
+    if (head === `${MARK} noipvsadm`) return { ipvsadm: false, ok: false, table: [], error: 'ipvsadm is not installed' };
+    if (head !== `${MARK} ok`) return { ipvsadm: true, ok: false, table: [], error: body.trim() || 'ipvsadm -S -n failed' };
+    return { ipvsadm: true, ok: true, table: parseIpvsSave(body), error: '' };
+  },
+};
+
+/** Shell that runs the commands, then checks the live table equals `expected` (ipvsadm -R's exit status is not enough). */
+function applyScript(cmds: IpvsCommand[], expected: IpvsTable): string {
+  const want = canonicalIpvs(expected);
+  return [
+    SBIN_PATH,
+    'set -e',
+    ...cmds.map((c) => argv('ipvsadm', ...c.args)),
+    // Same normal form as canonicalIpvs(): 1.31's tunnel details dropped, C-locale sort.
+    `live=$(ipvsadm -S -n | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
+    `want=${q(want)}`,
+    '[ "$live" = "$want" ] || { echo "IPVS table differs after applying; live table:" >&2; printf "%s\\n" "$live" >&2; exit 1; }',
+  ].join('\n');
+}
+
+export function ipvsRules(o: TaskMeta & { table: IpvsTable }): Task<IpvsRulesState> {
+  return {
+    ...meta('IPVS rules (live table)', o),
+    module: 'ipvsRules',
+    probe: () => probe,
+    plan(s): PlannedChange[] {
+      if (!s.ipvsadm) throw new ModuleError('ipvsRules', 'ipvsadm is not installed');
+      if (!s.ok) throw new ModuleError('ipvsRules', `cannot read the IPVS table (is ip_vs in this kernel?): ${s.error}`);
+      const cmds = diffIpvs(s.table, o.table);
+      if (cmds.length === 0) return [];
+      const undo = diffIpvs(o.table, s.table);
+      const step = (c: IpvsCommand[], t: IpvsTable): Step => ({ kind: 'exec', script: applyScript(c, t) });
+      return [{
+        summary: `IPVS: ${cmds.map((c) => `ipvsadm ${c.args.join(' ')}`).join('; ')}`,
+        reason: cmds.map((c) => c.why).join('; '),
+        diff: createTwoFilesPatch('ipvs (live)', 'ipvs (inventory)', renderIpvsSave(s.table), renderIpvsSave(o.table)),
+        apply: [step(cmds, o.table)],
+        undo: [step(undo, s.table)],
+        before: { table: renderIpvsSave(s.table) },
+        after: { table: renderIpvsSave(o.table) },
+      }];
+    },
+  };
+}
+
+/** Fails clearly when the kernel has no IPVS at all (not loaded, no module to load). */
+export function ipvsKernel(o: TaskMeta = {}): Task<{ loaded: boolean; available: boolean }> {
+  return {
+    ...meta('IPVS in the kernel', o),
+    module: 'ipvsKernel',
+    probe: () => ({
+      script: `${SBIN_PATH}
+[ -e /proc/net/ip_vs ] && echo loaded=1
+modinfo ip_vs >/dev/null 2>&1 && echo available=1
+true`,
+      parse: (out) => ({ loaded: /loaded=1/.test(out.stdout), available: /available=1/.test(out.stdout) }),
+    }),
+    plan(s) {
+      if (!s.loaded && !s.available) {
+        throw new ModuleError('ipvsKernel', 'the kernel has no IPVS: /proc/net/ip_vs is missing and there is no ip_vs module to load (a kernel built with CONFIG_IP_VS is needed)');
+      }
+      return [];
+    },
+  };
+}

@@ -1,0 +1,95 @@
+// What the inventory's lvs section means for one host: the director's VIPs and interface, a real
+// server's services and forwarding, the mon watches. One source of truth: a service's
+// `forwarding` drives the director's rules, the alert's re-add flags and the real server's setup.
+import type { HostFacts, TaskContext } from '../core/types.js';
+import type { Forwarding, LvsSpec, RealServerSpec, VirtualServiceSpec } from '../inventory/types.js';
+import { ModuleError } from '../modules/errors.js';
+
+export function lvsOf(ctx: TaskContext): LvsSpec {
+  const lvs = ctx.inventory?.lvs;
+  if (!lvs || lvs.services.length === 0) throw new ModuleError('lvs', 'the inventory has no lvs.services (a var of all)');
+  return lvs;
+}
+
+/** Legacy Red Hat (SysV init, network-scripts): the seed's CentOS 4 / RHEL 3 hosts. */
+export const isLegacyEl = (f: HostFacts) => f.os.family === 'redhat' && f.init === 'sysv';
+
+export function uniq<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+export function vipsOf(services: VirtualServiceSpec[]): string[] {
+  return uniq(services.map((s) => s.vip).filter(Boolean));
+}
+
+/** The director's LAN interface: the inventory's lan_interface, else the one holding its dip, else the default route's. */
+export function directorInterface(ctx: TaskContext): string {
+  const named = ctx.vars.lan_interface;
+  if (typeof named === 'string' && named) return named;
+  const dip = ctx.vars.dip;
+  if (typeof dip === 'string') {
+    const hit = ctx.facts.interfaces.find((i) => i.ipv4.some((c) => c.split('/')[0] === dip));
+    if (hit) return hit.name;
+  }
+  if (ctx.facts.defaultInterface) return ctx.facts.defaultInterface;
+  throw new ModuleError('lvs', `${ctx.host}: cannot tell the LAN interface (set lan_interface, or dip to an address of this host)`);
+}
+
+export interface RealServerRole {
+  service: VirtualServiceSpec;
+  rs: RealServerSpec;
+}
+
+/** Services this host serves as a real server (by inventory name, or by its rip). */
+export function realServerRoles(ctx: TaskContext): RealServerRole[] {
+  const rip = ctx.vars.rip;
+  return lvsOf(ctx).services.flatMap((service) => service.realServers
+    .filter((rs) => rs.host === ctx.host || (rs.host === undefined && rs.address === rip))
+    .map((rs) => ({ service, rs })));
+}
+
+/** One forwarding method per real server: TUN and DR put the VIP on different devices. */
+export function forwardingOf(ctx: TaskContext, roles: RealServerRole[]): Forwarding {
+  const methods = uniq(roles.map((r) => r.service.forwarding));
+  if (methods.length !== 1) {
+    throw new ModuleError('lvs', `${ctx.host} is a real server of services with different forwarding (${methods.join(', ')}); use one method per real server`);
+  }
+  return methods[0]!;
+}
+
+export function ipvsRulesPath(f: HostFacts): string {
+  return f.os.family === 'redhat' ? '/etc/sysconfig/ipvsadm' : '/etc/ipvsadm.rules';
+}
+
+export interface MonWatch {
+  group: string;
+  service: string;
+  host?: string;
+  address: string;
+  port: number;
+  vip: string;
+  vport: number;
+  protocol: string;
+  forwarding: Forwarding;
+  weight: number;
+  interval: number;
+  kind: string;
+  checkName: string;
+  monitor: string;
+}
+
+/** mon watches: one hostgroup per (service, real server) watched by mon. */
+export function monWatches(lvs: LvsSpec): MonWatch[] {
+  return lvs.services.filter((s) => s.health.monitor === 'mon' && s.protocol !== 'fwmark').flatMap((s) => s.realServers.map((rs) => {
+    const h = s.health;
+    const monitor = h.kind === 'http'
+      ? `http.monitor -p ${rs.port} -t ${h.timeout} -u ${h.url}`
+      : `tcp.monitor -p ${rs.port}`;
+    return {
+      group: `${s.name}_${(rs.host ?? rs.address).replace(/[^A-Za-z0-9_]/g, '_')}`,
+      service: s.name, host: rs.host, address: rs.address, port: rs.port,
+      vip: s.vip, vport: s.port, protocol: s.protocol, forwarding: s.forwarding, weight: rs.weight,
+      interval: h.interval, kind: h.kind, checkName: h.kind, monitor,
+    };
+  }));
+}

@@ -1,0 +1,106 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { enableScript, planService, service, serviceFlavor, serviceProbe, serviceRestart, type ServiceState } from '../../../src/modules/service.js';
+import { ModuleError } from '../../../src/modules/errors.js';
+import { runProbe, runSteps, tempDir, testContext, testFacts } from '../helpers/local-host.js';
+
+const scriptOf = (s: unknown): string => (s as { script: string }).script;
+const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({ flavor, enabled, running, enabledRaw: '', initScript: true });
+
+describe('service plan (pure)', () => {
+  it('flavor follows facts', () => {
+    assert.equal(serviceFlavor(testFacts(), 'x'), 'systemd');
+    assert.equal(serviceFlavor(testFacts({ init: 'sysv' }), 'x'), 'sysv-debian');
+    assert.equal(serviceFlavor(testFacts({ init: 'sysv', os: { family: 'redhat', id: 'rhel', version: '4', prettyName: '' } }), 'x'), 'sysv-redhat');
+    assert.throws(() => serviceFlavor(testFacts({ init: 'sysv', os: { family: 'unknown', id: '', version: '', prettyName: '' } }), 'x'), ModuleError);
+  });
+
+  it('systemd: enabled but not running -> start, undo stop', () => {
+    const [c, ...rest] = planService('nginx', { enabled: true, running: true }, st('systemd', true, false));
+    assert.equal(rest.length, 0);
+    assert.equal(c!.summary, 'start service nginx');
+    assert.match(scriptOf(c!.apply[0]), /systemctl start nginx$/);
+    assert.match(scriptOf(c!.undo![0]), /systemctl stop nginx$/);
+  });
+
+  it('sysv Debian: not enabled, not running -> update-rc.d then service start, in that order', () => {
+    const changes = planService('ldirectord', { enabled: true, running: true }, st('sysv-debian', false, false));
+    assert.deepEqual(changes.map((c) => c.summary), ['enable service ldirectord at boot', 'start service ldirectord']);
+    assert.match(scriptOf(changes[0]!.apply[0]), /update-rc\.d ldirectord defaults/);
+    assert.match(scriptOf(changes[0]!.undo![0]), /update-rc\.d ldirectord disable 2>\/dev\/null \|\| update-rc\.d -f ldirectord remove/);
+    assert.match(scriptOf(changes[1]!.apply[0]), /service ldirectord start; else \/etc\/init\.d\/ldirectord start; fi/);
+  });
+
+  it('sysv Red Hat: chkconfig --add + on; disable is off', () => {
+    assert.equal(enableScript('sysv-redhat', 'mon', true), 'chkconfig --add mon && chkconfig mon on');
+    const [c] = planService('mon', { enabled: false }, st('sysv-redhat', true, true));
+    assert.match(scriptOf(c!.apply[0]), /chkconfig mon off$/);
+    assert.match(scriptOf(c!.undo![0]), /chkconfig --add mon && chkconfig mon on$/);
+  });
+
+  it('ok when state matches; unmanaged aspects are ignored', () => {
+    assert.deepEqual(planService('x', { enabled: true, running: true }, st('systemd', true, true)), []);
+    assert.deepEqual(planService('x', {}, st('systemd', false, false)), []);
+  });
+
+  it('restartOnNotify: a running service is restarted, a stopped one started', () => {
+    const [r] = planService('x', { enabled: true, restartOnNotify: true }, st('sysv-debian', true, true));
+    assert.match(r!.summary, /^restart service x/);
+    assert.match(scriptOf(r!.apply[0]), /service x restart/);
+    const [s] = planService('x', { restartOnNotify: true }, st('sysv-debian', true, false));
+    assert.equal(s!.summary, 'start service x');
+  });
+
+  it('serviceRestart always plans one restart per init system', async () => {
+    const h = serviceRestart({ name: 'keepalived' });
+    assert.equal(h.name, 'restart keepalived');
+    const [c] = await h.plan(null, testContext({}, { init: 'sysv' }));
+    assert.match(scriptOf(c!.apply[0]), /service keepalived restart; else \/etc\/init\.d\/keepalived restart/);
+    const [d] = await h.plan(null, testContext());
+    assert.match(scriptOf(d!.apply[0]), /systemctl restart keepalived$/);
+    assert.equal(serviceRestart({ name: 'reload lvs', service: 'ipvsadm' }).name, 'reload lvs');
+  });
+
+  it('validates names', () => {
+    assert.throws(() => service({ name: '$(reboot)' }), ModuleError);
+  });
+});
+
+describe('service probes with fake init tools (real sh)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    const tool = async (name: string, body: string): Promise<void> => {
+      await writeFile(join(dir, name), `#!/bin/sh\necho "${name} $*" >> ${dir}/calls\n${body}\n`);
+      await chmod(join(dir, name), 0o755);
+    };
+    await tool('systemctl', 'case "$1" in is-enabled) echo disabled; exit 1;; is-active) exit 0;; esac; exit 0');
+    await tool('service', 'case "$2" in status) exit 3;; esac; exit 0');
+    await tool('chkconfig', 'echo "$2 0:off 1:off 2:on 3:on 4:on 5:on 6:off"');
+    env = { PATH: `${dir}:${process.env.PATH}` };
+  });
+  after(() => cleanup());
+
+  it('systemd: disabled + active', async () => {
+    const s = await runProbe(serviceProbe('web', 'systemd'), { env });
+    assert.deepEqual([s.enabled, s.running, s.enabledRaw], [false, true, 'disabled']);
+    const [c] = planService('web', { enabled: true }, s);
+    await runSteps(c!.apply, { env });
+    assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^systemctl enable web$/m);
+  });
+
+  it('sysv Debian: status exit 3 is not running; no rc2.d link is not enabled', async () => {
+    const s = await runProbe(serviceProbe('provision-test-svc', 'sysv-debian'), { env });
+    assert.deepEqual([s.enabled, s.running, s.initScript], [false, false, false]);
+    assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^service provision-test-svc status$/m);
+  });
+
+  it('sysv Red Hat: chkconfig 3:on is enabled', async () => {
+    const s = await runProbe(serviceProbe('mon', 'sysv-redhat'), { env });
+    assert.equal(s.enabled, true);
+  });
+});
