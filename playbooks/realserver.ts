@@ -32,6 +32,7 @@ export function realServerTasks(ctx: TaskContext): Task[] {
   const tasks: Task[] = [sc('a real server does not route', 'net.ipv4.ip_forward', '0')];
   const bootSysctls: { key: string; value: string }[] = [];
   const noarp: { vip: string; rip: string }[] = [];
+  const modules: string[] = [];
 
   if (fwd === 'nat') {
     const gw = natGateway(ctx);
@@ -70,6 +71,7 @@ export function realServerTasks(ctx: TaskContext): Task[] {
       installScript: 'make install DESTDIR="$STAGE"',
     }));
     tasks.push(kernelModule({ name: 'noarp' }));
+    modules.push('noarp');
     for (const vip of vips) {
       noarp.push({ vip, rip });
       tasks.push(command({
@@ -81,7 +83,6 @@ export function realServerTasks(ctx: TaskContext): Task[] {
   }
 
   let vipDev = 'lo';
-  const modules: string[] = [];
   if (fwd === 'tun') {
     vipDev = 'tunl0';
     modules.push('ipip');

@@ -17,6 +17,10 @@ import { renderMarkdown } from './ui/markdown.js';
 import { loadPlaybook } from './cli/playbook-loader.js';
 import { projectDir } from './cli/paths.js';
 import { labDown, labStatus, labUp } from './lab/index.js';
+import { renderOffline } from './core/offline.js';
+import { loadFactsFixture } from './core/facts-fixture.js';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const DEFAULT_PLAYBOOK = 'site';
 
@@ -140,6 +144,36 @@ export function buildProgram(): Command {
       }));
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       process.exitCode = failed ? EXIT.failed : EXIT.ok;
+    });
+
+  program.command('render')
+    .description('plan offline from a facts fixture against blank hosts (connects nowhere): the runbook, and with --out every file it would write')
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[playbook]', 'playbook name in playbooks/ or a path')
+    .requiredOption('--facts <file>', 'YAML fixture: host name -> facts (see test/fixtures/facts/)')
+    .option('-l, --limit <hosts>', 'only these hosts/groups')
+    .option('--out <dir>', 'write each host\'s files under <dir>/<host>/ and its commands to <dir>/<host>.commands.sh')
+    .addOption(new Option('--format <fmt>', 'report format').choices(['text', 'markdown', 'json']).default('markdown'))
+    .action(async (inv: string, pb: string | undefined, f: { facts: string; limit?: string; out?: string; format: string }) => {
+      const inventory = loadInventory(inv);
+      const { name, playbook } = await loadPlaybook(pb ?? DEFAULT_PLAYBOOK);
+      const hosts = selectHosts(inventory, 'all', f.limit);
+      const r = await renderOffline({ inventory, playbook, playbookName: name, hosts, facts: loadFactsFixture(f.facts), projectDir });
+      if (f.out) {
+        for (const [host, h] of Object.entries(r.hosts)) {
+          for (const file of h.files) {
+            const dest = join(f.out, host, file.path);
+            mkdirSync(dirname(dest), { recursive: true });
+            writeFileSync(dest, file.content);
+          }
+          mkdirSync(f.out, { recursive: true });
+          writeFileSync(join(f.out, `${host}.commands.sh`), `${h.commands.map((c) => `${c}\n`).join('# ---\n')}`);
+        }
+      }
+      const text = f.format === 'json' ? JSON.stringify(r.report, null, 2) : f.format === 'markdown' ? renderMarkdown(r.report)
+        : [renderChanges(r.report, { diff: true, color: color() }), renderRecap(r.report, color())].join('\n\n');
+      process.stdout.write(`${text}\n`);
+      process.exitCode = r.report.hosts.some((h) => h.error || h.recap.failed > 0) ? EXIT.failed : EXIT.ok;
     });
 
   program.command('runs')

@@ -3,7 +3,7 @@
 import pLimit from 'p-limit';
 import type { Connection, HostReport, Playbook, RunReport, Task, TaskContext } from './types.js';
 import type { HostEntry, Inventory, SshTarget } from '../inventory/types.js';
-import { runHost, type HostEvent, type Mode } from './engine.js';
+import { runHost, type HostEvent, type HostWork, type Mode } from './engine.js';
 import { JournalWriter, newRunId } from './journal.js';
 
 export type RunEvent = HostEvent | { type: 'host-start'; host: string } | { type: 'host-end'; host: string; report: HostReport };
@@ -28,6 +28,26 @@ function inPlay(inv: Inventory, pattern: string, host: string): boolean {
   return inv.groups.get(pattern)?.includes(host) ?? false;
 }
 
+/** The tasks and handlers of every play that matches the host, in play order. */
+export function hostWork(inventory: Inventory, playbook: Playbook, h: HostEntry, projectDir: string): HostWork {
+  const plays = playbook.plays.filter((p) => inPlay(inventory, p.hosts, h.name));
+  return {
+    host: h.name,
+    vars: h.vars,
+    projectDir,
+    inventory,
+    build(ctx: TaskContext) {
+      const tasks: Task[] = [];
+      const handlers: Record<string, Task> = {};
+      for (const p of plays) {
+        tasks.push(...p.tasks(ctx));
+        Object.assign(handlers, p.handlers?.(ctx) ?? {});
+      }
+      return { tasks, handlers };
+    },
+  };
+}
+
 export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; journalPath?: string }> {
   const id = newRunId();
   const started = Date.now();
@@ -40,27 +60,12 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
 
   const reports = await Promise.all(o.hosts.map((h) => limit(async (): Promise<HostReport> => {
     emit({ type: 'host-start', host: h.name });
-    const plays = o.playbook.plays.filter((p) => inPlay(o.inventory, p.hosts, h.name));
     let conn: Connection | undefined;
     let report: HostReport;
     try {
       emit({ type: 'phase', host: h.name, phase: 'connect' });
       conn = await o.connect(h.ssh);
-      report = await runHost(conn, {
-        host: h.name,
-        vars: h.vars,
-        projectDir: o.projectDir,
-        inventory: o.inventory,
-        build(ctx: TaskContext) {
-          const tasks: Task[] = [];
-          const handlers: Record<string, Task> = {};
-          for (const p of plays) {
-            tasks.push(...p.tasks(ctx));
-            Object.assign(handlers, p.handlers?.(ctx) ?? {});
-          }
-          return { tasks, handlers };
-        },
-      }, {
+      report = await runHost(conn, hostWork(o.inventory, o.playbook, h, o.projectDir), {
         mode: o.mode,
         tags: o.tags,
         onEvent: emit,

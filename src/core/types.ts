@@ -72,6 +72,8 @@ export interface ProbeOutput {
 export interface Probe<S> {
   script: string;
   parse(out: ProbeOutput): S;
+  /** What `script` prints on a host where none of this exists yet: lets `provision render` plan offline. */
+  blank?: string;
 }
 
 /** One step of applying (or undoing) a change. */
@@ -94,6 +96,8 @@ export interface PlannedChange {
   before: unknown;
   /** The after-state as data (what a later rollback expects to find). */
   after?: unknown;
+  /** A file this change writes, whole (lets `provision render` show every file offline). */
+  writes?: { path: string; content: Buffer; mode?: string };
 }
 
 export interface TaskContext {

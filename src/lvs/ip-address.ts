@@ -40,6 +40,7 @@ if ip link show dev ${argv(o.dev)} >/dev/null 2>&1; then
   ip -o link show dev ${argv(o.dev)} | grep -q '[<,]UP[,>]' && echo up=1
   ip -o -4 addr show dev ${argv(o.dev)} | awk '{print "addr=" $4}'
 else echo dev=0; fi`,
+    blank: 'dev=1',
     parse(out) {
       const kv = new KeyValues(out.stdout);
       return { devExists: kv.get('dev') === '1', up: kv.get('up') === '1', addresses: kv.all('addr') };

@@ -20,6 +20,7 @@ const probe: Probe<IpvsRulesState> = {
   script: `${SBIN_PATH}
 command -v ipvsadm >/dev/null 2>&1 || { echo '${MARK} noipvsadm'; exit 0; }
 if out=$(ipvsadm -S -n 2>&1); then echo '${MARK} ok'; printf '%s\\n' "$out"; else echo '${MARK} failed'; printf '%s\\n' "$out"; fi`,
+  blank: `${MARK} ok`,
   parse(out) {
     const [head = '', ...rest] = out.stdout.split('\n');
     const body = rest.join('\n');
@@ -78,6 +79,7 @@ export function ipvsKernel(o: TaskMeta = {}): Task<{ loaded: boolean; available:
 [ -e /proc/net/ip_vs ] && echo loaded=1
 modinfo ip_vs >/dev/null 2>&1 && echo available=1
 true`,
+      blank: 'available=1',
       parse: (out) => ({ loaded: /loaded=1/.test(out.stdout), available: /available=1/.test(out.stdout) }),
     }),
     plan(s) {

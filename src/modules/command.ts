@@ -38,6 +38,8 @@ export function commandProbe(o: Pick<CommandOptions, 'creates' | 'removes' | 'un
   lines.push('echo done=1');
   return {
     script: lines.join('\n'),
+    // Offline, assume the command has to run.
+    blank: [o.creates ? 'creates=0' : '', o.removes ? 'removes=1' : '', o.unless ? 'unless=1' : '', o.onlyIf ? 'onlyif=0' : '', 'done=1'].filter(Boolean).join('\n'),
     parse(out) {
       const kv = new KeyValues(out.stdout);
       if (!kv.has('done')) throw new ModuleError('command', 'guard probe did not complete');

@@ -38,6 +38,7 @@ else
 fi`;
   return {
     script,
+    blank: `type=absent\nmissing=${path}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);
       const err = kv.get('error');

@@ -107,6 +107,7 @@ export function parseFileState(module: string, kv: KeyValues, path: string, pref
 export function fileProbe(module: string, path: string): Probe<FileState> {
   return {
     script: fileProbeScript(path),
+    blank: 'type=absent',
     parse: (out) => parseFileState(module, new KeyValues(out.stdout), path),
   };
 }
@@ -193,6 +194,7 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
       ...(secret ? {} : { diff: contentDiff(path, Buffer.alloc(0), sha256(''), want.content) }),
       apply: [atomicWriteStep(path, want.content, attrs, secret)],
       undo: [removeFileStep(path)],
+      ...(secret ? {} : { writes: { path, content: want.content, mode: attrs.mode } }),
       before: fileBefore(state),
       after: after(attrs),
     }];
@@ -232,6 +234,7 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
       ...(diff ? { diff } : {}),
       apply: [atomicWriteStep(path, want.content, writeAttrs, secret)],
       ...(undo ? { undo } : {}),
+      ...(secret ? {} : { writes: { path, content: want.content, mode: writeAttrs.mode } }),
       before: fileBefore(state),
       after: after(final),
     }];

@@ -46,6 +46,7 @@ if grep -q ${q(`/${name}.ko`)} "/lib/modules/$(uname -r)/modules.builtin" 2>/dev
 ${target ? fileProbeScript(target.path, 'persist.') : ''}`;
   return {
     script,
+    blank: `loaded=0\nbuiltin=0\n${target ? 'persist.type=absent' : ''}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);
       const loaded = kv.get('loaded');

@@ -37,6 +37,7 @@ export function pkgProbe(name: string, db: 'dpkg' | 'rpm' | 'unknown'): Probe<Pk
     : `if rpm -q ${q(name)} >/dev/null 2>&1; then rpm -q --qf ${q('%{VERSION}-%{RELEASE}\\n')} ${q(name)} | sed 's/^/rpm=/'; fi\necho done=1`;
   return {
     script: `${SBIN_PATH}\n${script}`,
+    blank: 'done=1',
     parse(out) {
       const kv = new KeyValues(out.stdout);
       if (!kv.has('done')) throw new ModuleError('pkg', `probe of ${name} did not complete`);

@@ -64,6 +64,7 @@ ${enabled}
 ${running}`;
   return {
     script,
+    blank: 'initscript=0\nenabled=0\nrunning=0',
     parse(out) {
       const kv = new KeyValues(out.stdout);
       const en = kv.get('enabled');
@@ -178,7 +179,7 @@ export function serviceRestart(opts: TaskMeta & { name: string; service?: string
   return {
     ...meta(`restart ${svc}`, opts.service ? opts : { ...opts, name: `restart ${svc}` }),
     module: 'serviceRestart',
-    probe: () => ({ script: 'true', parse: () => null }),
+    probe: () => ({ script: 'true', blank: '', parse: () => null }),
     plan: (_s, ctx) => [{
       summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
       reason: 'notified',

@@ -52,6 +52,7 @@ export const DEFAULT_SRPM_BUILD = 'rpmbuild --rebuild --define "_topdir $TOPDIR"
 export function sourceBuildProbe(installedCheck: string): Probe<SourceBuildState> {
   return {
     script: `${SBIN_PATH}\n( ${installedCheck}\n) >/dev/null 2>&1 </dev/null; echo "installed=$?"`,
+    blank: 'installed=1',
     parse(out) {
       const v = new KeyValues(out.stdout).get('installed');
       if (v === undefined || !/^\d+$/.test(v)) throw new ModuleError('sourceBuild', 'installedCheck probe printed no exit code');

@@ -63,6 +63,8 @@ if [ -f "$f" ]; then printf 'runtime=%s\\n' "$(cat "$f" | tr '\\t\\n' '  ')"; el
 ${file ? fileProbeScript(file, 'persist.') : ''}`;
   return {
     script,
+    // Offline the kernel's value is unknown: "?" never equals a wanted value.
+    blank: `runtime=?\n${file ? 'persist.type=absent' : ''}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);
       const rt = kv.get('runtime');

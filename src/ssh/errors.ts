@@ -28,7 +28,7 @@ export class TransportError extends Error {
     this.endpoint = endpoint;
   }
 
-  /** Errors worth retrying: the host may come up; keys and passwords will not change by themselves. */
+  /** Whether a failed connection attempt is worth repeating: a host may come up, keys and passwords will not change by themselves. */
   get retryable(): boolean {
     return this.kind === 'unreachable' || this.kind === 'timeout';
   }

@@ -7,7 +7,7 @@ import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabState, LabStatus
 import { LabCommandError, LabError, LabNotFoundError, LabTimeoutError } from '../errors.js';
 import { generateKey } from '../keys.js';
 import { pidAlive } from '../lock.js';
-import { probeSsh, waitForBanner } from '../probe.js';
+import { probeSsh } from '../probe.js';
 import { readState, StateWriter } from '../state.js';
 import { agentExec } from './agent.js';
 import { cpioGz } from './cpio.js';
@@ -17,6 +17,7 @@ import { LAN_INTERFACE } from './layout.js';
 import { freePort, joinedGroups, macFor, pickMcast } from './net.js';
 import { defaultAccel, isOurQemu, readPidfile, startQemu, stopQemu, type Accel, type QemuVmSpec } from './qemu.js';
 import { sshCloseMaster, sshExec, type SshEndpoint } from './ssh.js';
+import { waitForVmSshd } from './wait.js';
 
 export interface VmUpOptions {
   accel?: Accel;
@@ -175,7 +176,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
     const bootTimeoutMs = (opts.bootTimeoutS ?? (accel === 'kvm' ? 60 : 240)) * 1000;
     await Promise.all(
       prepared.map((h) =>
-        waitForBanner('127.0.0.1', h.port, {
+        waitForVmSshd(h.port, {
           timeoutMs: bootTimeoutMs,
           alive: () => pidAlive(vmState(h).pid ?? 0),
           context: { lab: spec.name, host: h.name },
@@ -325,7 +326,7 @@ async function startHost(dir: string, host: string): Promise<void> {
     await launch(h, state, new StateWriter(state), true);
     if (h.port !== oldPort) await writeKnownHosts(state);
   }
-  await waitForBanner('127.0.0.1', h.port, {
+  await waitForVmSshd(h.port, {
     timeoutMs: 240_000,
     alive: () => pidAlive(vm.pid ?? 0),
     context: { lab: state.name, host },

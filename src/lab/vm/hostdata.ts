@@ -1,7 +1,6 @@
 // A VM's own data, delivered as a second cpio appended to the shared initramfs:
 // the initramfs /init copies /host/* over the root before systemd starts.
 import { randomBytes } from 'node:crypto';
-import { q } from '../../core/shell.js';
 import type { CpioEntry } from './cpio.js';
 
 export interface VmNetwork {
@@ -29,15 +28,21 @@ export interface VmHostData {
 export const MGMT_INTERFACE = 'eth0';
 export const MGMT_ADDRESS = '10.0.2.15/24';
 
-export function networkScript(net: VmNetwork): string {
+const token = (s: string) => {
+  if (!/^[A-Za-z0-9_.:\/-]+$/.test(s)) throw new RangeError(`not a network token: ${JSON.stringify(s)}`);
+  return s;
+};
+
+/** `ip -batch` input (one command per line, no shell): lab-network.service applies it. */
+export function networkBatch(net: VmNetwork): string {
+  const lan = token(net.lanInterface);
   const lines = [
-    '# Written by the provision VM lab at boot; applied by lab-network.service.',
-    'ip link set lo up',
-    `ip link set ${MGMT_INTERFACE} up`,
-    `ip addr replace ${MGMT_ADDRESS} dev ${MGMT_INTERFACE}`,
-    `ip link set ${q(net.lanInterface)} up`,
-    ...net.lanAddresses.map((a) => `ip addr replace ${q(a)} dev ${q(net.lanInterface)}`),
-    ...net.routes.map((r) => `ip route replace ${r.split(/\s+/).map(q).join(' ')}`),
+    'link set lo up',
+    `link set ${MGMT_INTERFACE} up`,
+    `addr replace ${MGMT_ADDRESS} dev ${MGMT_INTERFACE}`,
+    `link set ${lan} up`,
+    ...net.lanAddresses.map((a) => `addr replace ${token(a)} dev ${lan}`),
+    ...net.routes.map((r) => `route replace ${r.trim().split(/\s+/).map(token).join(' ')}`),
   ];
   return lines.join('\n') + '\n';
 }
@@ -56,7 +61,7 @@ export function hostDataEntries(d: VmHostData): CpioEntry[] {
     f('etc/hostname', `${d.hostname}\n`),
     f('etc/hosts', hostsFile(d.hostname, d.peers)),
     f('etc/machine-id', `${d.machineId ?? randomBytes(16).toString('hex')}\n`, 0o444),
-    f('etc/lab/network.sh', networkScript(d.network), 0o755),
+    f('etc/lab/network.ip', networkBatch(d.network)),
     f('etc/ssh/ssh_host_ed25519_key', d.hostKey.private, 0o600),
     f('etc/ssh/ssh_host_ed25519_key.pub', `${d.hostKey.public}\n`),
     { path: 'host/root', type: 'dir', mode: 0o700 },

@@ -26,7 +26,8 @@ export interface QemuVmSpec {
   agentSocket: string;
 }
 
-export const KERNEL_CMDLINE = 'console=ttyS0 quiet panic=-1 net.ifnames=0';
+// mitigations=off: speculative-execution workarounds only slow an emulated CPU down.
+export const KERNEL_CMDLINE = 'console=ttyS0 quiet panic=-1 net.ifnames=0 mitigations=off';
 
 export function defaultAccel(): Accel {
   const env = process.env.PROVISION_LAB_ACCEL;
