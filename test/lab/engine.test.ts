@@ -167,7 +167,7 @@ test('a non-root user with become runs the tasks as root via sudo', async () => 
 test('--tags runs only tagged tasks; an inventory error exits 2 naming file and line', async () => {
   const r = await run('check', ['--tags', 'web']);
   assert.equal(r.code, 0, r.stdout);
-  for (const h of report(r.stdout).hosts) assert.deepEqual(h.tasks.map((t) => t.task).sort(), ['demo-web init script', 'index page', 'service demo-web', 'web root']);
+  for (const h of report(r.stdout).hosts) assert.deepEqual(h.tasks.map((t) => t.task).sort(), ['demo-web', 'demo-web init script', 'index page', 'web root']);
   const dir = mkdtempSync(join(tmpdir(), 'provision-badinv-'));
   writeFileSync(join(dir, 'bad.yaml'), 'all:\n  hosts:\n    h1:\n      ansible_port: 99999\n');
   const bad = await provision(['up', join(dir, 'bad.yaml'), 'sample']);
