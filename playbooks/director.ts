@@ -6,7 +6,7 @@ import { desiredTable, renderIpvsSave } from '../src/lvs/ipvs-table.js';
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
 import { ipAddress } from '../src/lvs/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, uniq, vipsOf } from '../src/lvs/model.js';
+import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, uniq, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 
 function ipvsadmInstall(ctx: TaskContext): Task {
@@ -25,7 +25,7 @@ export function directorTasks(ctx: TaskContext): Task[] {
   const table = desiredTable(lvs);
   const vips = vipsOf(lvs.services);
   const nat = lvs.services.some((s) => s.forwarding === 'nat');
-  const sysctlFile = isLegacyEl(f) ? '/etc/sysctl.conf' : '/etc/sysctl.d/90-lvs.conf';
+  const sysctlFile = lvsSysctlFile(f);
   const tasks: Task[] = [ipvsadmInstall(ctx)];
 
   // The table the ipvsadm service loads at boot.
@@ -63,14 +63,22 @@ export function directorTasks(ctx: TaskContext): Task[] {
     tasks.push(sysctl({ name: 'NAT: no ICMP redirects', key: 'net.ipv4.conf.all.send_redirects', value: '0', persistFile: sysctlFile }));
   }
 
-  // IPVS itself: fail clearly on a kernel without it, load the modules, then converge the live table.
-  tasks.push(ipvsKernel());
+  return tasks;
+}
+
+/** IPVS itself, last: fail clearly on a kernel without it, load the modules, converge the live table. */
+export function directorIpvsTasks(ctx: TaskContext): Task[] {
+  const lvs = lvsOf(ctx);
+  const sysctlFile = lvsSysctlFile(ctx.facts);
+  const tasks: Task[] = [ipvsKernel()];
   for (const m of uniq(['ip_vs', ...lvs.services.map((s) => `ip_vs_${s.scheduler}`)])) tasks.push(kernelModule({ name: m }));
-  tasks.push(ipvsRules({ table }));
+  tasks.push(ipvsRules({ table: desiredTable(lvs) }));
   // Connections to a removed real server are expired at once instead of hanging (lvs-spec 3, problem 6).
   tasks.push(sysctl({ name: 'expire connections of removed real servers', key: 'net.ipv4.vs.expire_nodest_conn', value: '1', persistFile: sysctlFile }));
   return tasks;
 }
+
+export const directorIpvsPlay: Play = { name: 'LVS director: IPVS table', hosts: 'directors', tasks: directorIpvsTasks };
 
 export const directorPlay: Play = {
   name: 'LVS director',
@@ -81,5 +89,5 @@ export const directorPlay: Play = {
   }),
 };
 
-const playbook: Playbook = { name: 'director', description: 'the LVS director: ipvsadm, VIP, IPVS rules', plays: [directorPlay] };
+const playbook: Playbook = { name: 'director', description: 'the LVS director: ipvsadm, VIP, IPVS rules', plays: [directorPlay, directorIpvsPlay] };
 export default playbook;

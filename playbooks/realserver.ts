@@ -6,7 +6,7 @@ import { command, kernelModule, sourceBuild, sysctl } from '../src/modules/index
 import { ModuleError } from '../src/modules/errors.js';
 import { ipAddress } from '../src/lvs/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { forwardingOf, isLegacyEl, realServerRoles, vipsOf } from '../src/lvs/model.js';
+import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 
 /** The director's address real servers route through in NAT mode. */
@@ -27,7 +27,7 @@ export function realServerTasks(ctx: TaskContext): Task[] {
   const fwd = forwardingOf(ctx, roles);
   const vips = vipsOf(roles.map((r) => r.service));
   const rip = String(ctx.vars.rip ?? roles[0]!.rs.address);
-  const persistFile = isLegacyEl(f) ? '/etc/sysctl.conf' : '/etc/sysctl.d/90-lvs.conf';
+  const persistFile = lvsSysctlFile(f);
   const sc = (name: string, key: string, value: string) => sysctl({ name, key, value, persistFile });
   const tasks: Task[] = [sc('a real server does not route', 'net.ipv4.ip_forward', '0')];
   const bootSysctls: { key: string; value: string }[] = [];

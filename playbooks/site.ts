@@ -1,12 +1,13 @@
-// The whole LVS cluster, in the seed runbook's order: director, real servers, health monitor.
+// The whole LVS cluster, in the seed runbook's order: director, real servers, health monitor;
+// the live IPVS table last, once every file and service it relies on is in place.
 import type { Playbook } from '../src/core/types.js';
-import { directorPlay } from './director.js';
+import { directorIpvsPlay, directorPlay } from './director.js';
 import { realServerPlay } from './realserver.js';
 import { monPlay } from './monitor-mon.js';
 
 const playbook: Playbook = {
   name: 'site',
   description: 'LVS cluster: director (ipvsadm, VIP, rules), real servers (TUN/DR/NAT), mon with lvs.alert',
-  plays: [directorPlay, realServerPlay, monPlay],
+  plays: [directorPlay, realServerPlay, monPlay, directorIpvsPlay],
 };
 export default playbook;

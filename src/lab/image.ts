@@ -20,6 +20,8 @@ export interface ImageSpec {
   customize: string;
   /** Debian mirror; mmdebstrap's default when absent. */
   mirror?: string;
+  /** mmdebstrap --essential-hook body (before the included packages install). */
+  essentialHook?: string;
 }
 
 export const LAB_PACKAGES = [
@@ -36,7 +38,18 @@ export const LAB_PACKAGES = [
   'ipvsadm',
   'curl',
   'iputils-ping',
+  // The LVS playbooks' health monitor, so lab hosts need no network to install it.
+  'mon',
+  'mon-client',
+  'libtime-period-perl',
+  'fping',
 ];
+
+// mon's preinst runs adduser, whose chfn fails under PAM inside mmdebstrap: create the account first.
+export const LAB_ESSENTIAL_HOOK = `set -eu
+grep -q '^mon:' "$1/etc/group" || echo 'mon:x:901:' >> "$1/etc/group"
+grep -q '^mon:' "$1/etc/passwd" || echo 'mon:x:901:901:mon:/var/lib/mon:/usr/sbin/nologin' >> "$1/etc/passwd"
+`;
 
 // Host keys and authorized_keys are not in the image: each host gets its own.
 // Passwords are '*' (not '!'): with UsePAM no, sshd refuses keys for a locked ('!') account.
@@ -55,7 +68,7 @@ rm -f "$R"/etc/ssh/ssh_host_*
 rm -rf "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/*_Packages
 `;
 
-export const DEFAULT_IMAGE: ImageSpec = { suite: 'bookworm', packages: LAB_PACKAGES, customize: LAB_CUSTOMIZE };
+export const DEFAULT_IMAGE: ImageSpec = { suite: 'bookworm', packages: LAB_PACKAGES, customize: LAB_CUSTOMIZE, essentialHook: LAB_ESSENTIAL_HOOK };
 
 export interface Image {
   key: string;
@@ -72,6 +85,7 @@ export function imageKey(spec: ImageSpec): string {
     suite: spec.suite,
     packages: [...spec.packages].sort(),
     customize: spec.customize,
+    essentialHook: spec.essentialHook ?? null,
     mirror: spec.mirror ?? null,
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
@@ -91,6 +105,7 @@ export function mmdebstrapArgs(spec: ImageSpec, target: string): string[] {
     `--include=${spec.packages.join(',')}`,
     '--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr',
     ...['man', 'doc', 'locale', 'info'].map((d) => `--dpkgopt=path-exclude=/usr/share/${d}/*`),
+    ...(spec.essentialHook ? [`--essential-hook=${spec.essentialHook}`] : []),
     `--customize-hook=${spec.customize}`,
     spec.suite,
     target,

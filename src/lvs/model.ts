@@ -14,6 +14,9 @@ export function lvsOf(ctx: TaskContext): LvsSpec {
 /** Legacy Red Hat (SysV init, network-scripts): the seed's CentOS 4 / RHEL 3 hosts. */
 export const isLegacyEl = (f: HostFacts) => f.os.family === 'redhat' && f.init === 'sysv';
 
+/** Where LVS sysctls persist: legacy Red Hat reads only /etc/sysctl.conf at boot. */
+export const lvsSysctlFile = (f: HostFacts) => (isLegacyEl(f) ? '/etc/sysctl.conf' : '/etc/sysctl.d/90-lvs.conf');
+
 export function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
