@@ -18,6 +18,7 @@ import { loadPlaybook } from './cli/playbook-loader.js';
 import { projectDir } from './cli/paths.js';
 import { labDown, labStatus, labUp } from './lab/index.js';
 import { renderOffline } from './core/offline.js';
+import { executeRollback, findRun, planRollback } from './core/rollback.js';
 import { loadFactsFixture } from './core/facts-fixture.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -174,6 +175,39 @@ export function buildProgram(): Command {
         : [renderChanges(r.report, { diff: true, color: color() }), renderRecap(r.report, color())].join('\n\n');
       process.stdout.write(`${text}\n`);
       process.exitCode = r.report.hosts.some((h) => h.error || h.recap.failed > 0) ? EXIT.failed : EXIT.ok;
+    });
+
+  program.command('rollback')
+    .description('undo a run (default: the last run of this inventory with changes), newest change first; shows the plan first')
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[run]', 'run id (see `provision runs`)')
+    .option('--check', 'print the rollback plan only')
+    .option('--force', 'roll back even where a host changed since the run (those changes are overwritten)')
+    .option('-l, --limit <hosts>', 'only these hosts/groups')
+    .option('-f, --forks <n>', 'hosts worked on in parallel', intArg(1, 1000), 10)
+    .option('--accept-new-host-keys', 'trust and record unknown host keys')
+    .option('--state-dir <dir>', 'where run journals are kept', '.provision')
+    .action(async (inv: string, runId: string | undefined, f: { check?: boolean; force?: boolean; limit?: string; forks: number; acceptNewHostKeys?: boolean; stateDir: string }) => {
+      const inventory = loadInventory(inv);
+      const stateDir = resolve(f.stateDir);
+      const hosts = selectHosts(inventory, 'all', f.limit);
+      const plan = planRollback(findRun(stateDir, inventory.file, runId), hosts.map((h) => h.name));
+      if (plan.alreadyRolledBackBy) {
+        process.stdout.write(`run ${plan.run.id} was already rolled back by ${plan.alreadyRolledBackBy}: nothing to do\n`);
+        return;
+      }
+      process.stdout.write(`rollback of run ${plan.run.id} (${plan.run.startedAt}, ${plan.run.status}), newest change first:\n`);
+      for (const it of plan.items) process.stdout.write(`  ${it.host} | ${it.undoable ? 'undo' : 'CANNOT UNDO'} | ${it.change.summary}\n`);
+      if (f.check) return;
+      const r = await executeRollback({
+        plan, stateDir, hosts, force: !!f.force, forks: f.forks, log: err,
+        connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+      });
+      for (const [host, h] of Object.entries(r.hosts)) {
+        process.stdout.write(`${host} : undone=${h.undone} skipped=${h.skipped}${h.error ? ` ERROR: ${h.error}` : ''}\n`);
+      }
+      err(`journal: ${r.journalPath}`);
+      process.exitCode = Object.values(r.hosts).some((h) => h.error) ? EXIT.failed : EXIT.ok;
     });
 
   program.command('runs')

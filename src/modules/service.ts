@@ -28,6 +28,8 @@ export interface ServiceState {
   enabledRaw: string;
   /** sysv: /etc/init.d/NAME exists. */
   initScript: boolean;
+  /** sysv: the service has boot links at all (S or K; chkconfig knows it). Undo of an enable returns to exactly this. */
+  registered: boolean;
 }
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
@@ -60,11 +62,13 @@ export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<Service
 else set -- /etc/rc3.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi; fi`;
   const script = `${SBIN_PATH}
 if [ -x ${q(`/etc/init.d/${name}`)} ]; then echo initscript=1; else echo initscript=0; fi
+${flavor === 'sysv-debian' ? `set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
+    : flavor === 'sysv-redhat' ? `if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi` : 'echo registered=1'}
 ${enabled}
 ${running}`;
   return {
     script,
-    blank: 'initscript=0\nenabled=0\nrunning=0',
+    blank: 'initscript=0\nregistered=0\nenabled=0\nrunning=0',
     parse(out) {
       const kv = new KeyValues(out.stdout);
       const en = kv.get('enabled');
@@ -76,6 +80,7 @@ ${running}`;
         running: run === '1',
         enabledRaw: en,
         initScript: kv.get('initscript') === '1',
+        registered: kv.get('registered') !== '0',
       };
     },
   };
@@ -101,6 +106,11 @@ export function enableScript(flavor: ServiceFlavor, name: string, on: boolean): 
   }
 }
 
+/** Removes every boot link (the state before the service was ever enabled). */
+export function unregisterScript(flavor: ServiceFlavor, name: string): string {
+  return flavor === 'sysv-redhat' ? `chkconfig --del ${q(name)}` : `update-rc.d -f ${q(name)} remove`;
+}
+
 export function runScript(flavor: ServiceFlavor, name: string, action: 'start' | 'stop' | 'restart'): string {
   return flavor === 'systemd' ? `systemctl ${action} ${q(name)}` : sysvAction(name, action);
 }
@@ -119,7 +129,7 @@ export function planService(
       reason: `${name} is ${state.enabled ? 'enabled' : `not enabled${state.enabledRaw && state.flavor === 'systemd' ? ` (${state.enabledRaw})` : ''}`}`,
       diff: `-enabled ${state.enabled}\n+enabled ${want.enabled}`,
       apply: [exec(enableScript(state.flavor, name, want.enabled))],
-      undo: [exec(enableScript(state.flavor, name, state.enabled))],
+      undo: [exec(state.registered || state.flavor === 'systemd' ? enableScript(state.flavor, name, state.enabled) : unregisterScript(state.flavor, name))],
       before,
       after: { ...before, enabled: want.enabled },
     });

@@ -19,7 +19,7 @@ import {
   MASK_UNITS,
   SSHD_LAB_CONF,
 } from './guest.js';
-import { debPackage, fetchAndExtract, moduleClosure, parseModulesDep, pickKernelPackage, type DebPackage } from './kernel.js';
+import { fetchAndExtract, moduleClosure, parseModulesDep, pickKernelName, resolvePackages, type DebPackage } from './kernel.js';
 
 export interface VmImage {
   key: string;
@@ -56,7 +56,7 @@ grep -q '^mon:' "$R/etc/shadow" || echo 'mon:*:19000:0:99999:7:::' >> "$R/etc/sh
 `;
 
 export async function resolveInputs(): Promise<VmImageInputs> {
-  const [kernel, busybox] = await Promise.all([pickKernelPackage(), debPackage('busybox-static')]);
+  const [kernel, busybox] = await resolvePackages([await pickKernelName(), 'busybox-static']);
   return {
     version: VM_IMAGE_VERSION,
     suite: VM_SUITE,

@@ -13,37 +13,44 @@ export interface DebPackage {
 
 const KERNEL_NAME = /^linux-image-6\.1\.0-(\d+)-cloud-amd64$/;
 
-/** Candidate version apt would install, or null when apt does not know the package. */
-export async function candidateVersion(name: string): Promise<string | null> {
-  const res = await run('apt-cache', ['policy', name], { allowFail: true });
-  const m = /Candidate:\s*(\S+)/.exec(res.stdout);
-  return m && m[1] !== '(none)' ? m[1] : null;
-}
-
-/** The newest linux-image-6.1.0-N-cloud-amd64 apt offers (or $PROVISION_VM_KERNEL). */
-export async function pickKernelPackage(): Promise<DebPackage> {
-  let name = process.env.PROVISION_VM_KERNEL;
-  if (!name) {
-    const res = await run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-cloud-amd64$']);
-    const abis = res.stdout
-      .split('\n')
-      .map((l) => KERNEL_NAME.exec(l.split(' ')[0] ?? ''))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]));
-    if (abis.length === 0) {
-      throw new LabError('apt offers no linux-image-6.1.0-*-cloud-amd64 package (run apt-get update?)', { command: 'apt-cache search' });
-    }
-    name = `linux-image-6.1.0-${Math.max(...abis)}-cloud-amd64`;
+/** Candidate versions apt would install, one apt-cache call for all names; unknown names are absent. */
+export async function candidateVersions(names: string[]): Promise<Map<string, string>> {
+  const res = await run('apt-cache', ['policy', ...names], { allowFail: true });
+  const out = new Map<string, string>();
+  let current: string | null = null;
+  for (const line of res.stdout.split('\n')) {
+    const head = /^(\S+):$/.exec(line);
+    if (head) current = head[1]!;
+    const cand = /^\s+Candidate:\s*(\S+)/.exec(line);
+    if (cand && current && cand[1] !== '(none)') out.set(current, cand[1]!);
   }
-  const version = await candidateVersion(name);
-  if (!version) throw new LabError(`apt has no candidate for ${name} (run apt-get update?)`, { package: name });
-  return { name, version };
+  return out;
 }
 
-export async function debPackage(name: string): Promise<DebPackage> {
-  const version = await candidateVersion(name);
-  if (!version) throw new LabError(`apt has no candidate for ${name} (run apt-get update?)`, { package: name });
-  return { name, version };
+/** The newest linux-image-6.1.0-N-cloud-amd64 name apt knows (or $PROVISION_VM_KERNEL). */
+export async function pickKernelName(): Promise<string> {
+  if (process.env.PROVISION_VM_KERNEL) return process.env.PROVISION_VM_KERNEL;
+  // pkgnames (a prefix lookup) answers in well under a second; `apt-cache search` takes seconds.
+  const res = await run('apt-cache', ['pkgnames', 'linux-image-6.1.0-']);
+  const abis = res.stdout
+    .split('\n')
+    .map((l) => KERNEL_NAME.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]));
+  if (abis.length === 0) {
+    throw new LabError('apt knows no linux-image-6.1.0-*-cloud-amd64 package (run apt-get update?)', { command: 'apt-cache pkgnames' });
+  }
+  return `linux-image-6.1.0-${Math.max(...abis)}-cloud-amd64`;
+}
+
+/** Resolves package names to the exact versions apt would fetch now. */
+export async function resolvePackages(names: string[]): Promise<DebPackage[]> {
+  const versions = await candidateVersions(names);
+  return names.map((name) => {
+    const version = versions.get(name);
+    if (!version) throw new LabError(`apt has no candidate for ${name} (run apt-get update?)`, { package: name });
+    return { name, version };
+  });
 }
 
 /** Downloads `pkg` (exact version) with apt and unpacks it into `dest`. */

@@ -7,7 +7,7 @@ import { ModuleError } from '../../../src/modules/errors.js';
 import { runProbe, runSteps, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
 const scriptOf = (s: unknown): string => (s as { script: string }).script;
-const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({ flavor, enabled, running, enabledRaw: '', initScript: true });
+const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({ flavor, enabled, running, enabledRaw: '', initScript: true, registered: true });
 
 describe('service plan (pure)', () => {
   it('flavor follows facts', () => {
@@ -102,5 +102,19 @@ describe('service probes with fake init tools (real sh)', () => {
   it('sysv Red Hat: chkconfig 3:on is enabled', async () => {
     const s = await runProbe(serviceProbe('mon', 'sysv-redhat'), { env });
     assert.equal(s.enabled, true);
+  });
+});
+
+describe('service enable undo returns to exactly the state before', () => {
+  it('a service with no boot links at all is unregistered again (no K links left behind)', () => {
+    const never = { ...st('sysv-debian', false, false), registered: false };
+    const [ch] = planService('demo', { enabled: true }, never);
+    assert.match(scriptOf(ch!.undo![0]), /update-rc\.d -f demo remove/);
+    const rh = planService('demo', { enabled: true }, { ...st('sysv-redhat', false, false), registered: false });
+    assert.match(scriptOf(rh[0]!.undo![0]), /chkconfig --del demo/);
+  });
+  it('a service that was registered but disabled is disabled again', () => {
+    const [ch] = planService('demo', { enabled: true }, { ...st('sysv-debian', false, false), registered: true });
+    assert.match(scriptOf(ch!.undo![0]), /update-rc\.d demo disable/);
   });
 });

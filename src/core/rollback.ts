@@ -1,0 +1,151 @@
+// `provision rollback`: undo a journaled run, host by host, newest change first, using the
+// exact undo steps recorded when each change was applied. Refuses when a host drifted since the
+// run (a later edit would be overwritten) unless forced; is itself journaled; a second rollback
+// of the same run changes nothing.
+import pLimit from 'p-limit';
+import type { Connection } from './types.js';
+import type { HostEntry } from '../inventory/types.js';
+import { fromJournalStep, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
+import { runStep } from './engine.js';
+import { batchProbes } from './batch.js';
+import { q } from './shell.js';
+import { UsageError } from './errors.js';
+import { join } from 'node:path';
+
+export interface RollbackItem { host: string; change: JournalChange; undoable: boolean }
+
+export interface RollbackPlan {
+  run: Journal;
+  items: RollbackItem[];
+  /** Set when the run was already undone: nothing to do. */
+  alreadyRolledBackBy?: string;
+}
+
+/** The run to undo: the given id, else the newest `up` of this inventory. */
+export function findRun(stateDir: string, inventoryFile: string, id?: string): Journal {
+  const runs = listJournals(stateDir);
+  const run = id ? runs.find((j) => j.id === id) : runs.filter((j) => j.kind === 'up' && j.inventory === inventoryFile && Object.values(j.hosts).some((h) => h.changes.length)).pop();
+  if (!run) throw new UsageError(id ? `no run ${id} in ${stateDir}/runs` : `no run of ${inventoryFile} with changes in ${stateDir}/runs`);
+  if (run.kind !== 'up') throw new UsageError(`run ${run.id} is a ${run.kind}; only up runs can be rolled back`);
+  return run;
+}
+
+export function planRollback(run: Journal, hosts?: string[]): RollbackPlan {
+  const items: RollbackItem[] = [];
+  for (const [host, h] of Object.entries(run.hosts)) {
+    if (hosts && !hosts.includes(host)) continue;
+    for (const change of [...h.changes].reverse()) items.push({ host, change, undoable: !!change.undo });
+  }
+  return { run, items, alreadyRolledBackBy: (run as Journal & { rolledBackBy?: string }).rolledBackBy };
+}
+
+/**
+ * What each change left behind that can be checked cheaply: a file's sha256, a sysctl's runtime
+ * value. A probe script per check, run in one batch per host.
+ */
+function driftCheck(change: JournalChange): { script: string; expect: string; what: string } | null {
+  const after = change.after as Record<string, unknown> | undefined;
+  if (!after) return null;
+  if (typeof after.path === 'string' && typeof after.sha256 === 'string') {
+    return { script: `sha256sum < ${q(after.path)} 2>/dev/null | cut -d' ' -f1`, expect: `${after.sha256}\n`, what: `${after.path} content` };
+  }
+  if (typeof after.key === 'string' && typeof after.runtime === 'string') {
+    const proc = `/proc/sys/${after.key.replace(/\./g, '/')}`;
+    return { script: `cat ${q(proc)} 2>/dev/null | tr '\\t' ' '`, expect: `${after.runtime}\n`, what: `sysctl ${after.key}` };
+  }
+  return null;
+}
+
+export async function detectDrift(conn: Connection, items: RollbackItem[]): Promise<string[]> {
+  // Only the last change of a path/key counts: earlier ones were overwritten by the run itself.
+  const seen = new Set<string>();
+  const checks: { what: string; expect: string; script: string }[] = [];
+  for (const it of items) {
+    const c = driftCheck(it.change);
+    if (!c || seen.has(c.what)) continue;
+    seen.add(c.what);
+    checks.push(c);
+  }
+  if (!checks.length) return [];
+  const batch = batchProbes(checks.map((c) => c.script));
+  const r = await conn.exec(batch.script, { become: true });
+  const outs = batch.split(r.stdout);
+  return checks.filter((c, i) => outs[i]!.stdout.replace(/ +\n$/, '\n') !== c.expect).map((c) => `${c.what} changed since run`);
+}
+
+export interface RollbackResult { journalPath: string; hosts: Record<string, { undone: number; skipped: number; error?: string; drift?: string[] }> }
+
+export async function executeRollback(o: {
+  plan: RollbackPlan; stateDir: string; hosts: HostEntry[]; force: boolean; forks: number;
+  connect(h: HostEntry): Promise<Connection>; log(line: string): void;
+}): Promise<RollbackResult> {
+  const id = newRunId();
+  const journal = new JournalWriter(o.stateDir, { id, kind: 'rollback', undoes: o.plan.run.id, inventory: o.plan.run.inventory, playbook: o.plan.run.playbook });
+  journal.flush();
+  const result: RollbackResult = { journalPath: journal.path, hosts: {} };
+  const byHost = new Map<string, RollbackItem[]>();
+  for (const it of o.plan.items) byHost.set(it.host, [...(byHost.get(it.host) ?? []), it]);
+  const limit = pLimit(o.forks);
+  // Phase 1, every host: connect and look for drift. Any drift refuses the whole rollback, so a
+  // refused rollback changes nothing anywhere.
+  const conns = new Map<string, Connection>();
+  await Promise.all([...byHost].map(([host, items]) => limit(async () => {
+    const res = (result.hosts[host] = { undone: 0, skipped: 0 } as RollbackResult['hosts'][string]);
+    const entry = o.hosts.find((h) => h.name === host);
+    if (!entry) { res.error = `${host} is not in the inventory`; return; }
+    try {
+      const conn = await o.connect(entry);
+      conns.set(host, conn);
+      const drift = await detectDrift(conn, items);
+      if (drift.length) res.drift = drift;
+    } catch (e) {
+      res.error = (e as Error).message;
+    }
+  })));
+  const drifted = Object.entries(result.hosts).filter(([, h]) => h.drift?.length);
+  const blocked = Object.values(result.hosts).some((h) => h.error) || (drifted.length > 0 && !o.force);
+  if (blocked) {
+    for (const [host, h] of Object.entries(result.hosts)) {
+      h.error ??= h.drift?.length
+        ? `refusing: ${h.drift.join('; ')} (a rollback would overwrite that; --force to roll back anyway)`
+        : 'not rolled back: another host blocks the rollback';
+      journal.finishHost(host, 'failed', h.error);
+    }
+    await Promise.all([...conns.values()].map((c) => c.close().catch(() => {})));
+    journal.finish('failed');
+    return result;
+  }
+  // Phase 2: undo, newest change first.
+  await Promise.all([...byHost].map(([host, items]) => limit(async () => {
+    const res = result.hosts[host]!;
+    const conn = conns.get(host);
+    try {
+      const c = conn!;
+      const exec = (script: string, stdin?: string | Buffer) => c.exec(script, { become: true, stdin });
+      for (const it of items) {
+        if (!it.change.undo) { res.skipped++; o.log(`${host} | skipped | ${it.change.summary} (no exact undo)`); continue; }
+        let output = '';
+        for (const step of it.change.undo.map(fromJournalStep)) {
+          output += await runStep({ exec: (s, stdin) => exec(s, stdin), upload: (a, b, m) => c.upload(a, b, m) }, host, `undo ${it.change.task}`, step);
+        }
+        res.undone++;
+        o.log(`${host} | undone  | ${it.change.summary}`);
+        journal.record(host, { task: `undo ${it.change.task}`, module: it.change.module, summary: `undo: ${it.change.summary}`, before: it.change.after, after: it.change.before, output: output || undefined, at: new Date().toISOString() });
+      }
+      journal.finishHost(host, 'ok');
+    } catch (e) {
+      res.error = (e as Error).message;
+      journal.finishHost(host, 'failed', res.error);
+    } finally {
+      await conn?.close().catch(() => {});
+    }
+  })));
+  const failed = Object.values(result.hosts).some((h) => h.error);
+  journal.finish(failed ? 'failed' : 'ok');
+  if (!failed) {
+    // Mark the undone run so a second rollback knows there is nothing left to do.
+    const runPath = join(o.stateDir, 'runs', `${o.plan.run.id}.json`);
+    writeFileAtomic(runPath, `${JSON.stringify({ ...o.plan.run, rolledBackBy: id }, null, 2)}\n`);
+  }
+  return result;
+}

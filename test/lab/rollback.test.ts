@@ -1,0 +1,92 @@
+// provision rollback on real hosts: a fingerprint of everything the sample playbook touches is
+// byte-identical (content, modes, owners, sysctl, boot links, running service) after up + rollback,
+// also after a run that failed half-way; rolling back twice changes nothing; drift is refused
+// unless --force.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { labDown, labHostExec, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { provision } from '../helpers/cli.js';
+
+const LAB = 'rollback-test';
+let lab: LabUpResult;
+let stateDir: string;
+const HOSTS = ['h1', 'h2'];
+const PATHS = ['/srv/demo-web', '/srv/demo-web/index.html', '/etc/init.d/demo-web', '/etc/motd', '/etc/issue.net', '/etc/sysctl.d/90-provision-sample.conf'];
+
+/** Every path, mode, owner and content hash the sample playbook touches, plus sysctl, boot links and the service. */
+async function fingerprint(host: string): Promise<string> {
+  const script = [
+    ...PATHS.map((p) => `if [ -e ${p} ]; then printf '%s %s ' ${p} "$(stat -c '%F %a %U:%G' ${p})"; if [ -f ${p} ]; then sha256sum < ${p}; else echo; fi; else echo "${p} absent"; fi`),
+    'echo "send_redirects=$(cat /proc/sys/net/ipv4/conf/all/send_redirects)"',
+    'ls /etc/rc*.d | grep demo-web || echo "no demo-web links"',
+    '[ -x /etc/init.d/demo-web ] && /etc/init.d/demo-web status || echo "demo-web not running"',
+  ].join('\n');
+  const r = await labHostExec(LAB, host, script);
+  return r.stdout;
+}
+const fingerprints = async () => Object.fromEntries(await Promise.all(HOSTS.map(async (h) => [h, await fingerprint(h)] as const)));
+
+before(async () => {
+  lab = await labUp({ name: LAB, hosts: 2 });
+  stateDir = mkdtempSync(join(tmpdir(), 'provision-rb-'));
+});
+after(async () => { await labDown(LAB); });
+
+test('up then rollback: every fingerprint is identical to before; a second rollback changes nothing', async () => {
+  const before0 = await fingerprints();
+  const up = await provision(['up', lab.inventory, 'sample', '--state-dir', stateDir]);
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  const during = await fingerprints();
+  for (const h of HOSTS) assert.notEqual(during[h], before0[h]);
+
+  const plan = await provision(['rollback', lab.inventory, '--check', '--state-dir', stateDir]);
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.match(plan.stdout, /h1 \| undo \| start service demo-web/);
+  assert.match(plan.stdout, /CANNOT UNDO \| restart demo-web/);
+  assert.deepEqual(await fingerprints(), during, '--check changes nothing');
+
+  const rb = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  assert.deepEqual(await fingerprints(), before0);
+
+  const again = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
+  assert.equal(again.code, 0);
+  assert.match(again.stdout, /already rolled back .*nothing to do/);
+  assert.deepEqual(await fingerprints(), before0);
+
+  const runs = await provision(['runs', '--state-dir', stateDir]);
+  assert.match(runs.stdout, / up .* ok/);
+  assert.match(runs.stdout, / rollback .* ok/);
+});
+
+test('a change made after the run is not overwritten unless --force', async () => {
+  const before0 = await fingerprints();
+  assert.equal((await provision(['up', lab.inventory, 'sample', '--state-dir', stateDir])).code, 0);
+  await labHostExec(LAB, 'h2', "echo 'edited by an operator' > /etc/motd");
+  const h1Before = await fingerprint('h1');
+  const refused = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stdout, /h2 : .*refusing: \/etc\/motd content changed since run/);
+  assert.equal((await labHostExec(LAB, 'h2', 'cat /etc/motd')).stdout, 'edited by an operator\n');
+  assert.equal(await fingerprint('h1'), h1Before, 'a refused rollback changes no host at all');
+  const forced = await provision(['rollback', lab.inventory, '--force', '--state-dir', stateDir]);
+  assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+  assert.deepEqual(await fingerprints(), before0);
+});
+
+test('a run that failed half-way is rolled back exactly', async () => {
+  // /etc/issue.net as a directory makes the lineInFile task fail after several changes were made.
+  await labHostExec(LAB, 'h1', 'rm -f /etc/issue.net && mkdir /etc/issue.net');
+  const before0 = await fingerprints();
+  const up = await provision(['up', lab.inventory, 'sample', '--state-dir', stateDir]);
+  assert.equal(up.code, 1);
+  assert.match(up.stdout, /h1 \| FAILED \| login banner in \/etc\/issue\.net/);
+  assert.notEqual(await fingerprint('h1'), before0.h1);
+  const rb = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  assert.deepEqual(await fingerprints(), before0);
+  await labHostExec(LAB, 'h1', 'rmdir /etc/issue.net');
+});
