@@ -5,6 +5,7 @@ import type { Connection, HostReport, Playbook, RunReport, Task, TaskContext } f
 import type { HostEntry, Inventory, SshTarget } from '../inventory/types.js';
 import { runHost, type HostEvent, type HostWork, type Mode } from './engine.js';
 import { JournalWriter, newRunId } from './journal.js';
+import { q } from './shell.js';
 
 export type RunEvent = HostEvent | { type: 'host-start'; host: string } | { type: 'host-end'; host: string; report: HostReport };
 
@@ -72,6 +73,15 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
         onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
       });
       report.roundTrips += 1; // the connection itself
+      const changes = journal?.host(h.name).changes ?? [];
+      if (journal && changes.length) {
+        // Mirror this host's part of the journal on the host, so another operator can see and undo it.
+        const body = JSON.stringify({ ...journal.journal, hosts: { [h.name]: journal.host(h.name) } }, null, 2);
+        const dest = `/var/lib/provision/runs/${id}.json`;
+        const r = await conn.exec(`umask 077; mkdir -p /var/lib/provision/runs && cat > ${q(`${dest}.tmp`)} && mv -f ${q(`${dest}.tmp`)} ${q(dest)}`, { become: true, stdin: body });
+        report.roundTrips += 1;
+        if (r.code !== 0) report.error = `journal mirror on host failed: ${r.stderr.trim()}`;
+      }
     } catch (err) {
       report = {
         host: h.name, tasks: [], recap: { ok: 0, changed: 0, failed: 0, skipped: 0 }, roundTrips: 0, durationMs: 0,

@@ -54,6 +54,10 @@ test('up converges three real hosts; the files, sysctl and service are really th
   assert.equal(j.status, 'ok');
   assert.ok(j.hosts.h1.changes.length >= 8);
   assert.ok(j.hosts.h1.changes.some((c: { summary: string; undo?: unknown[] }) => /\/etc\/motd/.test(c.summary) && c.undo));
+  // ... and is mirrored on each host.
+  const mirror = JSON.parse(await onHost('h1', `cat /var/lib/provision/runs/${j.id}.json`));
+  assert.equal(mirror.hosts.h1.changes.length, j.hosts.h1.changes.length);
+  assert.equal(mirror.hosts.h2, undefined);
 });
 
 test('a second up changes nothing, in O(1) round trips per host', async () => {
