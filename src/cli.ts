@@ -19,6 +19,7 @@ import { projectDir } from './cli/paths.js';
 import { labDown, labStatus, labUp } from './lab/index.js';
 import { renderOffline } from './core/offline.js';
 import { executeRollback, findRun, planRollback } from './core/rollback.js';
+import { verifyCluster } from './lvs/verify.js';
 import { loadFactsFixture } from './core/facts-fixture.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -208,6 +209,24 @@ export function buildProgram(): Command {
       }
       err(`journal: ${r.journalPath}`);
       process.exitCode = Object.values(r.hosts).some((h) => h.error) ? EXIT.failed : EXIT.ok;
+    });
+
+  program.command('verify')
+    .description('prove the LVS cluster works: rules, VIPs, ARP, sysctls, and real traffic from a client (group clients)')
+    .argument('<inventory>', 'inventory YAML file')
+    .option('-n, --requests <n>', 'requests sent to each VIP:port from the client', intArg(1, 10000), 20)
+    .option('--json', 'print the checks as JSON')
+    .option('--accept-new-host-keys', 'trust and record unknown host keys')
+    .action(async (inv: string, f: { requests: number; json?: boolean; acceptNewHostKeys?: boolean }) => {
+      const inventory = loadInventory(inv);
+      const r = await verifyCluster({ inventory, requests: f.requests, connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }) });
+      if (f.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else {
+        for (const c of r.checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.host} | ${c.check} | ${c.detail.split('\n').join(' / ')}${c.cause ? `\n     cause: ${c.cause}` : ''}\n`);
+        for (const [svc, t] of Object.entries(r.counts)) process.stdout.write(`traffic ${svc}: ${Object.entries(t).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+        process.stdout.write(r.ok ? 'verify: the cluster works\n' : `verify: FAILED (${r.checks.filter((c) => !c.ok).length} check(s))\n`);
+      }
+      process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
     });
 
   program.command('runs')

@@ -2,7 +2,7 @@
 // can host a real LVS: IPVS and ipip in the kernel, a LAN between the VMs, systemd,
 // a web server, and a hand-made VS/TUN rule set that balances a client's requests.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -83,7 +83,6 @@ describe('VM lab: real kernel with IPVS', { timeout: 600_000 }, () => {
     // A wrong key in known_hosts must make OpenSSH refuse: the check is real.
     const other = lab.state.hosts.find((h) => h.name === 'rs1')!;
     const wrongKnown = join(base, 'wrong_known_hosts');
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(wrongKnown, `[127.0.0.1]:${lab.hosts.find((h) => h.name === 'rs2')!.sshPort} ${other.hostKey}\n`);
     const ep = { ...sshEndpoint(lab.state, 'rs2', false), knownHosts: wrongKnown };
     const r = await sshExec(ep, 'true');

@@ -1,0 +1,174 @@
+// `provision verify`: proves the cluster works, from the inside and from a client.
+// Director: live table equals the inventory, VIP present (NAT: forwarding on). Real servers:
+// VIP on tunl0/lo, effective ARP and rp_filter sysctls, NAT gateway, service listening.
+// Client: ARP for the VIP answered by the director only; N requests to VIP:port answered by
+// every real server in the expected proportions. A failure names the cause it found.
+import type { Connection } from '../core/types.js';
+import type { HostEntry, Inventory, VirtualServiceSpec } from '../inventory/types.js';
+import { argv, q } from '../core/shell.js';
+import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
+
+export interface Check { host: string; check: string; ok: boolean; detail: string; cause?: string }
+
+export interface VerifyReport { checks: Check[]; counts: Record<string, Record<string, number>>; ok: boolean }
+
+export interface VerifyOptions {
+  inventory: Inventory;
+  requests: number;
+  connect(h: HostEntry): Promise<Connection>;
+}
+
+const sh = async (c: Connection, script: string) => c.exec(`PATH="$PATH:/sbin:/usr/sbin"; ${script}`, { become: true });
+const num = (s: string | undefined) => Number.parseInt((s ?? '').trim(), 10);
+
+export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
+  const inv = o.inventory;
+  const checks: Check[] = [];
+  const counts: Record<string, Record<string, number>> = {};
+  const add = (host: string, check: string, ok: boolean, detail: string, cause?: string) => checks.push({ host, check, ok, detail, ...(ok ? {} : { cause }) });
+  const lvs = inv.lvs;
+  if (!lvs) return { checks: [{ host: '-', check: 'inventory', ok: false, detail: 'no lvs section', cause: 'inventory' }], counts, ok: false };
+  const group = (g: string) => (inv.groups.get(g) ?? []).map((n) => inv.hosts.get(n)!);
+  const directors = group('directors');
+  const client = group('clients')[0];
+  const conns = new Map<string, Connection>();
+  const conn = async (h: HostEntry) => {
+    if (!conns.has(h.name)) conns.set(h.name, await o.connect(h));
+    return conns.get(h.name)!;
+  };
+  try {
+    // --- director: the live table and the VIP
+    const rsDown = new Set<string>();
+    const bodies = new Map<string, string>(); // page body -> real server label
+    for (const d of directors) {
+      const c = await conn(d);
+      const live = await sh(c, 'ipvsadm -S -n');
+      if (live.code !== 0) add(d.name, 'IPVS table', false, live.stderr.trim(), 'missing rule (IPVS not readable: is ip_vs loaded?)');
+      else {
+        const want = desiredTable(lvs);
+        const have = parseIpvsSave(live.stdout);
+        const same = canonicalIpvs(have) === canonicalIpvs(want);
+        const missing: string[] = [];
+        for (const s of want) {
+          const hs = have.find((x) => serviceKey(x) === serviceKey(s));
+          if (!hs) missing.push(`service ${serviceKey(s)}`);
+          else for (const dst of s.dests) if (!hs.dests.some((x) => x.address === dst.address)) missing.push(`${dst.address} in ${serviceKey(s)}`);
+        }
+        add(d.name, 'IPVS table equals the inventory', same, same ? `${want.length} service(s)` : `live:\n${live.stdout.trim()}`,
+          missing.length ? `missing rule: ${missing.join(', ')}` : 'rules differ from the inventory (weights, methods or extra entries)');
+      }
+      const addrs = (await sh(c, 'ip -o -4 addr show')).stdout;
+      for (const vip of new Set(lvs.services.map((s) => s.vip))) {
+        add(d.name, `VIP ${vip} on the director`, addrs.includes(` ${vip}/`), addrs.includes(` ${vip}/`) ? 'present' : 'absent', 'VIP missing on the director');
+      }
+      if (lvs.services.some((s) => s.forwarding === 'nat')) {
+        const fwd = (await sh(c, 'cat /proc/sys/net/ipv4/ip_forward')).stdout.trim();
+        add(d.name, 'NAT: ip_forward=1', fwd === '1', `ip_forward=${fwd}`, 'NAT director does not forward');
+      }
+      // Each real server's own page, fetched from the director: it is up, and its body identifies it.
+      for (const s of lvs.services) for (const rs of s.realServers) {
+        const label = rs.host ?? rs.address;
+        const r = await sh(c, `curl -s -m 3 ${q(`http://${rs.address}:${rs.port}${s.health.url}`)}`);
+        const up = r.code === 0 && r.stdout.length > 0;
+        if (!up) rsDown.add(label);
+        else bodies.set(r.stdout, label);
+        add(d.name, `real server ${label} answers ${rs.address}:${rs.port}`, up, up ? `${r.stdout.length} bytes` : `curl exit ${r.code}`, `real server ${label} down`);
+      }
+    }
+
+    // --- real servers
+    for (const rsHost of group('real_servers')) {
+      const roles = lvs.services.filter((s) => s.realServers.some((r) => r.host === rsHost.name));
+      if (!roles.length) continue;
+      const c = await conn(rsHost);
+      const fwd = roles[0]!.forwarding;
+      const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
+      const state = await sh(c, [
+        'for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done',
+        'echo "--addr"; ip -o -4 addr show',
+        `echo "--listen"; ss -Hltn ${q(`sport = :${port}`)}`,
+        ...(fwd === 'nat' && client ? [`echo "--route"; ip route get ${q(String(client.vars.lan_address ?? '0.0.0.0'))}`] : []),
+      ].join('\n'));
+      const kv = Object.fromEntries(state.stdout.split('\n').filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l)).map((l) => l.split('=') as [string, string]));
+      const [, addrPart = '', listenPart = '', routePart = ''] = state.stdout.split(/^--(?:addr|listen|route)$/m);
+      add(rsHost.name, `service listening on :${port}`, listenPart.trim().length > 0, listenPart.trim() || 'nothing listening', `real server ${rsHost.name} down (nothing listens on :${port})`);
+      if (fwd === 'nat') {
+        const dip = String(directors[0]?.vars.dip ?? '');
+        const ok = routePart.includes(`via ${dip} `);
+        add(rsHost.name, `NAT: replies to the client go via the director ${dip}`, ok, routePart.trim(), `NAT gateway wrong on ${rsHost.name}`);
+        continue;
+      }
+      const dev = fwd === 'tun' ? 'tunl0' : 'lo';
+      for (const vip of new Set(roles.map((s) => s.vip))) {
+        const ok = new RegExp(`^\\d+: ${dev}\\s+inet ${vip.replace(/\./g, '\\.')}/32 `, 'm').test(addrPart);
+        add(rsHost.name, `VIP ${vip}/32 on ${dev}`, ok, ok ? 'present' : 'absent', `VIP missing on ${rsHost.name}`);
+      }
+      const ai = num(kv['all/arp_ignore']);
+      const aa = num(kv['all/arp_announce']);
+      add(rsHost.name, 'ARP: arp_ignore>=1, arp_announce=2', ai >= 1 && aa === 2, `arp_ignore=${ai} arp_announce=${aa}`, `ARP problem on ${rsHost.name} (it may answer ARP for the VIP)`);
+      if (fwd === 'tun') {
+        // The kernel uses max(all, dev): 1 (strict) on either drops decapsulated packets.
+        const rp = Math.max(num(kv['all/rp_filter']), num(kv['tunl0/rp_filter']));
+        add(rsHost.name, 'TUN: rp_filter not strict', rp !== 1, `effective rp_filter=${rp}`, `rp_filter drop on ${rsHost.name}`);
+      }
+    }
+
+    // --- from the client: ARP, then traffic
+    if (client) {
+      const c = await conn(client);
+      const iface = String(client.vars.lan_interface ?? 'eth1');
+      for (const s of lvs.services) {
+        if (s.forwarding !== 'nat') await checkArp(s, c, client.name, iface, directors, conn, add);
+        await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add);
+      }
+    } else add('-', 'client', false, 'no host in group clients', 'no client to test from');
+  } finally {
+    await Promise.all([...conns.values()].map((c) => c.close().catch(() => {})));
+  }
+  return { checks, counts, ok: checks.every((c) => c.ok) };
+}
+
+async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string, iface: string, directors: HostEntry[],
+  conn: (h: HostEntry) => Promise<Connection>, add: (h: string, ch: string, ok: boolean, d: string, cause?: string) => void) {
+  const r = await sh(c, `arping -c 3 -w 4 -I ${q(iface)} ${q(s.vip)} 2>&1`);
+  const macs = [...new Set([...r.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase()))];
+  const dmacs: string[] = [];
+  for (const d of directors) {
+    const dev = String(d.vars.lan_interface ?? 'eth0');
+    dmacs.push((await sh(await conn(d), `cat ${q(`/sys/class/net/${dev}/address`)}`)).stdout.trim().toLowerCase());
+  }
+  const strangers = macs.filter((m) => !dmacs.includes(m));
+  const ok = macs.length > 0 && strangers.length === 0;
+  add(clientName, `ARP for ${s.vip} answered by the director only`, ok, `replies from ${macs.join(', ') || 'nobody'} (director ${dmacs.join(', ')})`,
+    macs.length === 0 ? `ARP problem: nobody answers for ${s.vip}` : `ARP problem: ${strangers.join(', ')} answer(s) for ${s.vip} besides the director`);
+}
+
+async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: string, n: number, bodies: Map<string, string>, rsDown: Set<string>,
+  counts: Record<string, Record<string, number>>, add: (h: string, ch: string, ok: boolean, d: string, cause?: string) => void) {
+  const url = `http://${s.vip}:${s.port}${s.health.url}`;
+  // One response per request, NUL-separated; a failed request prints FAIL.
+  const r = await sh(c, `i=0; while [ $i -lt ${n} ]; do curl -s -m 3 ${argv(url)} || printf FAIL; printf '\\0'; i=$((i+1)); done`);
+  const tally: Record<string, number> = {};
+  for (const body of r.stdout.split('\0').slice(0, n)) {
+    const who = body === 'FAIL' ? 'failed' : bodies.get(body) ?? 'unknown';
+    tally[who] = (tally[who] ?? 0) + 1;
+  }
+  counts[s.name] = tally;
+  const live = s.realServers.filter((rs) => rs.weight > 0 && !rsDown.has(rs.host ?? rs.address));
+  const total = live.reduce((a, rs) => a + rs.weight, 0);
+  const exact = s.scheduler === 'rr' || s.scheduler === 'wrr';
+  const problems: string[] = [];
+  for (const rs of live) {
+    const label = rs.host ?? rs.address;
+    const want = (n * rs.weight) / total;
+    const got = tally[label] ?? 0;
+    const slack = exact ? 1 : Math.max(2, want * 0.25);
+    if (Math.abs(got - want) > slack) problems.push(`${label}: ${got} (expected ~${want.toFixed(1)})`);
+  }
+  const failed = tally.failed ?? 0;
+  const summary = Object.entries(tally).map(([k, v]) => `${k}=${v}`).join(' ');
+  add(clientName, `${n} requests to ${s.vip}:${s.port} answered`, failed === 0, summary,
+    'requests failed: replies do not reach the client (ARP, rp_filter, NAT gateway or a missing rule; see the checks above)');
+  add(clientName, `spread matches ${s.scheduler} with weights ${s.realServers.map((x) => x.weight).join(':')}`, problems.length === 0 && !tally.unknown, problems.join('; ') || summary,
+    tally.unknown ? 'unknown responder (a page that is not any real server\'s)' : `unbalanced: ${problems.join('; ')}`);
+}
