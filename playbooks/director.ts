@@ -1,7 +1,8 @@
 // The director ("Redirect Server"): ipvsadm, the VIP, the IPVS table (live and at boot).
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
 import { argv } from '../src/core/shell.js';
-import { command, kernelModule, pkg, service, sourceBuild, sysctl, template } from '../src/modules/index.js';
+import { kernelModule, pkg, service, sourceBuild, sysctl, template } from '../src/modules/index.js';
+import { reloadSystemd } from './lib/handlers.js';
 import { desiredTable, renderIpvsSave } from '../src/lvs/ipvs-table.js';
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
 import { ipAddress } from '../src/lvs/ip-address.js';
@@ -84,9 +85,7 @@ export const directorPlay: Play = {
   name: 'LVS director',
   hosts: 'directors',
   tasks: directorTasks,
-  handlers: () => ({
-    'reload systemd': command({ name: 'systemctl daemon-reload', cmd: 'systemctl daemon-reload' }),
-  }),
+  handlers: reloadSystemd,
 };
 
 const playbook: Playbook = { name: 'director', description: 'the LVS director: ipvsadm, VIP, IPVS rules', plays: [directorPlay, directorIpvsPlay] };

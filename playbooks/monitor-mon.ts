@@ -1,7 +1,8 @@
 // mon on the director: one watch per real server; a safe lvs.alert takes a dead real server
 // out of the IPVS table and puts it back, with the weight and method the inventory gives.
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
-import { command, directory, file, pkg, service, serviceRestart, template } from '../src/modules/index.js';
+import { directory, file, pkg, service, serviceRestart, template } from '../src/modules/index.js';
+import { RELOAD_SYSTEMD, reloadSystemd } from './lib/handlers.js';
 import { isLegacyEl, lvsOf, monWatches } from '../src/lvs/model.js';
 
 const ALERT_DIR = '/usr/lib/mon/alert.d';
@@ -36,9 +37,10 @@ export function monTasks(ctx: TaskContext): Task[] {
     template({ name: 'mon auth.cf', path: '/etc/mon/auth.cf', template: 'lvs/auth.cf.hbs', mode: '0644', notify: ['restart mon'] }),
   );
   if (systemd) {
+    tasks.push(directory({ name: 'mon unit drop-in dir', path: '/etc/systemd/system/mon.service.d', mode: '0755' }));
     tasks.push(template({
       name: 'mon may change the IPVS table (CAP_NET_ADMIN)', path: '/etc/systemd/system/mon.service.d/provision-lvs.conf',
-      template: 'lvs/mon-capabilities.conf.hbs', mode: '0644', notify: ['reload systemd', 'restart mon'],
+      template: 'lvs/mon-capabilities.conf.hbs', mode: '0644', notify: [RELOAD_SYSTEMD, 'restart mon'],
     }));
   } else {
     // SysV: our init script (chkconfig header, as the seed's) runs mon as root so lvs.alert can run ipvsadm.
@@ -55,10 +57,7 @@ export const monPlay: Play = {
   name: 'mon health checks',
   hosts: 'directors',
   tasks: monTasks,
-  handlers: () => ({
-    'reload systemd': command({ name: 'systemctl daemon-reload', cmd: 'systemctl daemon-reload' }),
-    'restart mon': serviceRestart({ name: 'mon' }),
-  }),
+  handlers: () => ({ ...reloadSystemd(), 'restart mon': serviceRestart({ name: 'mon' }) }),
 };
 
 const playbook: Playbook = { name: 'monitor-mon', description: 'mon + lvs.alert on the director', plays: [monPlay] };

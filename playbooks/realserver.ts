@@ -3,6 +3,7 @@
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
 import { argv } from '../src/core/shell.js';
 import { command, kernelModule, sourceBuild, sysctl } from '../src/modules/index.js';
+import { reloadSystemd } from './lib/handlers.js';
 import { ModuleError } from '../src/modules/errors.js';
 import { ipAddress } from '../src/lvs/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
@@ -105,9 +106,7 @@ export const realServerPlay: Play = {
   name: 'LVS real servers',
   hosts: 'real_servers',
   tasks: realServerTasks,
-  handlers: () => ({
-    'reload systemd': command({ name: 'systemctl daemon-reload', cmd: 'systemctl daemon-reload' }),
-  }),
+  handlers: reloadSystemd,
 };
 
 const playbook: Playbook = { name: 'realserver', description: 'LVS real servers (TUN, DR, NAT)', plays: [realServerPlay] };

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# The main job on the built-in lab (README: `npm run demo`): three real SSH hosts, the sample
-# playbook converged, converged again (0 changed), checked (no drift), then the lab is removed.
+# The main job on the built-in lab (README: `npm run demo`): boots VMs with a real IPVS kernel
+# (client, director, rs1, rs2 on a loopback-only qemu LAN), converges the seed's topology
+# (VS/TUN, rr, mon health checks), converges again (0 changed), and proves it with real traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 P="node dist/src/cli.js"
-LAB=demo
-trap '$P lab down --name $LAB >/dev/null 2>&1 || true' EXIT
-$P lab up --name $LAB --hosts 3
+LAB=${PROVISION_DEMO_LAB:-demo}
+trap '$P lab down --name "$LAB" >/dev/null 2>&1 || true' EXIT
+$P lab up --name "$LAB" --driver vm --forwarding tun
 INV=.lab/$LAB/inventory.yaml
-echo "== provision up (first run: converges)"
-$P up "$INV" sample
-echo "== provision up (second run: must change nothing)"
-$P up "$INV" sample
-echo "== provision check (dry run: no drift, exit 0)"
-$P check "$INV" sample
-echo "== the seed inventory rendered offline (never connected to): runbook in .lab/seed-runbook.md"
+echo "== the web application on the real servers (busybox httpd, port 80)"
+$P up "$INV" sample --limit real_servers -e demo_port=80
+echo "== provision up: the LVS cluster (director, real servers, mon, IPVS table)"
+$P up "$INV"
+echo "== provision up again: must change nothing"
+$P up "$INV"
+echo "== provision check: no drift (exit 0)"
+$P check "$INV"
+echo "== provision verify: rules, VIP, ARP, sysctls, and 20 real requests through the VIP"
+$P verify "$INV"
+echo "== the seed inventory (production addresses) rendered offline, never connected to: .lab/seed-runbook.md"
 $P render inventory/seed.yaml --facts test/fixtures/facts/seed-legacy.yaml --limit director > .lab/seed-runbook.md || true
-echo "demo ok"
+echo "demo ok: provision built a working LVS (VS/TUN) and proved it"

@@ -16,7 +16,8 @@ import { renderChanges, renderRecap } from './ui/report.js';
 import { renderMarkdown } from './ui/markdown.js';
 import { loadPlaybook } from './cli/playbook-loader.js';
 import { projectDir } from './cli/paths.js';
-import { labDown, labStatus, labUp } from './lab/index.js';
+import { labDir, labDown, labStatus, labUp } from './lab/index.js';
+import { vmLabUp } from './lab/vm/lab.js';
 import { renderOffline } from './core/offline.js';
 import { executeRollback, findRun, planRollback } from './core/rollback.js';
 import { verifyCluster } from './lvs/verify.js';
@@ -241,10 +242,20 @@ export function buildProgram(): Command {
 
   const lab = program.command('lab').description('the built-in lab of real SSH hosts (used by the tests and the demo)');
   lab.command('up')
-    .description('start lab hosts and write <dir>/inventory.yaml')
+    .description('start lab hosts and write <dir>/inventory.yaml (container: sshd in namespaces; vm: qemu VMs with an IPVS kernel, LVS layout)')
     .option('--name <name>', 'lab name', 'default')
-    .option('--hosts <n>', 'number of hosts', intArg(1, 250), 3)
-    .action(async (f: { name: string; hosts: number }) => {
+    .addOption(new Option('--driver <driver>', 'container hosts or VMs').choices(['container', 'vm']).default('container'))
+    .option('--hosts <n>', 'container: number of hosts', intArg(1, 250), 3)
+    .addOption(new Option('--forwarding <method>', 'vm: LVS forwarding written to the lab inventory').choices(['tun', 'dr', 'nat']).default('tun'))
+    .option('--real-servers <n>', 'vm: number of real servers', intArg(1, 200), 2)
+    .action(async (f: { name: string; hosts: number; driver: 'container' | 'vm'; forwarding: 'tun' | 'dr' | 'nat'; realServers: number }) => {
+      if (f.driver === 'vm') {
+        const r = await vmLabUp({ name: f.name, dir: labDir(f.name), forwarding: f.forwarding, realServers: f.realServers, log: err });
+        process.stdout.write(`lab ${f.name}: ${r.hosts.length} VMs up; inventory: ${r.inventory}\n`);
+        for (const h of r.hosts) process.stdout.write(`  ${h.name}  ssh 127.0.0.1:${h.sshPort}  lan ${h.lanAddress}\n`);
+        process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
+        return;
+      }
       const r = await labUp({ name: f.name, hosts: f.hosts });
       process.stdout.write(`lab ${f.name}: ${r.hosts.length} hosts up; inventory: ${r.inventory}\n`);
       for (const h of r.hosts) process.stdout.write(`  ${h.name}  ${h.address}\n`);

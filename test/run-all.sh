@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The test command (README: `npm test`): sets up the machine, builds, runs unit, SSH and lab tests.
+# The test command (README: `npm test`): sets up the machine, builds, then runs
+#   unit  - pure logic and real local shells (no network)
+#   ssh   - the SSH layer against a real sshd on 127.0.0.1
+#   lab   - container hosts (namespaces + real sshd): engine, modules, LVS playbooks, rollback
+#   vm    - the VM lab driver (qemu TCG, Debian cloud kernel with IPVS)
+#   e2e   - LVS end to end on VMs for TUN, DR and NAT: traffic, failover, drift, repair
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Lab tests start real sshd hosts in namespaces; run files one at a time (2 cores).
-exec node --test --test-concurrency=1 dist/test/unit/ dist/test/ssh/ dist/test/lab/
+# Files run one at a time: lab and VM tests are CPU-bound on 2 cores.
+exec node --test --test-concurrency=1 dist/test/unit/ dist/test/ssh/ dist/test/lab/ dist/test/vm/ dist/test/e2e/

@@ -2,6 +2,7 @@
 // it, enabled and active: LVS network state that survives a reboot.
 import type { Task, TaskContext } from '../../src/core/types.js';
 import { service, template } from '../../src/modules/index.js';
+import { RELOAD_SYSTEMD } from './handlers.js';
 
 export interface BootUnit {
   name: 'lvs-director' | 'lvs-realserver';
@@ -24,7 +25,7 @@ export function bootUnitTasks(ctx: TaskContext, u: BootUnit): Task[] {
   if (ctx.facts.init === 'systemd') {
     tasks.push(template({
       name: `${u.name} unit`, path: `/etc/systemd/system/${u.name}.service`, template: 'lvs/lvs-boot.service.hbs', mode: '0644', data,
-      notify: ['reload systemd'],
+      notify: [RELOAD_SYSTEMD],
     }));
   } else {
     tasks.push(template({ name: `${u.name} init script`, path: `/etc/init.d/${u.name}`, template: 'lvs/lvs-boot.init.hbs', mode: '0755', data }));

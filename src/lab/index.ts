@@ -8,6 +8,7 @@ import type { LabDriver, LabDriverName, LabHostSpec, LabState, LabStatus } from 
 import { LabError, LabNotFoundError, LabUnsupportedError } from './errors.js';
 import { writeLabInventory } from './inventory.js';
 import { readState } from './state.js';
+import { vmDriver } from './vm/driver.js';
 
 export type { LabDriver, LabHostSpec, LabSpec, LabState, LabStatus, LabHostStatus } from './driver.js';
 export { LabError, LabCommandError, LabNotFoundError, LabTimeoutError, LabUnsupportedError } from './errors.js';
@@ -43,7 +44,8 @@ export function labDir(name: string, baseDir = DEFAULT_BASE_DIR): string {
 
 export function makeDriver(name: LabDriverName, opts: ContainerDriverOptions = {}): LabDriver {
   if (name === 'container') return new ContainerDriver(opts);
-  throw new LabUnsupportedError(`lab driver ${name} is not available yet`, { driver: name });
+  if (name === 'vm') return vmDriver;
+  throw new LabUnsupportedError(`unknown lab driver ${name}`, { driver: name });
 }
 
 export function hostSpecs(hosts: number | LabHostSpec[]): LabHostSpec[] {
