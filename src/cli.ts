@@ -15,6 +15,7 @@ import { createProgress } from './ui/progress.js';
 import { renderChanges, renderRecap } from './ui/report.js';
 import { renderMarkdown } from './ui/markdown.js';
 import { loadPlaybook } from './cli/playbook-loader.js';
+import { ASK_PASS_ENV, askPass } from './cli/ask-pass.js';
 import { projectDir } from './cli/paths.js';
 import { labDir, labDown, labStatus, labUp } from './lab/index.js';
 import { vmLabUp } from './lab/vm/lab.js';
@@ -37,6 +38,7 @@ interface RunFlags {
   diff?: boolean;
   format: 'text' | 'markdown' | 'json';
   acceptNewHostKeys?: boolean;
+  askPass?: boolean;
   stateDir: string;
   out?: string;
 }
@@ -60,6 +62,10 @@ const err = (s: string) => process.stderr.write(`${s}\n`);
 
 async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbookArg: string | undefined, f: RunFlags): Promise<number> {
   const inventory = loadInventory(inventoryFile, { extraVars: f.extraVars });
+  if (f.askPass) {
+    await askPass();
+    for (const h of inventory.hosts.values()) h.ssh.passwordEnv ??= ASK_PASS_ENV;
+  }
   const { name, playbook } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
   const hosts = selectHosts(inventory, 'all', f.limit);
   if (hosts.length === 0) throw new UsageError('no hosts selected');
@@ -109,6 +115,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--diff', 'show diffs of changes (always on for check)')
     .option('-v, --verbose', 'show every remote command (secrets redacted), no live table')
     .option('--accept-new-host-keys', 'trust and record host keys not yet in known_hosts (changed keys are always refused)')
+    .option('-k, --ask-pass', 'ask for the SSH password once (echo off) for hosts without ansible_password_env')
     .option('--state-dir <dir>', 'where run journals are kept', '.provision');
 }
 

@@ -306,7 +306,8 @@ class Reader {
       name,
       address: str('ansible_host') ?? name,
       port: typeof port === 'number' ? port : 22,
-      user: str('ansible_user') ?? 'root',
+      // Unset stays '' so ~/.ssh/config's User applies, then the local user (as OpenSSH and Ansible do).
+      user: str('ansible_user') ?? '',
       become: become === true,
     };
     const optional: Array<[keyof SshTarget, string | undefined]> = [

@@ -50,6 +50,7 @@ export interface SshTarget {
   /** ansible_host (or the name); in the lab 127.0.0.1 or a lab address. */
   address: string;
   port: number;
+  /** '' when the inventory does not say: ~/.ssh/config's User applies, then the local user. */
   user: string;
   privateKeyFile?: string;
   /** known_hosts file to verify host keys against (absolute). */
