@@ -111,5 +111,26 @@ for (const method of METHODS) {
       const v = await timed('verify-after-repair', () => verify());
       assert.equal(v.code, 0, v.stdout);
     });
+
+    it('verify names the cause when a real server is broken, and up repairs it', async () => {
+      // One fault per method, each a classic LVS failure: strict rp_filter (TUN), a real server
+      // answering ARP for the VIP (DR), a real server not routing back through the director (NAT).
+      const sabotage = {
+        tun: { cmd: 'sysctl -w net.ipv4.conf.all.rp_filter=1', cause: /rp_filter drop on rs1/ },
+        dr: { cmd: 'sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.all.arp_announce=0', cause: /ARP problem on rs1/ },
+        nat: { cmd: 'ip route replace default via 10.0.0.17', cause: /NAT gateway wrong on rs1/ },
+      }[method];
+      await on('rs1', sabotage.cmd);
+      const v = await timed('verify-broken', () => verify(['--json']));
+      assert.equal(v.code, 1, v.stdout);
+      const rep = JSON.parse(v.stdout) as { checks: { ok: boolean; cause?: string }[]; counts: unknown };
+      const causes = rep.checks.filter((c) => !c.ok).map((c) => c.cause ?? '');
+      assert.ok(causes.some((c) => sabotage.cause.test(c)), causes.join(' | '));
+      results.diagnosis = { fault: sabotage.cmd, causes, counts: rep.counts };
+      const up = await timed('up-repair-rs1', () => cli(['up', lab.inventory, '--limit', 'rs1']));
+      assert.equal(up.code, 0, up.stdout);
+      const ok = await verify();
+      assert.equal(ok.code, 0, ok.stdout);
+    });
   });
 }
