@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `provision` command line. Parses arguments, wires inventory + SSH + engine + UI; no logic of its own.
 import { Command, Option, InvalidArgumentError } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadInventory } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
@@ -27,6 +27,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const DEFAULT_PLAYBOOK = 'site';
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(projectDir, 'package.json'), 'utf8')) as { version: string }).version;
 
 interface RunFlags {
   forks: number;
@@ -122,6 +123,7 @@ function addRunOptions(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('provision')
     .description('Agentless provisioner over SSH for Linux Virtual Server clusters')
+    .version(PACKAGE_VERSION)
     .showHelpAfterError()
     .exitOverride();
 
