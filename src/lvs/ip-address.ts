@@ -57,7 +57,7 @@ else echo dev=0; fi`,
         changes.push({
           summary: `set link ${o.dev} up`, reason: `${o.dev} is down`, diff: `-${o.dev} down\n+${o.dev} up\n`,
           apply: [{ kind: 'exec', script: `${SBIN_PATH}; ${argv('ip', 'link', 'set', o.dev, 'up')}` }],
-          undo: [{ kind: 'exec', script: `${SBIN_PATH}; ${argv('ip', 'link', 'set', o.dev, 'down')}` }],
+          undo: [{ kind: 'exec', script: `${SBIN_PATH}; if ip link show dev ${argv(o.dev)} >/dev/null 2>&1; then ${argv('ip', 'link', 'set', o.dev, 'down')}; fi` }],
           before: { dev: o.dev, up: false }, after: { dev: o.dev, up: true },
         });
       }
@@ -69,7 +69,8 @@ else echo dev=0; fi`,
           reason: same ? `${o.dev} has ${same}, wanted /${prefix}` : `${o.dev} lacks ${o.address}`,
           diff: `${same ? `-${same}\n` : ''}+${cidr}\n`,
           apply: [{ kind: 'exec', script: `${SBIN_PATH}; ${same ? `${argv('ip', 'addr', 'del', same, 'dev', o.dev)} && ` : ''}${add}` }],
-          undo: [{ kind: 'exec', script: `${SBIN_PATH}; ${argv('ip', 'addr', 'del', cidr, 'dev', o.dev)}${same ? ` && ${argv('ip', 'addr', 'add', same, 'dev', o.dev)}` : ''}` }],
+          // Tolerates the address being gone already (a boot unit's stop, undone just before, removes it too).
+          undo: [{ kind: 'exec', script: `${SBIN_PATH}; if ip -o -4 addr show dev ${argv(o.dev)} 2>/dev/null | grep -q ${argv(` ${cidr} `)}; then ${argv('ip', 'addr', 'del', cidr, 'dev', o.dev)}; fi${same ? ` && ${argv('ip', 'addr', 'add', same, 'dev', o.dev)}` : ''}` }],
           before: { dev: o.dev, addresses: s.addresses }, after: { dev: o.dev, add: cidr },
         });
       }

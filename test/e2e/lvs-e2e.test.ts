@@ -59,17 +59,43 @@ for (const method of METHODS) {
       writeFileSync(join(ROOT, `bench/results/e2e-${method}.json`), `${JSON.stringify(results, null, 2)}\n`);
     });
 
+    /** What the site playbook changes that a rollback must restore: IPVS table, VIPs, mon, rs1's tunnel/ARP state. */
+    const fingerprint = async () => ({
+      director: await on('director', 'ipvsadm -S -n; ip -o -4 addr show dev eth1 | awk \'{print $4, $NF}\'; systemctl is-enabled mon; systemctl is-active mon; sha256sum /etc/mon/mon.cf; ls /usr/lib/mon/alert.d; true'),
+      rs1: await on('rs1', 'ip -o -4 addr show | awk \'{print $2, $4}\'; cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce /proc/sys/net/ipv4/conf/all/rp_filter; systemctl is-enabled lvs-realserver; ls /etc/sysctl.d; true'),
+    });
+    let beforeSite: Awaited<ReturnType<typeof fingerprint>>;
+    let siteRun = '';
+
     it('up converges the cluster and verify proves real traffic through the VIP', async () => {
       const web = await timed('up-web', () => cli(['up', lab.inventory, 'sample', '--limit', 'real_servers', '-e', 'demo_port=80']));
       assert.equal(web.code, 0, web.stdout + web.stderr);
-      const up = await timed('up', () => cli(['up', lab.inventory]));
+      beforeSite = await fingerprint();
+      const up = await timed('up', () => cli(['up', lab.inventory, '--json']));
       assert.equal(up.code, 0, up.stdout + up.stderr);
+      siteRun = (JSON.parse(up.stdout) as RunReport).id;
       const v = await timed('verify', () => verify(['--json']));
       assert.equal(v.code, 0, v.stdout);
       const rep = JSON.parse(v.stdout) as { counts: Record<string, Record<string, number>> };
       assert.deepEqual(rep.counts.web, { rs1: 10, rs2: 10 });
       results.verify = rep.counts;
     });
+
+    if (method === 'tun') {
+      it('rollback of the site run restores the IPVS table, VIPs, mon and the real servers exactly; verify then fails as before; up restores', async () => {
+        const rb = await timed('rollback', () => cli(['rollback', lab.inventory, siteRun]));
+        assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+        assert.deepEqual(await fingerprint(), beforeSite);
+        const v = await verify(['--json', '-n', '4']);
+        assert.equal(v.code, 1, 'before the site run the VIP did not work, and again it does not');
+        const again = await cli(['rollback', lab.inventory, siteRun]);
+        assert.match(again.stdout, /already rolled back/);
+        const up = await timed('up-after-rollback', () => cli(['up', lab.inventory]));
+        assert.equal(up.code, 0, up.stdout);
+        const ok = await verify();
+        assert.equal(ok.code, 0, ok.stdout);
+      });
+    }
 
     it('a dead real server is removed by mon within two intervals, and re-added with its weight and method when back', async () => {
       const flag = method === 'tun' ? '-i' : method === 'dr' ? '-g' : '-m';
