@@ -54,7 +54,8 @@ for (const method of METHODS) {
       lab = await timed('boot', () => vmLabUp({ name, forwarding: method }));
     });
     after(async () => {
-      await vmLabDown(name, lab?.dir).catch(() => {});
+      // PROVISION_E2E_KEEP=1 leaves the VMs up for a post-mortem (`provision lab down` is not used: vm labs live in /tmp).
+      if (!process.env.PROVISION_E2E_KEEP) await vmLabDown(name, lab?.dir).catch(() => {});
       mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
       writeFileSync(join(ROOT, `bench/results/e2e-${method}.json`), `${JSON.stringify(results, null, 2)}\n`);
     });
