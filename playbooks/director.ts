@@ -19,6 +19,21 @@ function ipvsadmInstall(ctx: TaskContext): Task {
   return sourceBuild({ name: 'ipvsadm', artifact: src.path, sha256: src.sha256, kind: src.kind, installedCheck });
 }
 
+/**
+ * NAT: the director routes the real servers' replies. It must send no ICMP redirects: when the
+ * client's subnet shares the LAN, a redirect tells a real server to answer the client directly,
+ * bypassing the un-NAT (seen in the VM lab: the first request per real server worked, the rest
+ * failed). send_redirects is OR-ed over all and the interface, so both (and default) are set.
+ */
+export function natDirectorSysctls(iface: string): { key: string; value: string }[] {
+  return [
+    { key: 'net.ipv4.ip_forward', value: '1' },
+    { key: 'net.ipv4.conf.all.send_redirects', value: '0' },
+    { key: 'net.ipv4.conf.default.send_redirects', value: '0' },
+    { key: `net.ipv4.conf.${iface}.send_redirects`, value: '0' },
+  ];
+}
+
 export function directorTasks(ctx: TaskContext): Task[] {
   const lvs = lvsOf(ctx);
   const f = ctx.facts;
@@ -54,14 +69,13 @@ export function directorTasks(ctx: TaskContext): Task[] {
   if (!isLegacyEl(f)) {
     tasks.push(...bootUnitTasks(ctx, {
       name: 'lvs-director', role: 'director', vipDev: iface, vips, vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
-      sysctls: nat ? [{ key: 'net.ipv4.ip_forward', value: '1' }] : [],
+      sysctls: nat ? natDirectorSysctls(iface) : [],
     }));
   }
 
   if (nat) {
     // NAT replies come back through the director: it must route, and must not redirect real servers elsewhere.
-    tasks.push(sysctl({ name: 'NAT: forward packets', key: 'net.ipv4.ip_forward', value: '1', persistFile: sysctlFile }));
-    tasks.push(sysctl({ name: 'NAT: no ICMP redirects', key: 'net.ipv4.conf.all.send_redirects', value: '0', persistFile: sysctlFile }));
+    for (const s of natDirectorSysctls(iface)) tasks.push(sysctl({ name: `NAT: ${s.key} = ${s.value}`, key: s.key, value: s.value, persistFile: sysctlFile }));
   }
 
   return tasks;

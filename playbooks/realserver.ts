@@ -42,7 +42,12 @@ export function realServerTasks(ctx: TaskContext): Task[] {
       cmd: `PATH="$PATH:/sbin:/usr/sbin"; ${argv('ip', 'route', 'replace', 'default', 'via', gw)}`,
       unless: `PATH="$PATH:/sbin:/usr/sbin"; ip -4 route show default | grep -q ${argv(`via ${gw} `)}`,
     }));
-    tasks.push(...bootUnitTasks(ctx, { name: 'lvs-realserver', role: 'real server', vipDev: 'lo', vips: [], gateway: gw }));
+    // A redirect from anywhere must not send replies around the director (they would not be un-NATed).
+    tasks.push(sc('NAT: ignore ICMP redirects', 'net.ipv4.conf.all.accept_redirects', '0'));
+    tasks.push(...bootUnitTasks(ctx, {
+      name: 'lvs-realserver', role: 'real server', vipDev: 'lo', vips: [], gateway: gw,
+      sysctls: [{ key: 'net.ipv4.conf.all.accept_redirects', value: '0' }],
+    }));
     return tasks;
   }
 

@@ -62,8 +62,11 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         add(d.name, `VIP ${vip} on the director`, addrs.includes(` ${vip}/`), addrs.includes(` ${vip}/`) ? 'present' : 'absent', 'VIP missing on the director');
       }
       if (lvs.services.some((s) => s.forwarding === 'nat')) {
-        const fwd = (await sh(c, 'cat /proc/sys/net/ipv4/ip_forward')).stdout.trim();
+        const dev = String(d.vars.lan_interface ?? 'eth0');
+        const [fwd = '', all = '', ifc = ''] = (await sh(c, `cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects ${q(`/proc/sys/net/ipv4/conf/${dev}/send_redirects`)}`)).stdout.trim().split('\n');
         add(d.name, 'NAT: ip_forward=1', fwd === '1', `ip_forward=${fwd}`, 'NAT director does not forward');
+        // send_redirects is OR-ed: one 1 makes real servers answer clients directly, bypassing the un-NAT.
+        add(d.name, `NAT: no ICMP redirects (all and ${dev})`, all === '0' && ifc === '0', `all=${all} ${dev}=${ifc}`, 'NAT gateway wrong: the director sends ICMP redirects');
       }
       // Each real server's own page, fetched from the director: it is up, and its body identifies it.
       for (const s of lvs.services) for (const rs of s.realServers) {
@@ -94,7 +97,8 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       add(rsHost.name, `service listening on :${port}`, listenPart.trim().length > 0, listenPart.trim() || 'nothing listening', `real server ${rsHost.name} down (nothing listens on :${port})`);
       if (fwd === 'nat') {
         const dip = String(directors[0]?.vars.dip ?? '');
-        const ok = routePart.includes(`via ${dip} `);
+        // "cache <redirected>" means an ICMP redirect already sent replies around the director.
+        const ok = routePart.includes(`via ${dip} `) && !routePart.includes('redirected');
         add(rsHost.name, `NAT: replies to the client go via the director ${dip}`, ok, routePart.trim(), `NAT gateway wrong on ${rsHost.name}`);
         continue;
       }
