@@ -112,7 +112,9 @@ export function unregisterScript(flavor: ServiceFlavor, name: string): string {
 }
 
 export function runScript(flavor: ServiceFlavor, name: string, action: 'start' | 'stop' | 'restart'): string {
-  return flavor === 'systemd' ? `systemctl ${action} ${q(name)}` : sysvAction(name, action);
+  if (flavor !== 'systemd') return sysvAction(name, action);
+  // A daemon that exits non-zero on SIGTERM leaves the unit "failed"; a stop (or its undo) means "inactive".
+  return action === 'stop' ? `systemctl stop ${q(name)} && { systemctl reset-failed ${q(name)} 2>/dev/null || true; }` : `systemctl ${action} ${q(name)}`;
 }
 
 export function planService(
