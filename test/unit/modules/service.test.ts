@@ -22,7 +22,7 @@ describe('service plan (pure)', () => {
     assert.equal(rest.length, 0);
     assert.equal(c!.summary, 'start service nginx');
     assert.match(scriptOf(c!.apply[0]), /systemctl start nginx$/);
-    assert.match(scriptOf(c!.undo![0]), /systemctl stop nginx$/);
+    assert.match(scriptOf(c!.undo![0]), /systemctl stop nginx && \{ systemctl reset-failed nginx 2>\/dev\/null \|\| true; \}$/);
   });
 
   it('sysv Debian: not enabled, not running -> update-rc.d then service start, in that order', () => {
