@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openConnection, TransportError, type ConnectOptions } from '../../src/ssh/index.js';
 import type { SshTarget } from '../../src/inventory/types.js';
+import { testConnectOptions, rejectsWith as expectRejection } from './helpers/expect.js';
 import { TestSshd, knownHostsLine, hasSudo } from './helpers/sshd.js';
 
 const NOPASS_USER = 'provtest';
@@ -72,25 +73,8 @@ function target(over: Partial<SshTarget> = {}): SshTarget {
   };
 }
 
-const opts = (over: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  acceptNewHostKeys: false,
-  sshConfigFile: '/dev/null',
-  env: {},
-  retries: 0,
-  ...over,
-});
-
-async function rejectsWith(p: Promise<unknown>, kind: TransportError['kind'], msg?: RegExp): Promise<TransportError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof TransportError, `expected TransportError, got ${String(e)}`);
-    assert.equal(e.kind, kind, e.message);
-    if (msg) assert.match(e.message, msg);
-    return e;
-  }
-  assert.fail(`expected TransportError(${kind}), but it resolved`);
-}
+const opts = testConnectOptions;
+const rejectsWith = expectRejection;
 
 function requireSudo(): void {
   assert.ok(hasSudo(), 'sudo is not installed on this machine: apt-get install -y sudo');

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openConnection, TransportError, type ConnectOptions } from '../../src/ssh/index.js';
 import type { SshTarget } from '../../src/inventory/types.js';
+import { testConnectOptions, rejectsWith as expectRejection } from './helpers/expect.js';
 import { TestSshd, genKey, knownHostsLine, freePort } from './helpers/sshd.js';
 
 let sshd: TestSshd;
@@ -40,27 +41,8 @@ function target(over: Partial<SshTarget> = {}): SshTarget {
   };
 }
 
-const opts = (over: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  acceptNewHostKeys: false,
-  sshConfigFile: '/dev/null', // the test machine's ~/.ssh/config must not leak in
-  env: {},
-  retries: 0,
-  connectTimeoutMs: 5000,
-  ...over,
-});
-
-async function rejectsWith(p: Promise<unknown>, kind: TransportError['kind'], msg?: RegExp): Promise<TransportError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof TransportError, `expected TransportError, got ${String(e)}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.equal(e.host, 'rs1');
-    if (msg) assert.match(e.message, msg);
-    return e;
-  }
-  assert.fail(`expected TransportError(${kind}), but it resolved`);
-}
+const opts = (over: Partial<ConnectOptions> = {}): ConnectOptions => testConnectOptions({ connectTimeoutMs: 5000, ...over });
+const rejectsWith = (p: Promise<unknown>, kind: TransportError['kind'], msg?: RegExp) => expectRejection(p, kind, msg, 'rs1');
 
 test('exec returns exit code, stdout and stderr separately', async () => {
   const c = await openConnection(target(), opts());
