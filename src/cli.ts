@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { loadInventory } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
 import { openConnection } from './ssh/index.js';
-import { runPlaybook } from './core/run.js';
+import { hostWork, runPlaybook } from './core/run.js';
 import { gatherFacts } from './core/engine.js';
 import { EXIT, UsageError } from './core/errors.js';
 import { listJournals } from './core/journal.js';
@@ -20,7 +20,7 @@ import { projectDir } from './cli/paths.js';
 import { labDir, labDown, labStatus, labUp } from './lab/index.js';
 import { vmLabUp } from './lab/vm/lab.js';
 import { renderOffline } from './core/offline.js';
-import { executeRollback, findRun, planRollback } from './core/rollback.js';
+import { executeRollback, findRun, handlersToRun, planRollback } from './core/rollback.js';
 import { verifyCluster } from './lvs/verify.js';
 import { loadFactsFixture } from './core/facts-fixture.js';
 import { mkdirSync } from 'node:fs';
@@ -67,7 +67,7 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
     await askPass();
     for (const h of inventory.hosts.values()) h.ssh.passwordEnv ??= ASK_PASS_ENV;
   }
-  const { name, playbook } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
+  const { name, file: playbookFile, playbook } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
   const hosts = selectHosts(inventory, 'all', f.limit);
   if (hosts.length === 0) throw new UsageError('no hosts selected');
   const json = f.json || f.format === 'json';
@@ -75,7 +75,7 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
     tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
   });
   const { report, journalPath } = await runPlaybook({
-    inventory, playbook, playbookName: name, hosts, mode,
+    inventory, playbook, playbookName: name, playbookFile, hosts, mode,
     forks: f.forks,
     tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
     projectDir,
@@ -209,13 +209,23 @@ export function buildProgram(): Command {
       }
       process.stdout.write(`rollback of run ${plan.run.id} (${plan.run.startedAt}, ${plan.run.status}), newest change first:\n`);
       for (const it of plan.items) process.stdout.write(`  ${it.host} | ${it.undoable ? 'undo' : 'CANNOT UNDO'} | ${it.change.summary}\n`);
+      for (const h of hosts) {
+        const names = handlersToRun(plan.items.filter((it) => it.host === h.name));
+        if (names.length) process.stdout.write(`  ${h.name} | then handlers, where needed | ${names.join(', ')}\n`);
+      }
       if (f.check) return;
+      // The run's playbook supplies the handlers (mon restarted after its config is restored).
+      const pb = await loadPlaybook(plan.run.playbookFile ?? plan.run.playbook).catch((e: Error) => {
+        err(`warning: handlers will not run: ${e.message}`);
+        return undefined;
+      });
       const r = await executeRollback({
         plan, stateDir, hosts, force: !!f.force, forks: f.forks, log: err,
+        handlerWork: pb ? (h) => hostWork(inventory, pb.playbook, h, projectDir) : undefined,
         connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
       });
       for (const [host, h] of Object.entries(r.hosts)) {
-        process.stdout.write(`${host} : undone=${h.undone} skipped=${h.skipped}${h.error ? ` ERROR: ${h.error}` : ''}\n`);
+        process.stdout.write(`${host} : undone=${h.undone} skipped=${h.skipped} handlers=${h.handlers.length}${h.error ? ` ERROR: ${h.error}` : ''}\n`);
       }
       err(`journal: ${r.journalPath}`);
       process.exitCode = Object.values(r.hosts).some((h) => h.error) ? EXIT.failed : EXIT.ok;

@@ -6,7 +6,7 @@ import type { Playbook } from '../core/types.js';
 import { UsageError } from '../core/errors.js';
 import { distDir } from './paths.js';
 
-export async function loadPlaybook(nameOrPath: string): Promise<{ name: string; playbook: Playbook }> {
+export async function loadPlaybook(nameOrPath: string): Promise<{ name: string; file: string; playbook: Playbook }> {
   let file: string;
   if (/^[a-z0-9_-]+$/i.test(nameOrPath)) {
     file = resolve(distDir, 'playbooks', `${nameOrPath}.js`);
@@ -18,5 +18,5 @@ export async function loadPlaybook(nameOrPath: string): Promise<{ name: string; 
   if (!existsSync(file)) throw new UsageError(`playbook not found: ${nameOrPath} (looked for ${file}; run \`npm run build\` after editing playbooks)`);
   const mod = (await import(pathToFileURL(file).href)) as { default?: Playbook };
   if (!mod.default || !Array.isArray(mod.default.plays)) throw new UsageError(`${file} does not export a default Playbook`);
-  return { name: basename(file, '.js'), playbook: mod.default };
+  return { name: basename(file, '.js'), file, playbook: mod.default };
 }

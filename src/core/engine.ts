@@ -4,6 +4,7 @@ import type {
   Connection, HostFacts, HostReport, PlannedChange, ProbeOutput, Step, Task, TaskContext, TaskReport, TaskStatus,
 } from './types.js';
 import { batchProbes } from './batch.js';
+import { invalidates } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
 import type { Inventory } from '../inventory/types.js';
@@ -84,9 +85,9 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
     const notified = new Set<string>();
 
     const runList = async (list: Task[]): Promise<boolean> => {
-      // Probe results stay valid until something changes on the host; then the rest is re-probed in one batch.
-      let states: ProbeOutput[] = [];
-      let statesFrom = -1;
+      // A probe result stays valid until a change may have altered what it read (the tasks'
+      // footprints); then the stale ones among the remaining tasks are re-probed in one batch.
+      const states: (ProbeOutput | undefined)[] = [];
       const probes = list.map((t) => t.probe(ctx));
       for (let i = 0; i < list.length; i++) {
         const task = list[i]!;
@@ -94,21 +95,22 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
         const t0 = Date.now();
         const tr: TaskReport = { task: task.name, module: task.module, status: 'ok', changes: [], durationMs: 0 };
         try {
-          if (statesFrom < 0) {
-            emit({ type: 'phase', host: work.host, phase: `probe ${list.length - i} task(s)` });
-            const batch = batchProbes(probes.slice(i).map((p) => p.script));
-            const r = await c.exec(batch.script, undefined, `probe ${list.length - i} task(s) in one batch`);
-            states = batch.split(r.stdout);
-            statesFrom = i;
+          if (!states[i]) {
+            const stale: number[] = [];
+            for (let j = i; j < list.length; j++) if (!states[j]) stale.push(j);
+            emit({ type: 'phase', host: work.host, phase: `probe ${stale.length} task(s)` });
+            const batch = batchProbes(stale.map((j) => probes[j]!.script));
+            const r = await c.exec(batch.script, undefined, `probe ${stale.length} task(s) in one batch`);
+            batch.split(r.stdout).forEach((out, k) => { states[stale[k]!] = out; });
           }
-          const state = probes[i]!.parse(states[i - statesFrom]!);
+          const state = probes[i]!.parse(states[i]!);
           const changes = await task.plan(state, ctx);
           tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
           if (changes.length > 0) {
             tr.status = 'changed';
             if (opts.mode === 'apply') {
               for (const ch of changes) await applyChange(c, work.host, task, ch, opts);
-              statesFrom = -1;
+              for (let j = i + 1; j < list.length; j++) if (invalidates(task, list[j]!, ctx)) states[j] = undefined;
             }
             for (const h of task.notify ?? []) notified.add(h);
           }
@@ -154,6 +156,7 @@ async function applyChange(c: CountingConnection, host: string, task: Task, ch: 
     after: ch.after,
     undo: ch.undo?.map(toJournalStep),
     output: outputs.length ? outputs.join('') : undefined,
+    ...(task.notify?.length ? { notify: [...task.notify] } : {}),
     at: new Date().toISOString(),
   });
 }

@@ -22,6 +22,8 @@ export interface JournalChange {
   undo?: JournalStep[];
   /** Output of the apply steps (e.g. the file list a source build installed). */
   output?: string;
+  /** Handlers the task notified: a rollback runs them after undoing (mon restarted after its config is restored). */
+  notify?: string[];
   at: string;
 }
 
@@ -38,6 +40,8 @@ export interface Journal {
   undoes?: string;
   inventory: string;
   playbook: string;
+  /** The compiled playbook file, so a rollback can build the same handlers. */
+  playbookFile?: string;
   user: string;
   controller: string;
   startedAt: string;

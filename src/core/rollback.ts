@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import type { Connection } from './types.js';
 import type { HostEntry } from '../inventory/types.js';
 import { fromJournalStep, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
-import { runStep } from './engine.js';
+import { runHost, runStep, type HostWork } from './engine.js';
 import { batchProbes } from './batch.js';
 import { q } from './shell.js';
 import { UsageError } from './errors.js';
@@ -73,11 +73,52 @@ export async function detectDrift(conn: Connection, items: RollbackItem[]): Prom
   return checks.filter((c, i) => outs[i]!.stdout.replace(/ +\n$/, '\n') !== c.expect).map((c) => `${c.what} changed since run`);
 }
 
-export interface RollbackResult { journalPath: string; hosts: Record<string, { undone: number; skipped: number; error?: string; drift?: string[] }> }
+export interface RollbackResult {
+  journalPath: string;
+  hosts: Record<string, { undone: number; skipped: number; handlers: string[]; error?: string; drift?: string[] }>;
+}
+
+/** The handlers the undone changes' tasks had notified, once each, in first-notified order. */
+export function handlersToRun(items: RollbackItem[]): string[] {
+  return [...new Set(items.filter((it) => it.undoable).flatMap((it) => it.change.notify ?? []))];
+}
+
+/**
+ * Runs the named handlers of the run's playbook on one host, through the engine (probe, plan,
+ * apply), e.g. `restart mon` after mon.cf was restored. Returns the handlers that changed something.
+ */
+async function runRollbackHandlers(
+  conn: Connection, work: HostWork, names: string[], record: (ch: JournalChange) => void, log: (line: string) => void,
+): Promise<string[]> {
+  const ran: string[] = [];
+  const report = await runHost(conn, {
+    ...work,
+    build(ctx) {
+      const { handlers } = work.build(ctx);
+      for (const n of names.filter((x) => !handlers[x])) log(`${work.host} | warning | handler "${n}" is no longer in the playbook: not run`);
+      // Declaration order, as after an up.
+      return { tasks: Object.keys(handlers).filter((n) => names.includes(n)).map((n) => handlers[n]!), handlers: {} };
+    },
+  }, {
+    mode: 'apply',
+    onChange: (ch) => record({ ...ch, task: `handler ${ch.task}` }),
+    onEvent: (e) => {
+      if (e.type !== 'task-end') return;
+      const r = e.report;
+      if (r.status === 'changed') ran.push(r.task);
+      log(`${work.host} | handler | ${r.task}: ${r.status === 'changed' ? r.changes.map((c) => c.summary).join('; ') : r.status === 'ok' ? 'nothing to do' : `FAILED ${r.error ?? ''}`}`);
+    },
+  });
+  const failed = report.error ?? report.tasks.find((t) => t.status === 'failed')?.error;
+  if (failed) throw new Error(`handler failed: ${failed}`);
+  return ran;
+}
 
 export async function executeRollback(o: {
   plan: RollbackPlan; stateDir: string; hosts: HostEntry[]; force: boolean; forks: number;
   connect(h: HostEntry): Promise<Connection>; log(line: string): void;
+  /** The run's playbook for a host, whose handlers run after the undo; absent: no handlers. */
+  handlerWork?(h: HostEntry): HostWork;
 }): Promise<RollbackResult> {
   const id = newRunId();
   const journal = new JournalWriter(o.stateDir, { id, kind: 'rollback', undoes: o.plan.run.id, inventory: o.plan.run.inventory, playbook: o.plan.run.playbook });
@@ -90,7 +131,7 @@ export async function executeRollback(o: {
   // refused rollback changes nothing anywhere.
   const conns = new Map<string, Connection>();
   await Promise.all([...byHost].map(([host, items]) => limit(async () => {
-    const res = (result.hosts[host] = { undone: 0, skipped: 0 } as RollbackResult['hosts'][string]);
+    const res = (result.hosts[host] = { undone: 0, skipped: 0, handlers: [] } as RollbackResult['hosts'][string]);
     const entry = o.hosts.find((h) => h.name === host);
     if (!entry) { res.error = `${host} is not in the inventory`; return; }
     try {
@@ -131,6 +172,13 @@ export async function executeRollback(o: {
         res.undone++;
         o.log(`${host} | undone  | ${it.change.summary}`);
         journal.record(host, { task: `undo ${it.change.task}`, module: it.change.module, summary: `undo: ${it.change.summary}`, before: it.change.after, after: it.change.before, output: output || undefined, at: new Date().toISOString() });
+      }
+      const notified = handlersToRun(items);
+      const entry = o.hosts.find((h) => h.name === host)!;
+      if (notified.length && o.handlerWork) {
+        res.handlers = await runRollbackHandlers(c, o.handlerWork(entry), notified, (ch) => journal.record(host, ch), o.log);
+      } else if (notified.length) {
+        o.log(`${host} | warning | handlers not run (playbook unavailable): ${notified.join(', ')}`);
       }
       journal.finishHost(host, 'ok');
     } catch (e) {

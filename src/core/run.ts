@@ -13,6 +13,8 @@ export interface RunOptions {
   inventory: Inventory;
   playbook: Playbook;
   playbookName: string;
+  /** The playbook's file, recorded in the journal for rollback's handlers. */
+  playbookFile?: string;
   hosts: HostEntry[];
   mode: Mode;
   forks: number;
@@ -53,7 +55,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
   const id = newRunId();
   const started = Date.now();
   const journal = o.mode === 'apply'
-    ? new JournalWriter(o.stateDir, { id, kind: 'up', inventory: o.inventory.file, playbook: o.playbookName })
+    ? new JournalWriter(o.stateDir, { id, kind: 'up', inventory: o.inventory.file, playbook: o.playbookName, ...(o.playbookFile ? { playbookFile: o.playbookFile } : {}) })
     : undefined;
   journal?.flush();
   const limit = pLimit(Math.max(1, o.forks));

@@ -110,6 +110,12 @@ export interface TaskContext {
   inventory?: Inventory;
 }
 
+/** Resource keys a task reads (its probe) and writes (its changes); see Task.footprint and core/footprint.ts. */
+export interface Footprint {
+  reads: readonly string[];
+  writes: readonly string[];
+}
+
 /** The module contract: probe current state, plan typed changes, the engine applies only those. */
 export interface Task<S = any> {
   /** Human name shown in progress and reports. */
@@ -120,6 +126,12 @@ export interface Task<S = any> {
   /** Handler names to run once at the end of the host's run when this task changed something. */
   notify?: string[];
   probe(ctx: TaskContext): Probe<S>;
+  /**
+   * What the probe reads and the changes may write, as resource keys ("file:/etc/mon/mon.cf",
+   * "sysctl:net.ipv4.ip_forward", "ipvs", "*" = anything). After a change the engine re-probes only
+   * the later tasks whose reads meet the change's writes. Absent = "*" both ways: always correct.
+   */
+  footprint?(ctx: TaskContext): Footprint;
   /** Pure: compare state with the desired state. [] means ok (nothing to do). */
   plan(state: S, ctx: TaskContext): PlannedChange[] | Promise<PlannedChange[]>;
 }

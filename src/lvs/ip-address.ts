@@ -1,5 +1,6 @@
 // An IPv4 address on an interface (the VIP on the director's LAN interface, on lo or tunl0),
 // optionally with the link set up. Runtime state only; boot persistence is the playbooks' job.
+import { own } from '../core/footprint.js';
 import type { PlannedChange, Probe, Task } from '../core/types.js';
 import { argv } from '../core/shell.js';
 import { ModuleError } from '../modules/errors.js';
@@ -50,6 +51,7 @@ else echo dev=0; fi`,
     ...meta(`address ${cidr} on ${o.dev}`, o),
     module: 'ipAddress',
     probe: () => probe,
+    footprint: () => own(`addr:${o.dev}`),
     plan(s): PlannedChange[] {
       if (!s.devExists) throw new ModuleError('ipAddress', `interface ${o.dev} does not exist`);
       const changes: PlannedChange[] = [];

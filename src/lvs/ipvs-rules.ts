@@ -1,5 +1,6 @@
 // The live IPVS table as a task: read `ipvsadm -S -n`, apply the minimal commands, re-read
 // and compare in the same round trip. Undo restores the table that was read.
+import { own } from '../core/footprint.js';
 import { createTwoFilesPatch } from 'diff';
 import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { argv, q } from '../core/shell.js';
@@ -49,6 +50,7 @@ export function ipvsRules(o: TaskMeta & { table: IpvsTable }): Task<IpvsRulesSta
     ...meta('IPVS rules (live table)', o),
     module: 'ipvsRules',
     probe: () => probe,
+    footprint: () => own('ipvs'),
     plan(s): PlannedChange[] {
       if (!s.ipvsadm) throw new ModuleError('ipvsRules', 'ipvsadm is not installed');
       if (!s.ok) throw new ModuleError('ipvsRules', `cannot read the IPVS table (is ip_vs in this kernel?): ${s.error}`);

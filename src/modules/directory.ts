@@ -1,4 +1,5 @@
 // directory: a directory exists with the given mode/ownership. Undo removes only what it created.
+import { fileKey, own } from '../core/footprint.js';
 import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { q } from '../core/shell.js';
 import { ModuleError } from './errors.js';
@@ -107,6 +108,7 @@ export function directory(opts: DirectoryOptions): Task<DirectoryState> {
     ...meta(`directory ${path}`, opts),
     module: 'directory',
     probe: () => directoryProbe(path),
+    footprint: () => own(fileKey(path)),
     plan: (state) => planDirectory({ path, ...attrs }, state),
   };
 }

@@ -1,5 +1,6 @@
 // file: a regular file's content, mode and ownership. Its probe, plan and atomic write are
 // reused by template, lineInFile, sysctl (persisted line) and kernelModule (persist file).
+import { fileKey, own } from '../core/footprint.js';
 import { isUtf8 } from 'node:buffer';
 import { createTwoFilesPatch } from 'diff';
 import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
@@ -294,6 +295,7 @@ export function contentTask(
     ...meta(`${module} ${path}`, spec),
     module,
     probe: () => fileProbe(module, path),
+    footprint: () => own(fileKey(path)),
     async plan(state, ctx) {
       const content = await render(ctx);
       return planFile(module, { path, content, ...attrs, ...(spec.secret ? { secret: true } : {}) }, state);

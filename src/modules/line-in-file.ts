@@ -1,5 +1,6 @@
 // lineInFile: one line present (replacing the last line a regexp matches) or absent.
 // The new content is computed on the controller from the probed content, then written like `file`.
+import { fileKey, own } from '../core/footprint.js';
 import type { PlannedChange, Task } from '../core/types.js';
 import { ModuleError } from './errors.js';
 import { checkAttrs, fileProbe, planFile, type FileAttrs, type FileState } from './file.js';
@@ -85,6 +86,7 @@ export function lineInFile(opts: LineInFileOptions): Task<FileState> {
     ...meta(`lineInFile ${path}`, opts),
     module: 'lineInFile',
     probe: () => fileProbe('lineInFile', path),
+    footprint: () => own(fileKey(path)),
     plan: (state) => planLineEdit('lineInFile', path, edit, state, { ...attrs, create: opts.create ?? false }),
   };
 }

@@ -170,6 +170,8 @@ export function pkg(opts: PkgOptions): Task<PkgState> {
     ...meta(`package ${name}${state === 'absent' ? ' absent' : ''}`, opts),
     module: 'pkg',
     probe: (ctx) => pkgProbe(name, ctx.facts.packageDb),
+    // Installing a package can change any file, service or user: its writes are "*".
+    footprint: () => ({ reads: [`pkg:${name}`], writes: ['*'] }),
     async plan(s, ctx) {
       const rel = s.db === 'dpkg' ? opts.deb : opts.rpm;
       if ((opts.deb || opts.rpm) && !rel && state === 'present') {

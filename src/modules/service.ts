@@ -184,19 +184,25 @@ export function service(opts: ServiceOptions): Task<ServiceState> {
   };
 }
 
-/** A handler task: always plans one restart (the engine runs it only when notified). */
-export function serviceRestart(opts: TaskMeta & { name: string; service?: string }): Task<null> {
+/**
+ * A handler task with try-restart semantics: a running service is restarted so it reads its new
+ * configuration; a stopped one is left stopped (it reads the configuration when it starts). This
+ * is what a rollback needs too: restoring mon's config must not start a mon the rollback stopped.
+ */
+export function serviceRestart(opts: TaskMeta & { name: string; service?: string }): Task<ServiceState> {
   // `name` names the service unless `service` is given (then `name` is the handler's label).
   const svc = checkName('service', 'service name', opts.service ?? opts.name, NAME_RE);
   return {
     ...meta(`restart ${svc}`, opts.service ? opts : { ...opts, name: `restart ${svc}` }),
     module: 'serviceRestart',
-    probe: () => ({ script: 'true', blank: '', parse: () => null }),
-    plan: (_s, ctx) => [{
-      summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
-      reason: 'notified',
-      apply: [exec(runScript(serviceFlavor(ctx.facts, svc), svc, 'restart'))],
-      before: { service: svc },
-    }],
+    probe: (ctx) => serviceProbe(svc, serviceFlavor(ctx.facts, svc)),
+    plan: (state) => state.running
+      ? [{
+          summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
+          reason: 'notified',
+          apply: [exec(runScript(state.flavor, svc, 'restart'))],
+          before: { service: svc, running: true },
+        }]
+      : [],
   };
 }

@@ -4,6 +4,7 @@
 // task applies, and keys such as net.ipv4.vs.* only appear once an earlier task loaded ip_vs.
 // The task then plans the change and its apply step fails with "kernel has no sysctl KEY" if the
 // key is still missing at that point.
+import { fileKey, own } from '../core/footprint.js';
 import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
 import { q } from '../core/shell.js';
 import { ModuleError } from './errors.js';
@@ -133,6 +134,10 @@ export function sysctl(opts: SysctlOptions): Task<SysctlState> {
     ...meta(`sysctl ${key} = ${value}`, opts),
     module: 'sysctl',
     probe: (ctx) => sysctlProbe(key, persistFileFor(opts, ctx)),
+    footprint: (ctx) => {
+      const f = persistFileFor(opts, ctx);
+      return own(`sysctl:${key}`, ...(f ? [fileKey(f)] : []));
+    },
     plan: (state, ctx) => planSysctl(key, value, persistFileFor(opts, ctx), state),
   };
 }

@@ -90,3 +90,34 @@ test('a run that failed half-way is rolled back exactly', async () => {
   assert.deepEqual(await fingerprints(), before0);
   await labHostExec(LAB, 'h1', 'rmdir /etc/issue.net');
 });
+
+test('rollback runs the handlers its undone changes notified: try-restart, so a stopped service stays stopped', async () => {
+  const listening = async (host: string) => (await labHostExec(LAB, host, "ss -Hltn | awk '{print $4}' | grep -oE ':80[0-9]{2}$' | sort | tr '\\n' ' '")).stdout.trim();
+  const before0 = await fingerprints();
+  // Run A: the web server is installed and started on :8080.
+  const a = await provision(['up', lab.inventory, 'sample', '--json', '--state-dir', stateDir]);
+  assert.equal(a.code, 0, a.stderr);
+  const runA = (JSON.parse(a.stdout) as { id: string }).id;
+  assert.equal(await listening('h1'), ':8080');
+  // Run B: a new port in the init script; its handler restarts the server on :8081.
+  const b = await provision(['up', lab.inventory, 'sample', '-e', 'demo_port=8081', '--state-dir', stateDir]);
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  assert.equal(await listening('h1'), ':8081');
+
+  // Rolling back B restores the init script, then restarts the running server: :8080 again.
+  const plan = await provision(['rollback', lab.inventory, '--check', '--state-dir', stateDir]);
+  assert.match(plan.stdout, /h1 \| then handlers, where needed \| restart demo-web/);
+  const rbB = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
+  assert.equal(rbB.code, 0, rbB.stdout + rbB.stderr);
+  assert.match(rbB.stderr, /h1 \| handler \| restart demo-web: restart demo-web/);
+  assert.match(rbB.stdout, /h1 : undone=1 skipped=1 handlers=1/);
+  for (const h of HOSTS) assert.equal(await listening(h), ':8080', `${h} serves the restored config`);
+
+  // Rolling back A (named: the default is the last run, B, already undone) stops the server;
+  // its handler must not start it again.
+  const rbA = await provision(['rollback', lab.inventory, runA, '--state-dir', stateDir]);
+  assert.equal(rbA.code, 0, rbA.stdout + rbA.stderr);
+  assert.match(rbA.stderr, /h1 \| handler \| restart demo-web: nothing to do/);
+  for (const h of HOSTS) assert.equal(await listening(h), '', `${h}: nothing listens`);
+  assert.deepEqual(await fingerprints(), before0);
+});

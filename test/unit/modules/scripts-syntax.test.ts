@@ -50,7 +50,7 @@ describe('generated scripts parse with sh -n', () => {
       ...stepsOf(planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'dpkg', installed: [] }, 'apt', { localPath: '/x.deb', sha256: sha256('x'), meta: { name: 'ipvsadm', version: '1.24-1' } })),
       ...stepsOf(planPkg({ name: 'ipvsadm', state: 'absent' }, { db: 'rpm', installed: ['1'] }, 'dnf')),
       ...(['systemd', 'sysv-debian', 'sysv-redhat'] as const).flatMap((f) => stepsOf(planService('mon', { enabled: true, running: true }, { flavor: f, enabled: false, running: false, enabledRaw: '', initScript: true, registered: false }))),
-      ...stepsOf(await serviceRestart({ name: 'mon' }).plan(null, testContext({}, { init: 'sysv' }))),
+      ...stepsOf(await serviceRestart({ name: 'mon' }).plan({ flavor: 'sysv-debian', enabled: true, running: true, enabledRaw: '', initScript: true, registered: true }, testContext({}, { init: 'sysv' }))),
       ...Object.values(tarballSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.26.tar.gz'), '/l', 'make', 'make install BUILD_ROOT="$STAGE"')).flat(),
       ...Object.values(srpmSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.24.src.rpm'), '/l', 'rpmbuild --rebuild "$SRPM"')).flat(),
     ];

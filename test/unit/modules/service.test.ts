@@ -53,13 +53,19 @@ describe('service plan (pure)', () => {
     assert.equal(s!.summary, 'start service x');
   });
 
-  it('serviceRestart always plans one restart per init system', async () => {
+  it('serviceRestart restarts a running service and leaves a stopped one stopped (try-restart)', async () => {
     const h = serviceRestart({ name: 'keepalived' });
     assert.equal(h.name, 'restart keepalived');
-    const [c] = await h.plan(null, testContext({}, { init: 'sysv' }));
+    const ctxSysv = testContext({}, { init: 'sysv' });
+    const [c] = await h.plan(st('sysv-debian', true, true), ctxSysv);
     assert.match(scriptOf(c!.apply[0]), /service keepalived restart; else \/etc\/init\.d\/keepalived restart/);
-    const [d] = await h.plan(null, testContext());
+    assert.equal(c!.undo, undefined);
+    const [d] = await h.plan(st('systemd', true, true), testContext());
     assert.match(scriptOf(d!.apply[0]), /systemctl restart keepalived$/);
+    // Stopped (e.g. a rollback stopped it): no change, so a handler never starts it.
+    assert.deepEqual(await h.plan(st('systemd', true, false), testContext()), []);
+    assert.deepEqual(await h.plan(st('sysv-redhat', false, false), ctxSysv), []);
+    assert.match(h.probe(testContext()).script, /systemctl is-active --quiet keepalived/);
     assert.equal(serviceRestart({ name: 'reload lvs', service: 'ipvsadm' }).name, 'reload lvs');
   });
 

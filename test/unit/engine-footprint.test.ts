@@ -1,0 +1,108 @@
+// The engine re-probes after a change only what the change may have altered (task footprints),
+// and the result is still what a full re-probe would give. runHost runs for real against the
+// local /bin/sh through a Connection over it (no SSH: that layer is tested in test/ssh).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, copyFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runHost, type HostEvent } from '../../src/core/engine.js';
+import { fileKey, invalidates, own } from '../../src/core/footprint.js';
+import type { Connection, Task } from '../../src/core/types.js';
+import { command, directory, file, lineInFile, sysctl } from '../../src/modules/index.js';
+import { sh, tempDir, testContext, testFacts } from './helpers/local-host.js';
+
+/** A Connection whose "host" is this machine's /bin/sh. */
+const localConnection: Connection = {
+  host: 'local',
+  exec: (script, opts) => sh(script, { stdin: opts?.stdin }),
+  async upload(local, remote) { await copyFile(local, `${remote}.tmp`); await rename(`${remote}.tmp`, remote); },
+  async close() {},
+};
+
+async function run(tasks: Task[]) {
+  const probes: number[] = [];
+  const onEvent = (e: HostEvent) => {
+    const m = e.type === 'command' ? /^probe (\d+) task\(s\)/.exec(e.display) : null;
+    if (m) probes.push(Number(m[1]));
+  };
+  const report = await runHost(localConnection, {
+    host: 'local', vars: {}, projectDir: '/', build: () => ({ tasks, handlers: {} }),
+  }, { mode: 'apply', onEvent }, testFacts());
+  assert.equal(report.error, undefined);
+  assert.equal(report.recap.failed, 0, JSON.stringify(report.tasks));
+  return { report, probes };
+}
+
+describe('footprints', () => {
+  const ctx = testContext();
+  const t = (fp?: ReturnType<typeof own>): Task => ({ name: 'x', module: 'x', probe: () => ({ script: 'true', parse: () => null }), plan: () => [], ...(fp ? { footprint: () => fp } : {}) });
+
+  it('a file meets itself, its ancestors and descendants, nothing else', () => {
+    assert.ok(invalidates(t(own(fileKey('/etc/mon'))), t(own(fileKey('/etc/mon/mon.cf'))), ctx));
+    assert.ok(invalidates(t(own(fileKey('/etc/mon/mon.cf'))), t(own(fileKey('/etc/mon/'))), ctx));
+    assert.ok(!invalidates(t(own(fileKey('/etc/mon'))), t(own(fileKey('/etc/monitor.cf'))), ctx));
+    assert.ok(!invalidates(t(own(fileKey('/etc/a'))), t(own('sysctl:net.ipv4.ip_forward')), ctx));
+    assert.ok(invalidates(t(own('ipvs')), t(own('ipvs')), ctx));
+  });
+
+  it('a task without a footprint is "*" both ways', () => {
+    assert.ok(invalidates(t(), t(own('ipvs')), ctx));
+    assert.ok(invalidates(t(own('ipvs')), t(), ctx));
+    // A package install may write anything; a file write does not change what a package probe reads.
+    const pkgLike = t({ reads: ['pkg:mon'], writes: ['*'] });
+    assert.ok(invalidates(pkgLike, t(own(fileKey('/etc/mon/mon.cf'))), ctx));
+    assert.ok(!invalidates(t(own(fileKey('/etc/mon/mon.cf'))), pkgLike, ctx));
+  });
+
+  it('modules declare theirs: sysctl covers its persist file, which a lineInFile of that file meets', () => {
+    const s = sysctl({ name: 's', key: 'net.ipv4.ip_forward', value: '1', persistFile: '/etc/sysctl.conf' });
+    assert.ok(invalidates(lineInFile({ name: 'l', path: '/etc/sysctl.conf', line: 'x' }), s, ctx));
+    assert.ok(!invalidates(file({ name: 'f', path: '/etc/motd', content: 'x' }), s, ctx));
+    assert.ok(invalidates(command({ name: 'c', cmd: 'true' }), s, ctx));
+  });
+});
+
+describe('engine: re-probe after a change', () => {
+  it('re-probes only the tasks a change may have altered, and they see the change', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const a = join(dir, 'a.conf');
+      const tasks = [
+        file({ name: 'A', path: a, content: 'first\n' }),
+        file({ name: 'B', path: join(dir, 'b.conf'), content: 'other\n' }),
+        // Same path as A: its first probe (a.conf absent) is stale once A wrote the file.
+        lineInFile({ name: 'C', path: a, line: 'second' }),
+      ];
+      const first = await run(tasks);
+      assert.equal(first.report.recap.changed, 3);
+      // One batch of all three; after A only C is stale (B's probe stays valid): one batch of 1.
+      assert.deepEqual(first.probes, [3, 1]);
+      // C planned from its re-probe (A's content), not from the stale "absent".
+      assert.equal(await readFile(a, 'utf8'), 'first\nsecond\n');
+    } finally { await cleanup(); }
+  });
+
+  it('a directory change makes the files under it stale; a command makes everything stale', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const d = join(dir, 'conf.d');
+      const tasks = [
+        directory({ name: 'D', path: d, mode: '0755' }),
+        file({ name: 'F', path: join(d, 'x.conf'), content: 'x\n' }),
+        file({ name: 'G', path: join(dir, 'g.conf'), content: 'g\n' }),
+        command({ name: 'touch', cmd: `echo h > ${join(dir, 'h.conf')}`, creates: join(dir, 'h.conf') }),
+        file({ name: 'H', path: join(dir, 'h.conf'), content: 'h\n' }),
+        file({ name: 'I', path: join(dir, 'i.conf'), content: 'i\n' }),
+      ];
+      const r = await run(tasks);
+      // [all 6] -> D changed: F stale, and the command (no footprint: reads "*") -> batch of 2 at F
+      // -> F, G changed: the command stale again -> batch of 1 -> the command ran: H and I stale
+      // -> batch of 2; H is then ok (the command wrote "h\n").
+      assert.deepEqual(r.probes, [6, 2, 1, 2]);
+      assert.deepEqual(r.report.tasks.map((t) => `${t.task}:${t.status}`), ['D:changed', 'F:changed', 'G:changed', 'touch:changed', 'H:ok', 'I:changed']);
+      const second = await run(tasks);
+      assert.deepEqual(second.probes, [6]);
+      assert.equal(second.report.recap.changed, 0);
+    } finally { await cleanup(); }
+  });
+});
