@@ -80,7 +80,9 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
         // Mirror this host's part of the journal on the host, so another operator can see and undo it.
         const body = JSON.stringify({ ...journal.journal, hosts: { [h.name]: journal.host(h.name) } }, null, 2);
         const dest = `/var/lib/provision/runs/${id}.json`;
-        const r = await conn.exec(`umask 077; mkdir -p /var/lib/provision/runs && cat > ${q(`${dest}.tmp`)} && mv -f ${q(`${dest}.tmp`)} ${q(dest)}`, { become: true, stdin: body });
+                // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
+        const tmp = q(`${dest}.tmp`);
+        const r = await conn.exec(`umask 077; mkdir -p /var/lib/provision/runs && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${q(dest)}`, { become: true, stdin: body });
         report.roundTrips += 1;
         if (r.code !== 0) report.error = `journal mirror on host failed: ${r.stderr.trim()}`;
       }

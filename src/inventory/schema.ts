@@ -253,6 +253,13 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
   if (svc.health && health.timeout >= health.interval) {
     issues.push({ path: [...at, 'health', 'timeout'], value: health.timeout, message: `must be less than the interval (${health.interval})` });
   }
+  // Each monitor handles what its checks can name; anything else would leave the service unwatched.
+  if (health.monitor === 'mon' && fwmark) {
+    issues.push({ path: [...at, 'health', 'monitor'], value: 'mon', message: 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none' });
+  }
+  if (health.monitor === 'keepalived' && svc.protocol !== 'tcp') {
+    issues.push({ path: [...at, 'health', 'monitor'], value: 'keepalived', message: `checks tcp services only here (HTTP GET or TCP connect): a ${svc.protocol} service needs monitor ${fwmark ? 'none' : 'mon or none'}` });
+  }
 
   return {
     name: svc.name,

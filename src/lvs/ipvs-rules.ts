@@ -6,7 +6,7 @@ import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { argv, q } from '../core/shell.js';
 import { ModuleError } from '../modules/errors.js';
 import { SBIN_PATH, meta, type TaskMeta } from '../modules/util.js';
-import { canonicalIpvs, diffIpvs, parseIpvsSave, renderIpvsSave, type IpvsCommand, type IpvsTable } from './ipvs-table.js';
+import { canonicalIpvs, diffIpvs, parseIpvsSave, renderIpvsSave, serviceKey, type IpvsCommand, type IpvsTable } from './ipvs-table.js';
 
 export interface IpvsRulesState {
   ipvsadm: boolean;
@@ -31,21 +31,32 @@ if out=$(ipvsadm -S -n 2>&1); then echo '${MARK} ok'; printf '%s\\n' "$out"; els
   },
 };
 
-/** Shell that runs the commands, then checks the live table equals `expected` (ipvsadm -R's exit status is not enough). */
-function applyScript(cmds: IpvsCommand[], expected: IpvsTable): string {
+/**
+ * Shell that runs the commands, then checks the live table equals `expected` (ipvsadm -R's exit
+ * status is not enough). Services in `foreign` (owned by another daemon) are left out of the check.
+ */
+function applyScript(cmds: IpvsCommand[], expected: IpvsTable, foreign: readonly string[]): string {
   const want = canonicalIpvs(expected);
+  const skip = foreign.length
+    ? ` | awk -v ${q(`skip=${foreign.join('|')}`)} 'BEGIN { n = split(skip, k, "|"); for (i = 1; i <= n; i++) s[k[i]] = 1 } !(($2 " " $3) in s)'`
+    : '';
   return [
     SBIN_PATH,
     'set -e',
     ...cmds.map((c) => argv('ipvsadm', ...c.args)),
     // Same normal form as canonicalIpvs(): 1.31's tunnel details dropped, C-locale sort.
-    `live=$(ipvsadm -S -n | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
+    `live=$(ipvsadm -S -n${skip} | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
     `want=${q(want)}`,
     '[ "$live" = "$want" ] || { echo "IPVS table differs after applying; live table:" >&2; printf "%s\\n" "$live" >&2; exit 1; }',
   ].join('\n');
 }
 
-export function ipvsRules(o: TaskMeta & { table: IpvsTable }): Task<IpvsRulesState> {
+/**
+ * The live table: `table` exactly, except the services keyed in `foreign` ("-t VIP:PORT", "-f MARK"),
+ * which another daemon owns (keepalived adds and removes their real servers): never touched.
+ */
+export function ipvsRules(o: TaskMeta & { table: IpvsTable; foreign?: readonly string[] }): Task<IpvsRulesState> {
+  const foreign = o.foreign ?? [];
   return {
     ...meta('IPVS rules (live table)', o),
     module: 'ipvsRules',
@@ -54,17 +65,18 @@ export function ipvsRules(o: TaskMeta & { table: IpvsTable }): Task<IpvsRulesSta
     plan(s): PlannedChange[] {
       if (!s.ipvsadm) throw new ModuleError('ipvsRules', 'ipvsadm is not installed');
       if (!s.ok) throw new ModuleError('ipvsRules', `cannot read the IPVS table (is ip_vs in this kernel?): ${s.error}`);
-      const cmds = diffIpvs(s.table, o.table);
+      const live = s.table.filter((svc) => !foreign.includes(serviceKey(svc)));
+      const cmds = diffIpvs(live, o.table);
       if (cmds.length === 0) return [];
-      const undo = diffIpvs(o.table, s.table);
-      const step = (c: IpvsCommand[], t: IpvsTable): Step => ({ kind: 'exec', script: applyScript(c, t) });
+      const undo = diffIpvs(o.table, live);
+      const step = (c: IpvsCommand[], t: IpvsTable): Step => ({ kind: 'exec', script: applyScript(c, t, foreign) });
       return [{
         summary: `IPVS: ${cmds.map((c) => `ipvsadm ${c.args.join(' ')}`).join('; ')}`,
         reason: cmds.map((c) => c.why).join('; '),
-        diff: createTwoFilesPatch('ipvs (live)', 'ipvs (inventory)', renderIpvsSave(s.table), renderIpvsSave(o.table)),
+        diff: createTwoFilesPatch('ipvs (live)', 'ipvs (inventory)', renderIpvsSave(live), renderIpvsSave(o.table)),
         apply: [step(cmds, o.table)],
-        undo: [step(undo, s.table)],
-        before: { table: renderIpvsSave(s.table) },
+        undo: [step(undo, live)],
+        before: { table: renderIpvsSave(live) },
         after: { table: renderIpvsSave(o.table) },
       }];
     },

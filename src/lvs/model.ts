@@ -96,3 +96,42 @@ export function monWatches(lvs: LvsSpec): MonWatch[] {
     };
   }));
 }
+
+export interface KeepalivedRealServer { address: string; port: number; weight: number; host?: string }
+export interface KeepalivedService {
+  name: string;
+  /** "VIP PORT" or "fwmark N": what follows `virtual_server`. */
+  key: string;
+  delayLoop: number;
+  lbAlgo: string;
+  /** keepalived's spelling of the forwarding method. */
+  lbKind: 'NAT' | 'DR' | 'TUN';
+  protocol: 'TCP' | 'UDP';
+  persistence?: number;
+  check: { kind: 'http' | 'tcp'; url: string; timeout: number };
+  http: boolean;
+  realServers: KeepalivedRealServer[];
+}
+
+/**
+ * keepalived virtual_server blocks for the services whose health.monitor is keepalived. Its
+ * checkers replace mon + lvs.alert and keepalived owns those entries of the IPVS table.
+ */
+export function keepalivedServices(lvs: LvsSpec): KeepalivedService[] {
+  return lvs.services.filter((s) => s.health.monitor === 'keepalived').map((s) => ({
+    name: s.name,
+    key: s.protocol === 'fwmark' ? `fwmark ${s.fwmark}` : `${s.vip} ${s.port}`,
+    delayLoop: s.health.interval,
+    lbAlgo: s.scheduler,
+    lbKind: ({ nat: 'NAT', dr: 'DR', tun: 'TUN' } as const)[s.forwarding],
+    // udp services are refused for keepalived by the inventory check (these checks are http/tcp).
+    protocol: s.protocol === 'udp' ? 'UDP' : 'TCP',
+    http: s.health.kind === 'http',
+    ...(s.persistence !== undefined ? { persistence: s.persistence } : {}),
+    check: { kind: s.health.kind, url: s.health.url, timeout: s.health.timeout },
+    realServers: s.realServers.map((rs) => ({ address: rs.address, port: rs.port, weight: rs.weight, ...(rs.host ? { host: rs.host } : {}) })),
+  }));
+}
+
+/** True when keepalived owns this service's IPVS entries (the live-table task and boot rules leave it alone). */
+export const ownedByKeepalived = (s: VirtualServiceSpec) => s.health.monitor === 'keepalived';

@@ -7,6 +7,7 @@ import type { Connection } from '../core/types.js';
 import type { HostEntry, Inventory, VirtualServiceSpec } from '../inventory/types.js';
 import { argv, q } from '../core/shell.js';
 import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
+import { SBIN_PATH } from '../modules/util.js';
 
 export interface Check { host: string; check: string; ok: boolean; detail: string; cause?: string }
 
@@ -18,7 +19,7 @@ export interface VerifyOptions {
   connect(h: HostEntry): Promise<Connection>;
 }
 
-const sh = async (c: Connection, script: string) => c.exec(`PATH="$PATH:/sbin:/usr/sbin"; ${script}`, { become: true });
+const sh = async (c: Connection, script: string) => c.exec(`${SBIN_PATH}\n${script}`, { become: true });
 const num = (s: string | undefined) => Number.parseInt((s ?? '').trim(), 10);
 
 export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {

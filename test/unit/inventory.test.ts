@@ -359,6 +359,7 @@ test('lvs rules: fwmark, duplicates in a service, timeout < interval, rip/addres
     [11, 21, 'needs a fwmark: N (the firewall mark)'],
     [12, 17, 'must be 0 (or absent) for a fwmark service'],
     [16, 24, 'duplicates real_servers[0] (the same 10.0.0.12:80)'],
+    [17, 29, 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none'],
     [17, 67, 'must be less than the interval (5)'],
     [21, 19, 'is only valid with protocol: fwmark'],
     [26, 24, "differs from host rs1's rip 10.0.0.11"],

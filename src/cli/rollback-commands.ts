@@ -1,0 +1,70 @@
+// `rollback` and `runs`: the recorded run journals, listed and undone.
+import { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadInventory } from '../inventory/load.js';
+import { selectHosts } from '../inventory/select.js';
+import { openConnection } from '../ssh/index.js';
+import { hostWork } from '../core/run.js';
+import { EXIT } from '../core/errors.js';
+import { listJournals } from '../core/journal.js';
+import { executeRollback, findRun, handlersToRun, planRollback } from '../core/rollback.js';
+import { loadPlaybook } from './playbook-loader.js';
+import { projectDir } from './paths.js';
+import { err, intArg } from './common.js';
+
+export function registerRollbackCommand(program: Command): void {
+  program.command('rollback')
+    .description('undo a run (default: the last run of this inventory with changes), newest change first; shows the plan first')
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[run]', 'run id (see `provision runs`)')
+    .option('--check', 'print the rollback plan only')
+    .option('--force', 'roll back even where a host changed since the run (those changes are overwritten)')
+    .option('-l, --limit <hosts>', 'only these hosts/groups')
+    .option('-f, --forks <n>', 'hosts worked on in parallel', intArg(1, 1000), 10)
+    .option('--accept-new-host-keys', 'trust and record unknown host keys')
+    .option('--state-dir <dir>', 'where run journals are kept', '.provision')
+    .action(async (inv: string, runId: string | undefined, f: { check?: boolean; force?: boolean; limit?: string; forks: number; acceptNewHostKeys?: boolean; stateDir: string }) => {
+      const inventory = loadInventory(inv);
+      const stateDir = resolve(f.stateDir);
+      const hosts = selectHosts(inventory, 'all', f.limit);
+      const plan = planRollback(findRun(stateDir, inventory.file, runId), hosts.map((h) => h.name));
+      if (plan.alreadyRolledBackBy) {
+        process.stdout.write(`run ${plan.run.id} was already rolled back by ${plan.alreadyRolledBackBy}: nothing to do\n`);
+        return;
+      }
+      process.stdout.write(`rollback of run ${plan.run.id} (${plan.run.startedAt}, ${plan.run.status}), newest change first:\n`);
+      for (const it of plan.items) process.stdout.write(`  ${it.host} | ${it.undoable ? 'undo' : 'CANNOT UNDO'} | ${it.change.summary}\n`);
+      for (const h of hosts) {
+        const names = handlersToRun(plan.items.filter((it) => it.host === h.name));
+        if (names.length) process.stdout.write(`  ${h.name} | then handlers, where needed | ${names.join(', ')}\n`);
+      }
+      if (f.check) return;
+      // The run's playbook supplies the handlers (mon restarted after its config is restored).
+      const pb = await loadPlaybook(plan.run.playbookFile ?? plan.run.playbook).catch((e: Error) => {
+        err(`warning: handlers will not run: ${e.message}`);
+        return undefined;
+      });
+      const r = await executeRollback({
+        plan, stateDir, hosts, force: !!f.force, forks: f.forks, log: err,
+        handlerWork: pb ? (h) => hostWork(inventory, pb.playbook, h, projectDir) : undefined,
+        connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+      });
+      for (const [host, h] of Object.entries(r.hosts)) {
+        process.stdout.write(`${host} : undone=${h.undone} skipped=${h.skipped} handlers=${h.handlers.length}${h.error ? ` ERROR: ${h.error}` : ''}\n`);
+      }
+      err(`journal: ${r.journalPath}`);
+      process.exitCode = Object.values(r.hosts).some((h) => h.error) ? EXIT.failed : EXIT.ok;
+    });
+}
+
+export function registerRunsCommand(program: Command): void {
+  program.command('runs')
+    .description('list recorded runs (journals)')
+    .option('--state-dir <dir>', 'where run journals are kept', '.provision')
+    .action((f: { stateDir: string }) => {
+      for (const j of listJournals(resolve(f.stateDir))) {
+        const changes = Object.values(j.hosts).reduce((n, h) => n + h.changes.length, 0);
+        process.stdout.write(`${j.id}  ${j.startedAt}  ${j.user}  ${j.kind}  ${j.inventory}  hosts=${Object.keys(j.hosts).length}  changes=${changes}  ${j.status}\n`);
+      }
+    });
+}

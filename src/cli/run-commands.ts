@@ -1,0 +1,105 @@
+// `up` and `check`: one playbook run over the inventory, the report, and the exit code (drift for check).
+import { Command, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadInventory } from '../inventory/load.js';
+import { selectHosts } from '../inventory/select.js';
+import { openConnection } from '../ssh/index.js';
+import { runPlaybook } from '../core/run.js';
+import { EXIT, UsageError } from '../core/errors.js';
+import type { RunReport } from '../core/types.js';
+import { createProgress } from '../ui/progress.js';
+import { renderChanges, renderRecap } from '../ui/report.js';
+import { renderMarkdown } from '../ui/markdown.js';
+import { loadPlaybook } from './playbook-loader.js';
+import { ASK_PASS_ENV, askPass } from './ask-pass.js';
+import { projectDir } from './paths.js';
+import { DEFAULT_PLAYBOOK, collectVar, color, err, intArg } from './common.js';
+
+interface RunFlags {
+  forks: number;
+  limit?: string;
+  tags?: string;
+  extraVars: Record<string, string>;
+  json?: boolean;
+  verbose?: boolean;
+  diff?: boolean;
+  format: 'text' | 'markdown' | 'json';
+  acceptNewHostKeys?: boolean;
+  askPass?: boolean;
+  stateDir: string;
+  out?: string;
+}
+
+async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbookArg: string | undefined, f: RunFlags): Promise<number> {
+  const inventory = loadInventory(inventoryFile, { extraVars: f.extraVars });
+  if (f.askPass) {
+    await askPass();
+    for (const h of inventory.hosts.values()) h.ssh.passwordEnv ??= ASK_PASS_ENV;
+  }
+  const { name, file: playbookFile, playbook } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
+  const hosts = selectHosts(inventory, 'all', f.limit);
+  if (hosts.length === 0) throw new UsageError('no hosts selected');
+  const json = f.json || f.format === 'json';
+  const progress = createProgress(hosts.map((h) => h.name), {
+    tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
+  });
+  const { report, journalPath } = await runPlaybook({
+    inventory, playbook, playbookName: name, playbookFile, hosts, mode,
+    forks: f.forks,
+    tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
+    projectDir,
+    stateDir: resolve(f.stateDir),
+    connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+    onEvent: (e) => progress.onEvent(e),
+  });
+  await progress.done();
+  emitReport(report, mode, f);
+  if (journalPath && !json) err(`journal: ${journalPath}`);
+  const failed = report.hosts.some((h) => h.error || h.recap.failed > 0);
+  if (failed) return EXIT.failed;
+  if (mode === 'check' && report.hosts.some((h) => h.recap.changed > 0)) return EXIT.drift;
+  return EXIT.ok;
+}
+
+function emitReport(report: RunReport, mode: 'apply' | 'check', f: RunFlags) {
+  let text: string;
+  if (f.json || f.format === 'json') text = JSON.stringify(report, null, 2);
+  else if (f.format === 'markdown') text = renderMarkdown(report);
+  else {
+    const changes = renderChanges(report, { diff: mode === 'check' || !!f.diff, color: color() });
+    text = [changes, renderRecap(report, color())].filter(Boolean).join('\n\n');
+  }
+  if (f.out) writeFileSync(f.out, `${text}\n`);
+  else process.stdout.write(`${text}\n`);
+}
+
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --forks <n>', 'hosts worked on in parallel', intArg(1, 1000), 10)
+    .option('-l, --limit <hosts>', 'only these hosts/groups (comma-separated)')
+    .option('-t, --tags <tags>', 'only tasks with one of these tags (comma-separated)')
+    .option('-e, --extra-vars <key=value>', 'set a variable for every host (repeatable)', collectVar, {})
+    .option('--json', 'print the run report as JSON')
+    .addOption(new Option('--format <fmt>', 'report format').choices(['text', 'markdown', 'json']).default('text'))
+    .option('-o, --out <file>', 'write the report to a file instead of stdout')
+    .option('--diff', 'show diffs of changes (always on for check)')
+    .option('-v, --verbose', 'show every remote command (secrets redacted), no live table')
+    .option('--accept-new-host-keys', 'trust and record host keys not yet in known_hosts (changed keys are always refused)')
+    .option('-k, --ask-pass', 'ask for the SSH password once (echo off) for hosts without ansible_password_env')
+    .option('--state-dir <dir>', 'where run journals are kept', '.provision');
+}
+
+export function registerRunCommands(program: Command): void {
+  addRunOptions(program.command('up')
+    .description('converge every host of the inventory to the playbook (default: site)')
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[playbook]', 'playbook name in playbooks/ or a path'))
+    .action(async (inv: string, pb: string | undefined, f: RunFlags) => { process.exitCode = await runCommand('apply', inv, pb, f); });
+
+  addRunOptions(program.command('check')
+    .description(`dry run: show what would change as diffs; exit ${EXIT.drift} on drift, never changes a host`)
+    .argument('<inventory>', 'inventory YAML file')
+    .argument('[playbook]', 'playbook name in playbooks/ or a path'))
+    .action(async (inv: string, pb: string | undefined, f: RunFlags) => { process.exitCode = await runCommand('check', inv, pb, f); });
+}
