@@ -2,14 +2,15 @@
 // add and remove real servers in the IPVS table (instead of mon + lvs.alert). No VRRP: one
 // director, whose VIP the director play keeps.
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
-import { directory, pkg, service, serviceRestart, template } from '../src/modules/index.js';
+import { directory, pkg, retiredService, service, serviceRestart, template } from '../src/modules/index.js';
 import { keepalivedServices, lvsOf } from '../src/lvs/model.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
 
 export function keepalivedTasks(ctx: TaskContext): Task[] {
   const services = keepalivedServices(lvsOf(ctx));
-  if (services.length === 0) return [];
+  // No service under keepalived (any more): a keepalived we configured stops and leaves the table.
+  if (services.length === 0) return [retiredService({ name: 'keepalived', ownedIf: { path: KEEPALIVED_CONF, marker: 'written by provision' } })];
   return [
     pkg({ name: 'keepalived' }),
     directory({ name: 'keepalived config dir', path: '/etc/keepalived', mode: '0755' }),

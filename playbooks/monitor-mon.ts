@@ -1,7 +1,7 @@
 // mon on the director: one watch per real server; a safe lvs.alert takes a dead real server
 // out of the IPVS table and puts it back, with the weight and method the inventory gives.
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
-import { directory, file, pkg, service, serviceRestart, template } from '../src/modules/index.js';
+import { directory, file, pkg, retiredService, service, serviceRestart, template } from '../src/modules/index.js';
 import { RELOAD_SYSTEMD, reloadSystemd } from './lib/handlers.js';
 import { isLegacyEl, lvsOf, monWatches } from '../src/lvs/model.js';
 
@@ -20,7 +20,8 @@ function monPackages(ctx: TaskContext): MonPackage[] {
 
 export function monTasks(ctx: TaskContext): Task[] {
   const watches = monWatches(lvsOf(ctx));
-  if (watches.length === 0) return [];
+  // No service under mon (any more): a mon we configured stops, so it cannot fight another monitor.
+  if (watches.length === 0) return [retiredService({ name: 'mon', ownedIf: { path: '/etc/mon/mon.cf', marker: 'written by provision' } })];
   const systemd = ctx.facts.init === 'systemd';
   const tasks: Task[] = monPackages(ctx).map((p) => pkg({ name: p.name, ...(p.rpm ? { rpm: p.rpm } : {}), ...(p.deb ? { deb: p.deb } : {}) }));
   tasks.push(

@@ -3,6 +3,7 @@
 // VIP on tunl0/lo, effective ARP and rp_filter sysctls, NAT gateway, service listening.
 // Client: ARP for the VIP answered by the director only; N requests to VIP:port answered by
 // every real server in the expected proportions. A failure names the cause it found.
+import { randomBytes } from 'node:crypto';
 import type { Connection } from '../core/types.js';
 import type { HostEntry, Inventory, VirtualServiceSpec } from '../inventory/types.js';
 import { argv, q } from '../core/shell.js';
@@ -19,29 +20,40 @@ export interface VerifyOptions {
   connect(h: HostEntry): Promise<Connection>;
 }
 
+type Add = (host: string, check: string, ok: boolean, detail: string, cause?: string) => void;
+
 const sh = async (c: Connection, script: string) => c.exec(`${SBIN_PATH}\n${script}`, { become: true });
 const num = (s: string | undefined) => Number.parseInt((s ?? '').trim(), 10);
 
 export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
   const inv = o.inventory;
-  const checks: Check[] = [];
   const counts: Record<string, Record<string, number>> = {};
-  const add = (host: string, check: string, ok: boolean, detail: string, cause?: string) => checks.push({ host, check, ok, detail, ...(ok ? {} : { cause }) });
+  // Hosts are checked in parallel (every VM or server works at once), each into its own list,
+  // so the report keeps a fixed order: directors, real servers, client.
+  const sections: Check[][] = [];
+  const section = (): Add => {
+    const list: Check[] = [];
+    sections.push(list);
+    return (host, check, ok, detail, cause) => { list.push({ host, check, ok, detail, ...(ok ? {} : { cause }) }); };
+  };
   const lvs = inv.lvs;
   if (!lvs) return { checks: [{ host: '-', check: 'inventory', ok: false, detail: 'no lvs section', cause: 'inventory' }], counts, ok: false };
   const group = (g: string) => (inv.groups.get(g) ?? []).map((n) => inv.hosts.get(n)!);
   const directors = group('directors');
   const client = group('clients')[0];
-  const conns = new Map<string, Connection>();
-  const conn = async (h: HostEntry) => {
-    if (!conns.has(h.name)) conns.set(h.name, await o.connect(h));
+  const rsHosts = group('real_servers');
+  const conns = new Map<string, Promise<Connection>>();
+  const conn = (h: HostEntry) => {
+    if (!conns.has(h.name)) conns.set(h.name, o.connect(h));
     return conns.get(h.name)!;
   };
   try {
-    // --- director: the live table and the VIP
+    await Promise.all([...directors, ...rsHosts, ...(client ? [client] : [])].map(conn));
     const rsDown = new Set<string>();
     const bodies = new Map<string, string>(); // page body -> real server label
-    for (const d of directors) {
+
+    // --- director: the live table and the VIP
+    const directorChecks = async (d: HostEntry, add: Add) => {
       const c = await conn(d);
       const live = await sh(c, 'ipvsadm -S -n');
       if (live.code !== 0) add(d.name, 'IPVS table', false, live.stderr.trim(), 'missing rule (IPVS not readable: is ip_vs loaded?)');
@@ -78,12 +90,12 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         else bodies.set(r.stdout, label);
         add(d.name, `real server ${label} answers ${rs.address}:${rs.port}`, up, up ? `${r.stdout.length} bytes` : `curl exit ${r.code}`, `real server ${label} down`);
       }
-    }
+    };
 
     // --- real servers
-    for (const rsHost of group('real_servers')) {
+    const realServerChecks = async (rsHost: HostEntry, add: Add) => {
       const roles = lvs.services.filter((s) => s.realServers.some((r) => r.host === rsHost.name));
-      if (!roles.length) continue;
+      if (!roles.length) return;
       const c = await conn(rsHost);
       const fwd = roles[0]!.forwarding;
       const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
@@ -101,7 +113,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         // "cache <redirected>" means an ICMP redirect already sent replies around the director.
         const ok = routePart.includes(`via ${dip} `) && !routePart.includes('redirected');
         add(rsHost.name, `NAT: replies to the client go via the director ${dip}`, ok, routePart.trim(), `NAT gateway wrong on ${rsHost.name}`);
-        continue;
+        return;
       }
       const dev = fwd === 'tun' ? 'tunl0' : 'lo';
       for (const vip of new Set(roles.map((s) => s.vip))) {
@@ -116,9 +128,15 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         const rp = Math.max(num(kv['all/rp_filter']), num(kv['tunl0/rp_filter']));
         add(rsHost.name, 'TUN: rp_filter not strict', rp !== 1, `effective rp_filter=${rp}`, `rp_filter drop on ${rsHost.name}`);
       }
-    }
+    };
 
-    // --- from the client: ARP, then traffic
+    await Promise.all([
+      ...directors.map((d) => directorChecks(d, section())),
+      ...rsHosts.map((h) => realServerChecks(h, section())),
+    ]);
+
+    // --- from the client, once the real servers' pages are known: ARP, then traffic
+    const add = section();
     if (client) {
       const c = await conn(client);
       const iface = String(client.vars.lan_interface ?? 'eth1');
@@ -128,13 +146,14 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       }
     } else add('-', 'client', false, 'no host in group clients', 'no client to test from');
   } finally {
-    await Promise.all([...conns.values()].map((c) => c.close().catch(() => {})));
+    await Promise.all([...conns.values()].map((p) => p.then((c) => c.close()).catch(() => {})));
   }
+  const checks = sections.flat();
   return { checks, counts, ok: checks.every((c) => c.ok) };
 }
 
 async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string, iface: string, directors: HostEntry[],
-  conn: (h: HostEntry) => Promise<Connection>, add: (h: string, ch: string, ok: boolean, d: string, cause?: string) => void) {
+  conn: (h: HostEntry) => Promise<Connection>, add: Add) {
   const r = await sh(c, `arping -c 3 -w 4 -I ${q(iface)} ${q(s.vip)} 2>&1`);
   const macs = [...new Set([...r.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase()))];
   const dmacs: string[] = [];
@@ -149,13 +168,19 @@ async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string
 }
 
 async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: string, n: number, bodies: Map<string, string>, rsDown: Set<string>,
-  counts: Record<string, Record<string, number>>, add: (h: string, ch: string, ok: boolean, d: string, cause?: string) => void) {
+  counts: Record<string, Record<string, number>>, add: Add) {
   const url = `http://${s.vip}:${s.port}${s.health.url}`;
-  // One response per request, NUL-separated; a failed request prints FAIL.
-  const r = await sh(c, `i=0; while [ $i -lt ${n} ]; do curl -s -m 3 ${argv(url)} || printf FAIL; printf '\\0'; i=$((i+1)); done`);
+  // One curl for all N requests (a process costs ~0.1 s under emulation), each on a new
+  // connection (Connection: close) so IPVS schedules every one; each response is followed by a
+  // marker line with a random nonce and its status (000: the request failed).
+  const mark = `__verify_${randomBytes(6).toString('hex')}`;
+  const r = await sh(c, `curl -s -m 3 -H 'Connection: close' -w ${q(`\n${mark} %{http_code}\n`)} ${Array(n).fill(argv(url)).join(' ')}`);
   const tally: Record<string, number> = {};
-  for (const body of r.stdout.split('\0').slice(0, n)) {
-    const who = body === 'FAIL' ? 'failed' : bodies.get(body) ?? 'unknown';
+  const parts = r.stdout.split(new RegExp(`\n${mark} (\\d{3})\n`));
+  for (let i = 0; i < n; i++) {
+    const body = parts[2 * i];
+    const code = parts[2 * i + 1];
+    const who = code === undefined || code === '000' || body === undefined ? 'failed' : bodies.get(body) ?? 'unknown';
     tally[who] = (tally[who] ?? 0) + 1;
   }
   counts[s.name] = tally;

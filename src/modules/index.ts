@@ -7,7 +7,7 @@ export { lineInFile, editLines, planLineEdit, type LineInFileOptions } from './l
 export { sysctl, type SysctlOptions, type SysctlState } from './sysctl.js';
 export { kernelModule, type KernelModuleOptions, type KernelModuleState } from './kernel-module.js';
 export { pkg, versionMatches, type PkgOptions, type PkgState } from './pkg.js';
-export { service, serviceRestart, type ServiceOptions, type ServiceState } from './service.js';
+export { retiredService, service, serviceRestart, type ServiceOptions, type ServiceState } from './service.js';
 export { command, type CommandOptions, type CommandState } from './command.js';
 export { sourceBuild, type SourceBuildOptions, type SourceBuildState } from './source-build.js';
 export type { TaskMeta } from './util.js';

@@ -2,7 +2,8 @@
 // systemd: systemctl. sysv Debian: update-rc.d, enabled = an S link in /etc/rc2.d (default runlevel).
 // sysv Red Hat: chkconfig, enabled = "3:on". Running = `service NAME status` exit 0 (LSB), falling
 // back to /etc/init.d/NAME when `service` is missing (lab containers run sysv scripts directly).
-import type { HostFacts, PlannedChange, Probe, Step, Task } from '../core/types.js';
+import type { Footprint, HostFacts, PlannedChange, Probe, Step, Task } from '../core/types.js';
+import { fileKey } from '../core/footprint.js';
 import { q } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { KeyValues, SBIN_PATH, checkName, meta, type TaskMeta } from './util.js';
@@ -85,6 +86,17 @@ ${running}`;
       };
     },
   };
+}
+
+/**
+ * What a service probe reads: the service, its init script, unit directories and rc links. A file
+ * written elsewhere (a config) does not change whether the service is enabled or running, so it
+ * does not make this probe stale; starting or stopping anything may change anything ("*").
+ */
+export function serviceFootprint(name: string, ...extraReads: string[]): Footprint {
+  const dirs = ['/etc/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system', '/run/systemd', '/etc/rc.d',
+    ...['0', '1', '2', '3', '4', '5', '6', 'S'].map((r) => `/etc/rc${r}.d`)];
+  return { reads: [`service:${name}`, fileKey(`/etc/init.d/${name}`), ...dirs.map(fileKey), ...extraReads], writes: ['*'] };
 }
 
 function exec(script: string): Step {
@@ -181,6 +193,7 @@ export function service(opts: ServiceOptions): Task<ServiceState> {
     ...meta(`service ${name}`, opts),
     module: 'service',
     probe: (ctx) => serviceProbe(name, serviceFlavor(ctx.facts, name)),
+    footprint: () => serviceFootprint(name),
     plan: (state) => planService(name, want, state),
   };
 }
@@ -197,6 +210,7 @@ export function serviceRestart(opts: TaskMeta & { name: string; service?: string
     ...meta(`restart ${svc}`, opts.service ? opts : { ...opts, name: `restart ${svc}` }),
     module: 'serviceRestart',
     probe: (ctx) => serviceProbe(svc, serviceFlavor(ctx.facts, svc)),
+    footprint: () => serviceFootprint(svc),
     plan: (state) => state.running
       ? [{
           summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
@@ -205,5 +219,34 @@ export function serviceRestart(opts: TaskMeta & { name: string; service?: string
           before: { service: svc, running: true },
         }]
       : [],
+  };
+}
+
+/**
+ * A service provision set up earlier and no longer needs (the inventory moved a service to
+ * another health monitor): stopped and disabled, but only when `ownedIf.path` contains
+ * `ownedIf.marker` (our own config file), so a daemon someone else runs is never touched.
+ */
+export function retiredService(opts: TaskMeta & { name: string; ownedIf: { path: string; marker: string } }): Task<ServiceState & { owned: boolean }> {
+  const name = checkName('service', 'service name', opts.name, NAME_RE);
+  return {
+    ...meta(`retire ${name}`, opts),
+    module: 'service',
+    footprint: () => serviceFootprint(name, fileKey(opts.ownedIf.path)),
+    probe(ctx) {
+      const flavor = serviceFlavor(ctx.facts, name);
+      const p = serviceProbe(name, flavor);
+      // The service itself is probed only when it is ours (this task runs on every director).
+      return {
+        script: `if grep -qF -- ${q(opts.ownedIf.marker)} ${q(opts.ownedIf.path)} 2>/dev/null; then echo owned=1\n${p.script}\nelse echo owned=0; fi`,
+        blank: 'owned=0',
+        parse: (out) => (new KeyValues(out.stdout).get('owned') === '1'
+          ? { ...p.parse(out), owned: true }
+          : { flavor, enabled: false, running: false, enabledRaw: '', initScript: false, registered: false, owned: false }),
+      };
+    },
+    plan: (state) => (state.owned
+      ? planService(name, { enabled: false, running: false }, state).map((c) => ({ ...c, reason: `${c.reason}; no service needs ${name} any more (${opts.ownedIf.path} is provision's)` }))
+      : []),
   };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runHost, type HostEvent } from '../../src/core/engine.js';
 import { fileKey, invalidates, own } from '../../src/core/footprint.js';
 import type { Connection, Task } from '../../src/core/types.js';
-import { command, directory, file, lineInFile, sysctl } from '../../src/modules/index.js';
+import { command, directory, file, lineInFile, service, sysctl } from '../../src/modules/index.js';
 import { sh, tempDir, testContext, testFacts } from './helpers/local-host.js';
 
 /** A Connection whose "host" is this machine's /bin/sh. */
@@ -59,6 +59,15 @@ describe('footprints', () => {
     assert.ok(invalidates(lineInFile({ name: 'l', path: '/etc/sysctl.conf', line: 'x' }), s, ctx));
     assert.ok(!invalidates(file({ name: 'f', path: '/etc/motd', content: 'x' }), s, ctx));
     assert.ok(invalidates(command({ name: 'c', cmd: 'true' }), s, ctx));
+  });
+
+  it('a service probe is stale after its init script, a unit file or any service change; not after a config file', () => {
+    const svc = service({ name: 'mon', enabled: true, running: true });
+    assert.ok(invalidates(file({ name: 'i', path: '/etc/init.d/mon', content: 'x' }), svc, ctx));
+    assert.ok(invalidates(file({ name: 'u', path: '/etc/systemd/system/mon.service.d/x.conf', content: 'x' }), svc, ctx));
+    assert.ok(invalidates(service({ name: 'other', running: true }), svc, ctx));
+    assert.ok(!invalidates(file({ name: 'c', path: '/etc/mon/mon.cf', content: 'x' }), svc, ctx));
+    assert.ok(!invalidates(file({ name: 'c', path: '/etc/init.d/monitor', content: 'x' }), svc, ctx));
   });
 });
 

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enableScript, planService, service, serviceFlavor, serviceProbe, serviceRestart, type ServiceState } from '../../../src/modules/service.js';
+import { enableScript, planService, retiredService, service, serviceFlavor, serviceProbe, serviceRestart, type ServiceState } from '../../../src/modules/service.js';
 import { ModuleError } from '../../../src/modules/errors.js';
 import { runProbe, runSteps, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
@@ -108,6 +108,27 @@ describe('service probes with fake init tools (real sh)', () => {
   it('sysv Red Hat: chkconfig 3:on is enabled', async () => {
     const s = await runProbe(serviceProbe('mon', 'sysv-redhat'), { env });
     assert.equal(s.enabled, true);
+  });
+
+  it('retiredService stops and disables only a service whose config file carries our marker', async () => {
+    const conf = join(dir, 'mon.cf');
+    const task = retiredService({ name: 'mon', ownedIf: { path: conf, marker: 'written by provision' } });
+    const ctx = testContext();
+    // No config at all, then someone else's: nothing to do although mon runs (fake systemctl: active).
+    assert.deepEqual(await task.plan(await runProbe(task.probe(ctx), { env }), ctx), []);
+    await writeFile(conf, '# the operator\'s own mon\n');
+    const theirs = await runProbe(task.probe(ctx), { env });
+    assert.equal(theirs.owned, false);
+    assert.deepEqual(await task.plan(theirs, ctx), []);
+    // Ours: stop (it runs); it is already disabled, so no enable change.
+    await writeFile(conf, '# /etc/mon/mon.cf - written by provision from the inventory\n');
+    const ours = await runProbe(task.probe(ctx), { env });
+    assert.equal(ours.owned, true);
+    const changes = await task.plan(ours, ctx);
+    assert.deepEqual(changes.map((c) => c.summary), ['stop service mon']);
+    assert.match(changes[0]!.reason!, /no service needs mon any more/);
+    assert.match(scriptOf(changes[0]!.apply[0]), /systemctl stop mon/);
+    assert.match(scriptOf(changes[0]!.undo![0]), /systemctl start mon/);
   });
 });
 
