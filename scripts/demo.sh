@@ -21,5 +21,5 @@ $P check "$INV"
 echo "== provision verify: rules, VIP, ARP, sysctls, and 20 real requests through the VIP"
 $P verify "$INV"
 echo "== the seed inventory (production addresses) rendered offline, never connected to: .lab/seed-runbook.md"
-$P render inventory/seed.yaml --facts test/fixtures/facts/seed-legacy.yaml --limit director > .lab/seed-runbook.md || true
+$P render inventory/seed.yaml --facts test/fixtures/facts/seed-legacy.yaml --limit director > .lab/seed-runbook.md
 echo "demo ok: provision built a working LVS (VS/TUN) and proved it"
