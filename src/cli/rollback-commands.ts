@@ -33,14 +33,19 @@ export function registerRollbackCommand(program: Command): void {
         return;
       }
       process.stdout.write(`rollback of run ${plan.run.id} (${plan.run.startedAt}, ${plan.run.status}), newest change first:\n`);
-      for (const it of plan.items) process.stdout.write(`  ${it.host} | ${it.undoable ? 'undo' : 'CANNOT UNDO'} | ${it.change.summary}\n`);
+      for (const it of plan.items) {
+        const what = it.undoable ? (it.change.pending ? 'undo (was being applied when the run stopped: may not have happened)' : 'undo') : 'CANNOT UNDO';
+        process.stdout.write(`  ${it.host} | ${what} | ${it.change.summary}\n`);
+      }
       for (const h of hosts) {
         const names = handlersToRun(plan.items.filter((it) => it.host === h.name));
         if (names.length) process.stdout.write(`  ${h.name} | then handlers, where needed | ${names.join(', ')}\n`);
       }
       if (f.check) return;
-      // The run's playbook supplies the handlers (mon restarted after its config is restored).
-      const pb = await loadPlaybook(plan.run.playbookFile ?? plan.run.playbook).catch((e: Error) => {
+      // The run's playbook supplies the handlers (mon restarted after its config is restored): its
+      // file as recorded, else (another operator's checkout) the playbook of that name here.
+      const recorded = plan.run.playbookFile;
+      const pb = await (recorded ? loadPlaybook(recorded).catch(() => loadPlaybook(plan.run.playbook)) : loadPlaybook(plan.run.playbook)).catch((e: Error) => {
         err(`warning: handlers will not run: ${e.message}`);
         return undefined;
       });

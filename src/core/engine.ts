@@ -23,8 +23,12 @@ export interface HostRunOptions {
   /** Only tasks carrying one of these tags (handlers are always eligible). */
   tags?: string[];
   onEvent?: (e: HostEvent) => void;
-  /** Called after every applied change (the run journal). */
+  /**
+   * The run journal, written ahead: onChange before a change is applied (marked pending), then
+   * onApplied once its steps succeeded. A run that dies in between leaves the change pending.
+   */
   onChange?: (change: JournalChange) => void;
+  onApplied?: (change: JournalChange) => void;
 }
 
 /** Host-side view the engine needs to build tasks once facts are known. */
@@ -143,22 +147,23 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
 }
 
 async function applyChange(c: CountingConnection, host: string, task: Task, ch: PlannedChange, opts: HostRunOptions): Promise<void> {
-  const outputs: string[] = [];
-  for (const step of ch.apply) {
-    const out = await runStep(c, host, task.name, step);
-    if (out) outputs.push(out);
-  }
-  opts.onChange?.({
+  const entry: JournalChange = {
     task: task.name,
     module: task.module,
     summary: ch.summary,
     before: ch.before,
     after: ch.after,
     undo: ch.undo?.map(toJournalStep),
-    output: outputs.length ? outputs.join('') : undefined,
     ...(task.notify?.length ? { notify: [...task.notify] } : {}),
     at: new Date().toISOString(),
-  });
+  };
+  opts.onChange?.({ ...entry, pending: true });
+  const outputs: string[] = [];
+  for (const step of ch.apply) {
+    const out = await runStep(c, host, task.name, step);
+    if (out) outputs.push(out);
+  }
+  opts.onApplied?.({ ...entry, ...(outputs.length ? { output: outputs.join('') } : {}) });
 }
 
 /** Runs one step; a non-zero exit becomes a TaskError naming host, task and stderr. */

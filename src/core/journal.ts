@@ -24,6 +24,11 @@ export interface JournalChange {
   output?: string;
   /** Handlers the task notified: a rollback runs them after undoing (mon restarted after its config is restored). */
   notify?: string[];
+  /**
+   * Set while the change is being applied (the journal is written ahead); still set when the run
+   * died or the step failed before confirming it: the host may or may not have the change.
+   */
+  pending?: true;
   at: string;
 }
 
@@ -104,6 +109,13 @@ export class JournalWriter {
 
   record(hostName: string, change: JournalChange): void {
     this.host(hostName).changes.push(change);
+    this.flush();
+  }
+
+  /** Replaces the host's last (pending) change with its confirmed version. */
+  settle(hostName: string, change: JournalChange): void {
+    const changes = this.host(hostName).changes;
+    changes[changes.length - 1] = change;
     this.flush();
   }
 

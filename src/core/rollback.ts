@@ -43,15 +43,20 @@ export function planRollback(run: Journal, hosts?: string[]): RollbackPlan {
  * What each change left behind that can be checked cheaply: a file's sha256, a sysctl's runtime
  * value. A probe script per check, run in one batch per host.
  */
-function driftCheck(change: JournalChange): { script: string; expect: string; what: string } | null {
+function driftCheck(change: JournalChange): { script: string; expect: string[]; what: string } | null {
   const after = change.after as Record<string, unknown> | undefined;
+  const before = (change.before ?? {}) as Record<string, unknown>;
   if (!after) return null;
+  // A pending change (the run died while applying it) may or may not be there: both states are "no drift".
+  const also = (v: string | undefined) => (change.pending && v !== undefined ? [v] : []);
   if (typeof after.path === 'string' && typeof after.sha256 === 'string') {
-    return { script: `sha256sum < ${q(after.path)} 2>/dev/null | cut -d' ' -f1`, expect: `${after.sha256}\n`, what: `${after.path} content` };
+    const was = before.type === 'absent' ? '' : typeof before.sha256 === 'string' ? `${before.sha256}\n` : undefined;
+    return { script: `sha256sum < ${q(after.path)} 2>/dev/null | cut -d' ' -f1`, expect: [`${after.sha256}\n`, ...also(was)], what: `${after.path} content` };
   }
   if (typeof after.key === 'string' && typeof after.runtime === 'string') {
     const proc = `/proc/sys/${after.key.replace(/\./g, '/')}`;
-    return { script: `cat ${q(proc)} 2>/dev/null | tr '\\t' ' '`, expect: `${after.runtime}\n`, what: `sysctl ${after.key}` };
+    const was = typeof before.runtime === 'string' ? `${before.runtime}\n` : undefined;
+    return { script: `cat ${q(proc)} 2>/dev/null | tr '\\t' ' '`, expect: [`${after.runtime}\n`, ...also(was)], what: `sysctl ${after.key}` };
   }
   return null;
 }
@@ -59,7 +64,7 @@ function driftCheck(change: JournalChange): { script: string; expect: string; wh
 export async function detectDrift(conn: Connection, items: RollbackItem[]): Promise<string[]> {
   // Only the last change of a path/key counts: earlier ones were overwritten by the run itself.
   const seen = new Set<string>();
-  const checks: { what: string; expect: string; script: string }[] = [];
+  const checks: { what: string; expect: string[]; script: string }[] = [];
   for (const it of items) {
     const c = driftCheck(it.change);
     if (!c || seen.has(c.what)) continue;
@@ -70,7 +75,7 @@ export async function detectDrift(conn: Connection, items: RollbackItem[]): Prom
   const batch = batchProbes(checks.map((c) => c.script));
   const r = await conn.exec(batch.script, { become: true });
   const outs = batch.split(r.stdout);
-  return checks.filter((c, i) => outs[i]!.stdout.replace(/ +\n$/, '\n') !== c.expect).map((c) => `${c.what} changed since run`);
+  return checks.filter((c, i) => !c.expect.includes(outs[i]!.stdout.replace(/ +\n$/, '\n'))).map((c) => `${c.what} changed since run`);
 }
 
 export interface RollbackResult {
@@ -88,7 +93,7 @@ export function handlersToRun(items: RollbackItem[]): string[] {
  * apply), e.g. `restart mon` after mon.cf was restored. Returns the handlers that changed something.
  */
 async function runRollbackHandlers(
-  conn: Connection, work: HostWork, names: string[], record: (ch: JournalChange) => void, log: (line: string) => void,
+  conn: Connection, work: HostWork, names: string[], record: (ch: JournalChange) => void, settle: (ch: JournalChange) => void, log: (line: string) => void,
 ): Promise<string[]> {
   const ran: string[] = [];
   const report = await runHost(conn, {
@@ -102,6 +107,7 @@ async function runRollbackHandlers(
   }, {
     mode: 'apply',
     onChange: (ch) => record({ ...ch, task: `handler ${ch.task}` }),
+    onApplied: (ch) => settle({ ...ch, task: `handler ${ch.task}` }),
     onEvent: (e) => {
       if (e.type !== 'task-end') return;
       const r = e.report;
@@ -176,7 +182,7 @@ export async function executeRollback(o: {
       const notified = handlersToRun(items);
       const entry = o.hosts.find((h) => h.name === host)!;
       if (notified.length && o.handlerWork) {
-        res.handlers = await runRollbackHandlers(c, o.handlerWork(entry), notified, (ch) => journal.record(host, ch), o.log);
+        res.handlers = await runRollbackHandlers(c, o.handlerWork(entry), notified, (ch) => journal.record(host, ch), (ch) => journal.settle(host, ch), o.log);
       } else if (notified.length) {
         o.log(`${host} | warning | handlers not run (playbook unavailable): ${notified.join(', ')}`);
       }

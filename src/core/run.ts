@@ -73,6 +73,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
         tags: o.tags,
         onEvent: emit,
         onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
+        onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
       });
       report.roundTrips += 1; // the connection itself
       const changes = journal?.host(h.name).changes ?? [];

@@ -4,10 +4,11 @@
 // unless --force.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { labDown, labHostExec, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { labDown, labHostExec, labStartHost, labState, labUp, type LabUpResult } from '../../src/lab/index.js';
+import type { RunReport } from '../../src/core/types.js';
 import { provision } from '../helpers/cli.js';
 
 const LAB = 'rollback-test';
@@ -120,4 +121,41 @@ test('rollback runs the handlers its undone changes notified: try-restart, so a 
   assert.match(rbA.stderr, /h1 \| handler \| restart demo-web: nothing to do/);
   for (const h of HOSTS) assert.equal(await listening(h), '', `${h}: nothing listens`);
   assert.deepEqual(await fingerprints(), before0);
+});
+
+test('a host killed mid-run: its journal holds what was applied (written ahead), and rollback after it boots again restores it exactly', async () => {
+  const before0 = await fingerprints();
+  const runsDir = join(stateDir, 'runs');
+  const known = new Set(readdirSync(runsDir));
+  const up = provision(['up', lab.inventory, 'sample', '--json', '--state-dir', stateDir]);
+  // Kill h1 (its pid 1: every process of the host dies, sshd and our session with it) once two
+  // of its changes are journaled, i.e. in the middle of its run.
+  let journal: { hosts: Record<string, { status: string; changes: { summary: string; pending?: boolean }[] }> } | undefined;
+  const t0 = Date.now();
+  for (;;) {
+    assert.ok(Date.now() - t0 < 60_000, 'h1 never reached two changes');
+    const file = readdirSync(runsDir).find((n) => n.endsWith('.json') && !known.has(n));
+    if (file) {
+      try { journal = JSON.parse(readFileSync(join(runsDir, file), 'utf8')); } catch { /* renamed in place; read again */ }
+      if ((journal?.hosts.h1?.changes.length ?? 0) >= 2) break;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const st = await labState(LAB);
+  process.kill((st.hosts.find((h) => h.name === 'h1')!.driver as { initPid: number }).initPid, 'SIGKILL');
+  const r = await up;
+  assert.equal(r.code, 1, r.stdout);
+  const rep = JSON.parse(r.stdout) as RunReport;
+  assert.ok(rep.hosts.find((h) => h.host === 'h1')!.error, 'h1 failed');
+  assert.equal(rep.hosts.find((h) => h.host === 'h2')!.recap.failed, 0);
+
+  await labStartHost(LAB, 'h1');
+  const plan = await provision(['rollback', lab.inventory, '--check', '--state-dir', stateDir]);
+  const h1Items = plan.stdout.split('\n').filter((l) => l.startsWith('  h1 | ') && !l.includes('then handlers'));
+  assert.ok(h1Items.length >= 2 && h1Items.length < 8, plan.stdout);
+  const rb = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  assert.deepEqual(await fingerprints(), before0);
+  // Printed for the record (the TAP log): what h1 had when it died.
+  console.log(`h1 killed after: ${h1Items.join(' / ')}`);
 });
