@@ -3,21 +3,14 @@
 // local /bin/sh through a Connection over it (no SSH: that layer is tested in test/ssh).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, copyFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runHost, type HostEvent } from '../../src/core/engine.js';
 import { fileKey, invalidates, own } from '../../src/core/footprint.js';
-import type { Connection, Task } from '../../src/core/types.js';
+import type { Task } from '../../src/core/types.js';
 import { command, directory, file, lineInFile, service, sysctl } from '../../src/modules/index.js';
-import { sh, tempDir, testContext, testFacts } from './helpers/local-host.js';
+import { localConnection, tempDir, testContext, testFacts } from './helpers/local-host.js';
 
-/** A Connection whose "host" is this machine's /bin/sh. */
-const localConnection: Connection = {
-  host: 'local',
-  exec: (script, opts) => sh(script, { stdin: opts?.stdin }),
-  async upload(local, remote) { await copyFile(local, `${remote}.tmp`); await rename(`${remote}.tmp`, remote); },
-  async close() {},
-};
 
 async function run(tasks: Task[]) {
   const probes: number[] = [];

@@ -3,21 +3,14 @@
 // happened; rollback's drift check accepts either state of a pending change. Real /bin/sh.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runHost } from '../../src/core/engine.js';
 import { JournalWriter, listJournals, type JournalChange } from '../../src/core/journal.js';
 import { detectDrift, planRollback } from '../../src/core/rollback.js';
-import type { Connection } from '../../src/core/types.js';
 import { file } from '../../src/modules/index.js';
-import { sh, tempDir, testFacts } from './helpers/local-host.js';
+import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
 
-const localConnection: Connection = {
-  host: 'local',
-  exec: (script, opts) => sh(script, { stdin: opts?.stdin }),
-  async upload(local, remote) { await copyFile(local, `${remote}.tmp`); await rename(`${remote}.tmp`, remote); },
-  async close() {},
-};
 
 describe('write-ahead journal', () => {
   it('a change whose step fails stays pending; applied ones are settled', async () => {

@@ -1,11 +1,12 @@
 // Test harness for module scripts: runs a Probe or Steps with the local /bin/sh, the way the engine
 // runs them on a host (probe in its own subshell, exec step = `sh -c script` with stdin, upload =
-// atomic copy). Not a Connection: it only exists so tests can execute the generated shell for real.
+// atomic copy), so tests execute the generated shell for real; localConnection lets the engine
+// itself run on this machine's sh (the SSH layer has its own tests in test/ssh).
 import { spawn } from 'node:child_process';
 import { copyFile, chmod, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExecResult, HostFacts, Probe, Step, Task, TaskContext, PlannedChange } from '../../../src/core/types.js';
+import type { Connection, ExecResult, HostFacts, Probe, Step, Task, TaskContext, PlannedChange } from '../../../src/core/types.js';
 
 export class LocalStepError extends Error {
   constructor(readonly script: string, readonly result: ExecResult) {
@@ -32,6 +33,14 @@ export function sh(script: string, opts: LocalShOptions = {}): Promise<ExecResul
     child.stdin.end(opts.stdin ?? '');
   });
 }
+
+/** A Connection whose "host" is this machine's /bin/sh. */
+export const localConnection: Connection = {
+  host: 'local',
+  exec: (script, opts) => sh(script, { stdin: opts?.stdin }),
+  async upload(local, remote) { await copyFile(local, `${remote}.tmp`); await rename(`${remote}.tmp`, remote); },
+  async close() {},
+};
 
 /** Runs a probe like the engine: `( script )`, stderr discarded, parse({stdout, code}). */
 export async function runProbe<S>(probe: Probe<S>, opts: LocalShOptions = {}): Promise<S> {
