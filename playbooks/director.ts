@@ -7,7 +7,7 @@ import { desiredTable, renderIpvsSave, serviceKey } from '../src/lvs/ipvs-table.
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
 import { ipAddress } from '../src/lvs/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, ownedByKeepalived, uniq, vipsOf } from '../src/lvs/model.js';
+import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 
 function ipvsadmInstall(ctx: TaskContext): Task {
@@ -39,7 +39,7 @@ export function directorTasks(ctx: TaskContext): Task[] {
   const f = ctx.facts;
   const iface = directorInterface(ctx);
   // keepalived loads its own services at start; the boot rules hold the rest.
-  const table = desiredTable({ ...lvs, services: lvs.services.filter((s) => !ownedByKeepalived(s)) });
+  const table = desiredTable(servicesByOwner(lvs).mine);
   const vips = vipsOf(lvs.services);
   const nat = lvs.services.some((s) => s.forwarding === 'nat');
   const sysctlFile = lvsSysctlFile(f);
@@ -88,9 +88,8 @@ export function directorIpvsTasks(ctx: TaskContext): Task[] {
   const sysctlFile = lvsSysctlFile(ctx.facts);
   const tasks: Task[] = [ipvsKernel()];
   for (const m of uniq(['ip_vs', ...lvs.services.map((s) => `ip_vs_${s.scheduler}`)])) tasks.push(kernelModule({ name: m }));
-  const mine = lvs.services.filter((s) => !ownedByKeepalived(s));
-  const theirs = desiredTable({ ...lvs, services: lvs.services.filter(ownedByKeepalived) }).map(serviceKey);
-  tasks.push(ipvsRules({ table: desiredTable({ ...lvs, services: mine }), foreign: theirs }));
+  const { mine, keepalived } = servicesByOwner(lvs);
+  tasks.push(ipvsRules({ table: desiredTable(mine), foreign: desiredTable(keepalived).map(serviceKey) }));
   // Connections to a removed real server are expired at once instead of hanging (lvs-spec 3, problem 6).
   tasks.push(sysctl({ name: 'expire connections of removed real servers', key: 'net.ipv4.vs.expire_nodest_conn', value: '1', persistFile: sysctlFile }));
   return tasks;

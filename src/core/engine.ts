@@ -4,7 +4,7 @@ import type {
   Connection, HostFacts, HostReport, PlannedChange, ProbeOutput, Step, Task, TaskContext, TaskReport, TaskStatus,
 } from './types.js';
 import { batchProbes } from './batch.js';
-import { invalidates } from './footprint.js';
+import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
 import type { Inventory } from '../inventory/types.js';
@@ -93,6 +93,7 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
       // footprints); then the stale ones among the remaining tasks are re-probed in one batch.
       const states: (ProbeOutput | undefined)[] = [];
       const probes = list.map((t) => t.probe(ctx));
+      const prints = list.map((t) => footprintOf(t, ctx));
       for (let i = 0; i < list.length; i++) {
         const task = list[i]!;
         emit({ type: 'task-start', host: work.host, task: task.name, index: i, total: list.length });
@@ -114,7 +115,7 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
             tr.status = 'changed';
             if (opts.mode === 'apply') {
               for (const ch of changes) await applyChange(c, work.host, task, ch, opts);
-              for (let j = i + 1; j < list.length; j++) if (invalidates(task, list[j]!, ctx)) states[j] = undefined;
+              for (let j = i + 1; j < list.length; j++) if (meets(prints[i]!, prints[j]!)) states[j] = undefined;
             }
             for (const h of task.notify ?? []) notified.add(h);
           }

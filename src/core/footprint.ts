@@ -18,11 +18,16 @@ function keysMeet(a: string, b: string): boolean {
   return under(x, y) || under(y, x);
 }
 
+export const footprintOf = (task: Task, ctx: TaskContext): Footprint => task.footprint?.(ctx) ?? ANY;
+
+/** True when a change with footprint `w` may have altered what a probe with footprint `r` saw. */
+export function meets(w: Footprint, r: Footprint): boolean {
+  return w.writes.some((a) => r.reads.some((b) => keysMeet(a, b)));
+}
+
 /** True when a change by `writer` may have altered what `reader`'s probe saw. */
 export function invalidates(writer: Task, reader: Task, ctx: TaskContext): boolean {
-  const w = writer.footprint?.(ctx) ?? ANY;
-  const r = reader.footprint?.(ctx) ?? ANY;
-  return w.writes.some((a) => r.reads.some((b) => keysMeet(a, b)));
+  return meets(footprintOf(writer, ctx), footprintOf(reader, ctx));
 }
 
 /** A footprint that reads and writes the same keys (most modules: a file, a sysctl, a table). */

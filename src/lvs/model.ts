@@ -135,3 +135,11 @@ export function keepalivedServices(lvs: LvsSpec): KeepalivedService[] {
 
 /** True when keepalived owns this service's IPVS entries (the live-table task and boot rules leave it alone). */
 export const ownedByKeepalived = (s: VirtualServiceSpec) => s.health.monitor === 'keepalived';
+
+/** The inventory's services split by who keeps their IPVS entries: provision, or keepalived. */
+export function servicesByOwner(lvs: LvsSpec): { mine: LvsSpec; keepalived: LvsSpec } {
+  return {
+    mine: { ...lvs, services: lvs.services.filter((s) => !ownedByKeepalived(s)) },
+    keepalived: { ...lvs, services: lvs.services.filter(ownedByKeepalived) },
+  };
+}
