@@ -3,8 +3,9 @@
 #   unit  - pure logic and real local shells (no network)
 #   ssh   - the SSH layer against a real sshd on 127.0.0.1
 #   lab   - container hosts (namespaces + real sshd): engine, modules, LVS playbooks, rollback
-#   vm    - the VM lab driver (qemu TCG, Debian cloud kernel with IPVS)
-#   e2e   - LVS end to end on VMs for TUN, DR and NAT: traffic, failover, drift, repair
+#   vm    - the VM lab's parts (image inputs, initramfs, qemu command line)
+#   e2e   - one set of VMs (qemu TCG, Debian cloud kernel with IPVS): the VM lab itself with
+#           save/restore, then LVS end to end for TUN, DR and NAT: traffic, failover, drift, repair
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

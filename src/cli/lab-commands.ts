@@ -1,7 +1,7 @@
 // `lab up/down/status`: the built-in lab of real SSH hosts (containers or qemu VMs).
 import { Command, Option } from 'commander';
 import { labDir, labDown, labStatus, labUp } from '../lab/index.js';
-import { vmLabUp } from '../lab/vm/lab.js';
+import { vmLabRestore, vmLabSave, vmLabUp } from '../lab/vm/lab.js';
 import { err, intArg } from './common.js';
 
 export function registerLabCommands(program: Command): void {
@@ -25,6 +25,21 @@ export function registerLabCommands(program: Command): void {
       process.stdout.write(`lab ${f.name}: ${r.hosts.length} hosts up; inventory: ${r.inventory}\n`);
       for (const h of r.hosts) process.stdout.write(`  ${h.name}  ${h.address}\n`);
       process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
+    });
+  lab.command('save').description('vm: save every VM of the lab as <tag> (they pause for seconds, then run on)')
+    .argument('<tag>', 'snapshot name (a-z, 0-9, -)')
+    .option('--name <name>', 'lab name', 'default')
+    .action(async (tag: string, f: { name: string }) => {
+      const bytes = await vmLabSave(labDir(f.name), tag);
+      const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+      process.stdout.write(`lab ${f.name}: saved as ${tag} (${Object.entries(bytes).map(([h, n]) => `${h} ${mb(n)}`).join(', ')})\n`);
+    });
+  lab.command('restore').description('vm: return every VM of the lab to the moment saved as <tag> (and its inventory)')
+    .argument('<tag>', 'snapshot name given to `lab save`')
+    .option('--name <name>', 'lab name', 'default')
+    .action(async (tag: string, f: { name: string }) => {
+      const r = await vmLabRestore(labDir(f.name), tag);
+      process.stdout.write(`lab ${f.name}: restored ${tag}; inventory: ${r.inventory} (forwarding ${r.forwarding})\n`);
     });
   lab.command('down').description('stop the lab and remove everything it created')
     .option('--name <name>', 'lab name', 'default')

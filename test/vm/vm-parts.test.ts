@@ -187,6 +187,7 @@ describe('qemu command line', () => {
     serialLog: '/l/rs1/serial.log',
     pidfile: '/l/rs1/qemu.pid',
     agentSocket: '/l/rs1/agent.sock',
+    qmpSocket: '/l/rs1/qmp.sock',
   };
 
   it('uses loopback-only networking: restricted user NIC forwarded on 127.0.0.1 and a multicast LAN on lo', () => {
@@ -200,6 +201,14 @@ describe('qemu command line', () => {
     assert.ok(args.includes('tcg,thread=multi,tb-size=256'));
     assert.ok(args.some((a) => a.includes('readonly=on')));
     assert.match(args[args.indexOf('-append') + 1]!, /net\.ifnames=0/);
+  });
+
+  it('starts from a saved state only when asked, with the QMP socket to pause and save it', () => {
+    const args = qemuArgs(vm);
+    assert.equal(args[args.indexOf('-qmp') + 1], 'unix:/l/rs1/qmp.sock,server=on,wait=off');
+    assert.ok(!args.includes('-incoming'));
+    const restored = qemuArgs(vm, "exec:cat '/l/rs1/snapshot-web.vmstate'");
+    assert.equal(restored[restored.indexOf('-incoming') + 1], "exec:cat '/l/rs1/snapshot-web.vmstate'");
   });
 
   it('switches to KVM when asked', () => {

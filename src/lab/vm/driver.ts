@@ -1,6 +1,6 @@
 // The VM lab driver: one qemu VM per lab host (real Debian kernel with IPVS,
 // systemd as init), reachable over SSH on 127.0.0.1:<forwarded port>.
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ExecResult } from '../../core/types.js';
 import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabState, LabStatus } from '../driver.js';
@@ -11,11 +11,12 @@ import { probeSsh } from '../probe.js';
 import { readState, StateWriter } from '../state.js';
 import { agentExec } from './agent.js';
 import { cpioGz } from './cpio.js';
-import { hostDataEntries } from './hostdata.js';
+import { hostDataEntries, hostsFile, networkBatch } from './hostdata.js';
 import { ensureVmImage } from './image.js';
 import { LAN_INTERFACE } from './layout.js';
 import { freePort, joinedGroups, macFor, pickMcast } from './net.js';
 import { defaultAccel, isOurQemu, readPidfile, startQemu, stopQemu, type Accel, type QemuVmSpec } from './qemu.js';
+import { incomingFrom, saveVms, resumeLoaded } from './snapshot.js';
 import { sshCloseMaster, sshExec, type SshEndpoint } from './ssh.js';
 import { waitForVmSshd } from './wait.js';
 
@@ -149,6 +150,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
           serialLog: join(hostDir, 'serial.log'),
           pidfile: join(hostDir, 'qemu.pid'),
           agentSocket: join(hostDir, 'agent.sock'),
+          qmpSocket: join(hostDir, 'qmp.sock'),
         };
         const host: LabHostState = {
           name: p.spec.name,
@@ -208,12 +210,12 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
 }
 
 /** Starts (or restarts) a host's qemu, retrying with a new port when the forwarded one was taken meanwhile. */
-async function launch(h: LabHostState, state: LabState, writer: StateWriter, keepPort = false): Promise<void> {
+async function launch(h: LabHostState, state: LabState, writer: StateWriter, keepPort = false, incoming?: string): Promise<void> {
   const vm = vmState(h);
   for (let attempt = 1; ; attempt++) {
     if (!keepPort || vm.qemu.sshPort === 0) vm.qemu.sshPort = await freePort();
     try {
-      vm.pid = await startQemu(vm.qemu);
+      vm.pid = await startQemu(vm.qemu, incoming);
       break;
     } catch (e) {
       const portLost = e instanceof LabCommandError && /hostfwd|host forwarding|in use/i.test(String(e.context.stderr));
@@ -334,8 +336,101 @@ async function startHost(dir: string, host: string): Promise<void> {
   });
 }
 
+const TAG = /^[a-z0-9][a-z0-9-]{0,31}$/;
+function snapshotFile(h: LabHostState, tag: string): string {
+  if (!TAG.test(tag)) throw new LabError(`snapshot name must match ${TAG}: ${JSON.stringify(tag)}`, { host: h.name });
+  return join(h.dir, `snapshot-${tag}.vmstate`);
+}
+
+/** Saves every VM of the lab under `tag` (they pause for it, then run on). Returns bytes saved per host. */
+async function saveSnapshot(dir: string, tag: string): Promise<Record<string, number>> {
+  const state = await mustReadState(resolve(dir));
+  const bytes = await saveVms(state.hosts.map((h) => ({ host: h.name, qmpSocket: vmState(h).qemu.qmpSocket, file: snapshotFile(h, tag) })));
+  await Promise.all(state.hosts.map((h) => syncClock(state, h)));
+  return bytes;
+}
+
+/**
+ * Sets a VM's clock to the controller's: a guest clock stands still while the VM is paused,
+ * and a restored VM resumes at the moment it was saved. The offset is measured over the
+ * shared connection (one round trip, midpoint) and added to the guest's own clock.
+ */
+async function syncClock(state: LabState, h: LabHostState): Promise<void> {
+  const ep = sshEndpoint(state, h.name);
+  const run = async (script: string) => {
+    const r = await sshExec(ep, script, { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new LabCommandError(`${h.name}: ${script}: ${r.stderr.trim() || r.stdout.trim()}`, { lab: state.name, host: h.name, port: h.port, stderr: r.stderr });
+    return r.stdout.trim();
+  };
+  const name = await run('cat /etc/hostname'); // opens the shared connection: the next round trip is short
+  if (name !== h.name) throw new LabCommandError(`${h.name} answers as ${JSON.stringify(name)}`, { lab: state.name, host: h.name, port: h.port });
+  const t0 = Date.now();
+  const guestNs = BigInt(await run('date +%s%N'));
+  const offsetNs = BigInt(Math.round(((t0 + Date.now()) / 2) * 1e6)) - guestNs;
+  if (offsetNs > -50_000_000n && offsetNs < 50_000_000n) return;
+  await run(`n=$(( $(date +%s%N) + (${offsetNs}) )); date -s "@$((n / 1000000000)).$(printf %09d $((n % 1000000000)))" >/dev/null`);
+}
+
+/**
+ * Replaces every VM by the one saved under `tag`: same disk, data, MACs and host keys,
+ * same forwarded port when still free. Each login is verified again (host key and name)
+ * and the guests' clocks are set to the controller's (they resume at the saved moment).
+ */
+async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
+  const state = await mustReadState(resolve(dir));
+  const files = state.hosts.map((h) => snapshotFile(h, tag));
+  const missing = (await Promise.all(files.map((f) => stat(f).then(() => null, () => f)))).filter(Boolean);
+  if (missing.length > 0) throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} (${missing.join(', ')})`, { lab: state.name, path: missing[0]! });
+  const writer = new StateWriter(state);
+  const ports = state.hosts.map((h) => h.port);
+  await Promise.all(state.hosts.map((h) => sshCloseMaster(sshEndpoint(state, h.name))));
+  await stopAll(state);
+  await Promise.all(state.hosts.map((h, i) => launch(h, state, writer, true, incomingFrom(files[i]!))));
+  if (state.hosts.some((h, i) => h.port !== ports[i])) await writeKnownHosts(state);
+  await Promise.all(state.hosts.map((h) => resumeLoaded(h.name, vmState(h).qemu.qmpSocket)));
+  await Promise.all(state.hosts.map((h) => syncClock(state, h)));
+  return state;
+}
+
+/**
+ * Moves running VMs to another LAN plan (addresses, routes, /etc/hosts): e.g. the NAT
+ * layout's client on its own subnet behind the director. Hosts whose plan is unchanged
+ * keep their addresses; every host gets the new /etc/hosts.
+ */
+async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
+  const state = await mustReadState(resolve(dir));
+  const plans = new Map(hosts.map((h, i) => [h.name, { spec: h, ...lanPlan(h, i) }]));
+  const peers = Object.fromEntries(state.hosts.map((h) => [h.name, (plans.get(h.name)?.addresses[0] ?? vmState(h).lanAddresses[0]!).split('/')[0]!]));
+  await Promise.all(
+    state.hosts.map(async (h) => {
+      const plan = plans.get(h.name);
+      if (!plan) throw new LabNotFoundError(`the new layout has no host ${h.name}`, { lab: state.name, host: h.name });
+      const vm = vmState(h);
+      const changed = JSON.stringify([plan.addresses, plan.routes]) !== JSON.stringify([vm.lanAddresses, vm.routes]);
+      const batch = networkBatch({ lanInterface: vm.lanInterface, lanAddresses: plan.addresses, routes: plan.routes });
+      const put = (path: string, text: string) => `printf %s ${Buffer.from(text).toString('base64')} | base64 -d > ${path}.new && mv ${path}.new ${path}`;
+      const script = [
+        'set -e',
+        put('/etc/hosts', hostsFile(h.name, peers)),
+        ...(changed ? [put('/etc/lab/network.ip', batch), `ip addr flush dev ${vm.lanInterface}`, 'ip -batch /etc/lab/network.ip'] : []),
+      ].join('\n');
+      const r = await sshExec(sshEndpoint(state, h.name), script, { timeoutMs: 60_000 });
+      if (r.code !== 0) throw new LabCommandError(`relayout of ${h.name} failed: ${r.stderr.trim()}`, { lab: state.name, host: h.name, stderr: r.stderr });
+      h.vars = plan.spec.vars;
+      vm.lanAddresses = plan.addresses;
+      vm.routes = plan.routes;
+    }),
+  );
+  state.subnet = [...new Set(state.hosts.flatMap((h) => vmState(h).lanAddresses.map(networkOf)))].join(',');
+  await new StateWriter(state).save();
+  return state;
+}
+
 export const vmDriver: LabDriver & {
   up(spec: LabSpec, opts?: VmUpOptions): Promise<LabState>;
   hostExec(dir: string, host: string, cmd: string, timeoutMs?: number): Promise<ExecResult>;
-} = { name: 'vm', up, down, status, hostExec, stopHost, startHost };
+  saveSnapshot(dir: string, tag: string): Promise<Record<string, number>>;
+  restoreSnapshot(dir: string, tag: string): Promise<LabState>;
+  relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState>;
+} = { name: 'vm', up, down, status, hostExec, stopHost, startHost, saveSnapshot, restoreSnapshot, relayout };
 

@@ -24,6 +24,8 @@ export interface QemuVmSpec {
   serialLog: string;
   pidfile: string;
   agentSocket: string;
+  /** QMP (machine protocol) socket: pause, save and resume the VM. */
+  qmpSocket: string;
 }
 
 // mitigations=off: speculative-execution workarounds only slow an emulated CPU down.
@@ -34,7 +36,8 @@ export function defaultAccel(): Accel {
   return env === 'kvm' ? 'kvm' : 'tcg';
 }
 
-export function qemuArgs(vm: QemuVmSpec): string[] {
+/** `incoming`: a migration source URI: the VM starts from that saved state instead of booting. */
+export function qemuArgs(vm: QemuVmSpec, incoming?: string): string[] {
   const accel =
     vm.accel === 'kvm'
       ? ['-accel', 'kvm', '-cpu', 'host']
@@ -59,13 +62,15 @@ export function qemuArgs(vm: QemuVmSpec): string[] {
     '-chardev', `socket,id=agent,path=${vm.agentSocket},server=on,wait=off`,
     '-device', 'virtio-serial-pci,addr=0x6',
     '-device', 'virtserialport,chardev=agent,name=lab.agent',
+    '-qmp', `unix:${vm.qmpSocket},server=on,wait=off`,
+    ...(incoming ? ['-incoming', incoming] : []),
   ];
 }
 
 /** Starts the VM in the background (qemu -daemonize) and returns its pid. */
-export async function startQemu(vm: QemuVmSpec): Promise<number> {
+export async function startQemu(vm: QemuVmSpec, incoming?: string): Promise<number> {
   await rm(vm.pidfile, { force: true });
-  const res = await run('qemu-system-x86_64', qemuArgs(vm), { allowFail: true, timeoutMs: 60_000 });
+  const res = await run('qemu-system-x86_64', qemuArgs(vm, incoming), { allowFail: true, timeoutMs: 60_000 });
   if (res.code !== 0) {
     throw new LabCommandError(`qemu for ${vm.name} failed to start (exit ${res.code}): ${res.stderr.trim()}`, {
       host: vm.name,
