@@ -9,7 +9,8 @@
 // Between methods: TUN's site run is rolled back (everything exactly as before, verify fails as
 // before) and DR is built on those hosts, which proves the rollback left them clean; NAT starts
 // from the VMs saved after the web app was installed, re-addressed (its client sits on another
-// subnet behind the director). One boot for all of it: booting takes a minute under TCG.
+// subnet behind the director). Last, the running cluster is switched from mon to keepalived.
+// One boot for all of it: booting takes a minute under TCG, a restore seconds.
 // Timings and failed-request counts go to bench/results/e2e-<method>.json and e2e-lab.json.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -210,6 +211,9 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     assert.match(save.stdout, /saved as web \(client \d+ MiB, director \d+ MiB, rs1 \d+ MiB, rs2 \d+ MiB\)/);
   });
 
+  /** The last method's inventory: the keepalived scenario switches that running cluster's monitor. */
+  let last: { method: Method; inventory: string } | undefined;
+
   METHODS.forEach((method, index) => {
     describe(`VS/${method.toUpperCase()}`, () => {
       const timings: Record<string, number> = {};
@@ -259,6 +263,7 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
 
       it(`VS/${method.toUpperCase()}: up converges the cluster and verify proves real traffic through the VIP`, async () => {
         inv = inventory();
+        last = { method, inventory: inv };
         beforeSite = await fingerprint();
         const up = await timed('up', () => cli(['up', inv, '--json']));
         assert.equal(up.code, 0, up.stdout + up.stderr);
@@ -350,6 +355,42 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         });
       }
     });
+  });
+
+  it('switching the running cluster from mon to keepalived retires mon; keepalived removes a dead real server and re-adds it; a second up changes nothing', async () => {
+    assert.ok(last, 'a method ran before');
+    const { method } = last;
+    const timings: Record<string, number> = {};
+    const results: Record<string, unknown> = { method, monitor: 'keepalived', switchedFrom: 'mon', timings };
+    const timed = async <T>(what: string, f: () => Promise<T>) => {
+      const t = Date.now();
+      try { return await f(); } finally { timings[what] = Date.now() - t; }
+    };
+    try {
+      const inv = join(dirname(last.inventory), `inventory-${method}-keepalived.yaml`);
+      const text = readFileSync(last.inventory, 'utf8');
+      assert.match(text, /monitor: mon\n/);
+      writeFileSync(inv, text.replace(/monitor: mon\n/g, 'monitor: keepalived\n'));
+      const cli = (args: string[]) => provision([...args, '--state-dir', stateDir], { timeoutMs: 600_000 });
+      const up = await timed('up', () => cli(['up', inv]));
+      assert.equal(up.code, 0, up.stdout + up.stderr);
+      // mon's config is ours ("written by provision"): no service needs it, so it is stopped and disabled.
+      assert.equal((await sh('director', 'systemctl is-active mon; systemctl is-enabled mon')).stdout, 'inactive\ndisabled\n');
+      assert.equal((await on('director', 'systemctl is-active keepalived')).trim(), 'active');
+      const v = await timed('verify', () => provision(['verify', inv, '--json'], { timeoutMs: 600_000 }));
+      assert.equal(v.code, 0, v.stdout);
+      results.verify = (JSON.parse(v.stdout) as { counts: unknown }).counts;
+      const flag = method === 'tun' ? '-i' : method === 'dr' ? '-g' : '-m';
+      await on('rs1', '/etc/init.d/demo-web stop');
+      timings.removeAfterStop = await waitFor('keepalived removes rs1', async () => !(await table()).includes('-r 10.0.0.16:80'), 2 * INTERVAL * 1000 + 8000);
+      await on('rs1', '/etc/init.d/demo-web start');
+      timings.readdAfterStart = await waitFor('keepalived re-adds rs1', async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`), 2 * INTERVAL * 1000 + 8000);
+      const again = await timed('up-noop', () => cli(['up', inv, '--json']));
+      assert.equal(again.code, 0, again.stderr);
+      for (const h of (JSON.parse(again.stdout) as RunReport).hosts) assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
+    } finally {
+      writeResults('keepalived', results);
+    }
   });
 
   it('lab down stops every qemu and removes the lab dir (snapshots included)', async () => {
