@@ -192,9 +192,23 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       assert.match(stats, new RegExp(`^TCP\\s+${VIP.replace(/\./g, '\\.')}:80\\s+10\\s+\\d+\\s+0\\s`, 'm'), stats);
     });
 
-    it('restores every VM to the saved moment: the hand-made LVS, modules and web servers are gone', async () => {
+    it('re-addresses the running lab for NAT (client behind the director)', async () => {
+      lab = await labTimed('relayout', () => vmLabRelayout(lab.dir, 'nat'));
+      assert.match(await on('client', 'ip -o -4 addr show dev eth1; ip route'), /10\.0\.1\.10\/24[\s\S]*10\.0\.0\.0\/24 via 10\.0\.1\.1/);
+      assert.match(await on('director', 'ip -o -4 addr show dev eth1'), /10\.0\.0\.15\/24[\s\S]*10\.0\.1\.1\/24/);
+      assert.match(await on('rs1', 'getent hosts client'), /^10\.0\.1\.10\s+client/);
+      const inv = load(await readFile(lab.inventory, 'utf8')) as any;
+      assert.equal(inv.all.vars.lvs.services[0].forwarding, 'nat');
+      assert.equal(inv.all.children.clients.hosts.client.lan_address, '10.0.1.10');
+    });
+
+    it('restores every VM to the saved moment: the hand-made LVS, modules, web servers and NAT addresses are gone', async () => {
       const pids = lab.state.hosts.map((h) => (h.driver as unknown as VmHostDriverState).pid);
       lab = await labTimed('restore-booted', () => vmLabRestore(lab.dir, 'booted'));
+      // The inventory is the one saved with the VMs: TUN, the client on the LAN.
+      const inv = load(await readFile(lab.inventory, 'utf8')) as any;
+      assert.equal(inv.all.vars.lvs.services[0].forwarding, 'tun');
+      assert.equal(inv.all.children.clients.hosts.client.lan_address, '10.0.0.10');
       const now = lab.state.hosts.map((h) => (h.driver as unknown as VmHostDriverState).pid);
       for (let i = 0; i < pids.length; i++) assert.notEqual(now[i], pids[i], 'a new qemu runs each VM');
       assert.deepEqual(await vmFingerprint(), booted);

@@ -1,6 +1,6 @@
 // The VM lab driver: one qemu VM per lab host (real Debian kernel with IPVS,
 // systemd as init), reachable over SSH on 127.0.0.1:<forwarded port>.
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ExecResult } from '../../core/types.js';
 import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabState, LabStatus } from '../driver.js';
@@ -342,10 +342,22 @@ function snapshotFile(h: LabHostState, tag: string): string {
   return join(h.dir, `snapshot-${tag}.vmstate`);
 }
 
+/** What a snapshot must give back besides the VMs: each host's LAN plan and inventory vars (a relayout changes them). */
+interface SavedLayout {
+  name: string;
+  vars?: Record<string, unknown>;
+  lanAddresses: string[];
+  routes: string[];
+}
+const savedLayoutFile = (dir: string, tag: string) => join(dir, `snapshot-${tag}.hosts.json`);
+
 /** Saves every VM of the lab under `tag` (they pause for it, then run on). Returns bytes saved per host. */
 async function saveSnapshot(dir: string, tag: string): Promise<Record<string, number>> {
   const state = await mustReadState(resolve(dir));
   const bytes = await saveVms(state.hosts.map((h) => ({ host: h.name, qmpSocket: vmState(h).qemu.qmpSocket, file: snapshotFile(h, tag) })));
+  const layout: SavedLayout[] = state.hosts.map((h) => ({ name: h.name, vars: h.vars, lanAddresses: vmState(h).lanAddresses, routes: vmState(h).routes }));
+  await writeFile(`${savedLayoutFile(state.dir, tag)}.tmp`, JSON.stringify(layout, null, 2));
+  await rename(`${savedLayoutFile(state.dir, tag)}.tmp`, savedLayoutFile(state.dir, tag));
   await Promise.all(state.hosts.map((h) => syncClock(state, h)));
   return bytes;
 }
@@ -379,8 +391,16 @@ async function syncClock(state: LabState, h: LabHostState): Promise<void> {
 async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
   const state = await mustReadState(resolve(dir));
   const files = state.hosts.map((h) => snapshotFile(h, tag));
-  const missing = (await Promise.all(files.map((f) => stat(f).then(() => null, () => f)))).filter(Boolean);
+  const missing = (await Promise.all([...files, savedLayoutFile(state.dir, tag)].map((f) => stat(f).then(() => null, () => f)))).filter(Boolean);
   if (missing.length > 0) throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} (${missing.join(', ')})`, { lab: state.name, path: missing[0]! });
+  const layout = JSON.parse(await readFile(savedLayoutFile(state.dir, tag), 'utf8')) as SavedLayout[];
+  for (const h of state.hosts) {
+    const saved = layout.find((x) => x.name === h.name);
+    if (!saved) throw new LabNotFoundError(`snapshot ${tag} has no layout for ${h.name}`, { lab: state.name, host: h.name });
+    Object.assign(vmState(h), { lanAddresses: saved.lanAddresses, routes: saved.routes });
+    h.vars = saved.vars;
+  }
+  state.subnet = [...new Set(state.hosts.flatMap((h) => vmState(h).lanAddresses.map(networkOf)))].join(',');
   const writer = new StateWriter(state);
   const ports = state.hosts.map((h) => h.port);
   await Promise.all(state.hosts.map((h) => sshCloseMaster(sshEndpoint(state, h.name))));
@@ -395,7 +415,8 @@ async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
 /**
  * Moves running VMs to another LAN plan (addresses, routes, /etc/hosts): e.g. the NAT
  * layout's client on its own subnet behind the director. Hosts whose plan is unchanged
- * keep their addresses; every host gets the new /etc/hosts.
+ * keep their addresses; on the others every LAN address goes (a VIP too) before the
+ * plan's are added. Every host gets the new /etc/hosts.
  */
 async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
   const state = await mustReadState(resolve(dir));

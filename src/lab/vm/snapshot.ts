@@ -42,7 +42,11 @@ async function migrateToFile(qmp: QmpClient, vm: VmToSave, timeoutMs: number): P
       await rm(tmp, { force: true });
       throw new LabCommandError(`saving ${vm.host} failed: ${info['error-desc'] ?? info.status}`, { host: vm.host, path: vm.file });
     }
-    if (Date.now() > deadline) throw new LabTimeoutError(`saving ${vm.host}: not done within ${timeoutMs} ms`, { host: vm.host, path: vm.file });
+    if (Date.now() > deadline) {
+      await qmp.execute('migrate_cancel').catch(() => {});
+      await rm(tmp, { force: true });
+      throw new LabTimeoutError(`saving ${vm.host}: not done within ${timeoutMs} ms`, { host: vm.host, path: vm.file });
+    }
     await sleep(100);
   }
 }
