@@ -1,11 +1,14 @@
 // The run journal: every applied change with its before-state and exact undo steps.
 // Written atomically (temp file, fsync, rename) after every change, so a run that dies
 // half-way still leaves a journal of exactly what it changed.
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readdirSync, readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { userInfo, hostname } from 'node:os';
 import type { Step } from './types.js';
+import { writeFileAtomic } from './atomic-file.js';
+
+export { writeFileAtomic }; // the journal's own writes are atomic; rollback marks runs with it too
 
 /** A Step as stored: Buffers become base64 so the journal is plain JSON. */
 export type JournalStep =
@@ -69,22 +72,6 @@ export function fromJournalStep(step: JournalStep): Step {
   if (step.kind === 'upload') return { ...step };
   const { stdinBase64, ...rest } = step;
   return stdinBase64 === undefined ? rest : { ...rest, stdin: Buffer.from(stdinBase64, 'base64') };
-}
-
-/** Atomic, durable write: temp file in the same dir, fsync, rename, fsync the dir. */
-export function writeFileAtomic(path: string, data: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try { fsyncSync(dfd); } finally { closeSync(dfd); }
 }
 
 export class JournalWriter {

@@ -1,6 +1,7 @@
 // The VM lab driver: one qemu VM per lab host (real Debian kernel with IPVS,
 // systemd as init), reachable over SSH on 127.0.0.1:<forwarded port>.
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../core/atomic-file.js';
 import { join, resolve } from 'node:path';
 import type { ExecResult } from '../../core/types.js';
 import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabState, LabStatus } from '../driver.js';
@@ -356,8 +357,7 @@ async function saveSnapshot(dir: string, tag: string): Promise<Record<string, nu
   const state = await mustReadState(resolve(dir));
   const bytes = await saveVms(state.hosts.map((h) => ({ host: h.name, qmpSocket: vmState(h).qemu.qmpSocket, file: snapshotFile(h, tag) })));
   const layout: SavedLayout[] = state.hosts.map((h) => ({ name: h.name, vars: h.vars, lanAddresses: vmState(h).lanAddresses, routes: vmState(h).routes }));
-  await writeFile(`${savedLayoutFile(state.dir, tag)}.tmp`, JSON.stringify(layout, null, 2));
-  await rename(`${savedLayoutFile(state.dir, tag)}.tmp`, savedLayoutFile(state.dir, tag));
+  writeFileAtomic(savedLayoutFile(state.dir, tag), JSON.stringify(layout, null, 2));
   await Promise.all(state.hosts.map((h) => syncClock(state, h)));
   return bytes;
 }

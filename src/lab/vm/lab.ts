@@ -1,6 +1,7 @@
 // One call to get (or remove) the LVS test lab on VMs: client, director, rs1..rsN
 // and an inventory.yaml provision can run against as it is.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../core/atomic-file.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Forwarding } from '../../inventory/types.js';
@@ -45,11 +46,6 @@ export async function vmLabUp(opts: VmLabOptions = {}): Promise<VmLab> {
 const layoutFile = (dir: string) => join(dir, 'layout.json');
 const snapshotLayoutFile = (dir: string, tag: string) => join(dir, `snapshot-${tag}.layout.json`);
 
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
 /** Writes the lab's inventory.yaml (and layout.json) for `forwarding` and describes the lab. */
 async function labFor(state: LabState, forwarding: Forwarding, write = true): Promise<VmLab> {
   const inventory = join(state.dir, 'inventory.yaml');
@@ -64,8 +60,8 @@ async function labFor(state: LabState, forwarding: Forwarding, write = true): Pr
     header,
   );
   if (write) {
-    await writeAtomic(inventory, text);
-    await writeAtomic(layoutFile(state.dir), `${JSON.stringify({ forwarding } satisfies LabLayout)}\n`);
+    writeFileAtomic(inventory, text);
+    writeFileAtomic(layoutFile(state.dir), `${JSON.stringify({ forwarding } satisfies LabLayout)}\n`);
   }
   return {
     dir: state.dir,
@@ -105,7 +101,7 @@ export async function vmLabOpen(dir: string): Promise<VmLab> {
 /** Saves every VM of the lab as `tag` (seconds; the VMs pause meanwhile, then run on). Bytes per host. */
 export async function vmLabSave(dir: string, tag: string): Promise<Record<string, number>> {
   const bytes = await vmDriver.saveSnapshot(dir, tag);
-  await writeAtomic(snapshotLayoutFile(dir, tag), `${JSON.stringify(await readLayout(layoutFile(dir)))}\n`);
+  writeFileAtomic(snapshotLayoutFile(dir, tag), `${JSON.stringify(await readLayout(layoutFile(dir)))}\n`);
   return bytes;
 }
 
