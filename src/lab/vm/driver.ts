@@ -81,6 +81,15 @@ const networkOf = (cidr: string) => {
   return `${[24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.')}/${n}`;
 };
 
+/** state.subnet: the distinct networks of every host's LAN addresses, e.g. "10.0.0.0/24,10.0.1.0/24". */
+const subnetsOf = (addresses: string[][]) => [...new Set(addresses.flat().map(networkOf))].join(',');
+
+/** Records a host's LAN plan and inventory vars in the lab state (boot, relayout, restore). */
+function setLanPlan(h: LabHostState, plan: { vars?: Record<string, unknown>; lanAddresses: string[]; routes: string[] }): void {
+  Object.assign(vmState(h), { lanAddresses: plan.lanAddresses, routes: plan.routes });
+  h.vars = plan.vars;
+}
+
 async function tail(file: string, lines = 25): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').slice(-lines).join('\n');
@@ -109,7 +118,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
     driver: 'vm',
     dir,
     createdAt: new Date().toISOString(),
-    subnet: [...new Set(plans.flatMap((p) => p.addresses.map(networkOf)))].join(','),
+    subnet: subnetsOf(plans.map((p) => p.addresses)),
     image: { key: image.key, rootfs: image.rootfs },
     hosts: [],
     resources: { netns: [], links: [], pids: [], dirs: [dir] },
@@ -397,10 +406,9 @@ async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
   for (const h of state.hosts) {
     const saved = layout.find((x) => x.name === h.name);
     if (!saved) throw new LabNotFoundError(`snapshot ${tag} has no layout for ${h.name}`, { lab: state.name, host: h.name });
-    Object.assign(vmState(h), { lanAddresses: saved.lanAddresses, routes: saved.routes });
-    h.vars = saved.vars;
+    setLanPlan(h, saved);
   }
-  state.subnet = [...new Set(state.hosts.flatMap((h) => vmState(h).lanAddresses.map(networkOf)))].join(',');
+  state.subnet = subnetsOf(state.hosts.map((h) => vmState(h).lanAddresses));
   const writer = new StateWriter(state);
   const ports = state.hosts.map((h) => h.port);
   await Promise.all(state.hosts.map((h) => sshCloseMaster(sshEndpoint(state, h.name))));
@@ -437,12 +445,10 @@ async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
       ].join('\n');
       const r = await sshExec(sshEndpoint(state, h.name), script, { timeoutMs: 60_000 });
       if (r.code !== 0) throw new LabCommandError(`relayout of ${h.name} failed: ${r.stderr.trim()}`, { lab: state.name, host: h.name, stderr: r.stderr });
-      h.vars = plan.spec.vars;
-      vm.lanAddresses = plan.addresses;
-      vm.routes = plan.routes;
+      setLanPlan(h, { vars: plan.spec.vars, lanAddresses: plan.addresses, routes: plan.routes });
     }),
   );
-  state.subnet = [...new Set(state.hosts.flatMap((h) => vmState(h).lanAddresses.map(networkOf)))].join(',');
+  state.subnet = subnetsOf(state.hosts.map((h) => vmState(h).lanAddresses));
   await new StateWriter(state).save();
   return state;
 }
