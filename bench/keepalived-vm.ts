@@ -3,6 +3,7 @@
 // keepalived removes it; started -> back with its weight and method; a second up changes
 // nothing; mon, never needed, is not running. Prints and writes bench/results/keepalived-<m>.json.
 //   npx tsc -p . && node dist/bench/keepalived-vm.js [tun|dr|nat]
+import { raw } from '../src/core/shell.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = { method, monitor: 'keepalived', timings };
   try {
     const on = async (host: string, script: string) => {
-      const r = await sshExec(sshEndpoint(lab.state, host), script, { timeoutMs: 120_000 });
+      const r = await sshExec(sshEndpoint(lab.state, host), raw(script), { timeoutMs: 120_000 });
       if (r.code !== 0) throw new Error(`${host}: ${script}: ${r.stdout}${r.stderr}`);
       return r.stdout;
     };

@@ -2,6 +2,7 @@
 // own clock, so the SSH round trip is excluded). Under qemu TCG every process spawn is
 // expensive; this shows which probes dominate a run.
 //   npx tsc -p . && node dist/bench/probe-cost.js INVENTORY PLAYBOOK [HOST...]
+import { Script, sh } from '../src/core/shell.js';
 import { gatherFacts } from '../src/core/engine.js';
 import { hostWork } from '../src/core/run.js';
 import { loadInventory } from '../src/inventory/load.js';
@@ -25,10 +26,10 @@ async function main(): Promise<void> {
       if (tasks.length === 0) continue;
       const parts = tasks.map((t, i) => {
         const s = t.probe({ host: h.name, facts, vars: h.vars, projectDir, inventory }).script;
-        return `s=$(date +%s%N)\n( ${s}\n) >/dev/null 2>&1 </dev/null\ne=$(date +%s%N)\necho "${i} $(( (e - s) / 1000000 ))"`;
+        return sh`s=$(date +%s%N)\n( ${s}\n) >/dev/null 2>&1 </dev/null\ne=$(date +%s%N)\necho "${i} $(( (e - s) / 1000000 ))"`;
       });
       const t0 = Date.now();
-      const r = await conn.exec(parts.join('\n'), { become: true });
+      const r = await conn.exec(Script.join(parts, '\n'), { become: true });
       const wall = Date.now() - t0;
       const rows = r.stdout.trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
       const total = rows.reduce((a, [, ms]) => a + ms, 0);

@@ -1,11 +1,11 @@
 // The director ("Redirect Server"): ipvsadm, the VIP, the IPVS table (live and at boot).
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
-import { argv } from '../src/core/shell.js';
+import { sh } from '../src/core/shell.js';
 import { kernelModule, pkg, service, sourceBuild, sysctl, template } from '../src/modules/index.js';
 import { reloadSystemd } from './lib/handlers.js';
 import { desiredTable, renderIpvsSave, serviceKey } from '../src/lvs/ipvs-table.js';
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
-import { ipAddress } from '../src/lvs/ip-address.js';
+import { ipAddress } from '../src/modules/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
@@ -14,8 +14,8 @@ function ipvsadmInstall(ctx: TaskContext): Task {
   const src = artifactVar(ctx, 'ipvsadm_source');
   if (!src) return pkg({ name: 'ipvsadm' });
   const installedCheck = src.kind === 'srpm'
-    ? `rpm -q ipvsadm${src.version ? ` | grep -q -- ${argv(`-${src.version}`)}` : ''}`
-    : 'command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]';
+    ? (src.version ? sh`rpm -q ipvsadm | grep -q -- ${`-${src.version}`}` : sh`rpm -q ipvsadm`)
+    : sh`command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]`;
   return sourceBuild({ name: 'ipvsadm', artifact: src.path, sha256: src.sha256, kind: src.kind, installedCheck });
 }
 

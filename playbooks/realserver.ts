@@ -1,11 +1,11 @@
 // Real servers: the VIP on tunl0 (TUN) or lo (DR) with ARP suppressed, or the director as
 // default gateway (NAT); all of it restored at boot.
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
-import { argv } from '../src/core/shell.js';
+import { SBIN_PATH, sh } from '../src/core/shell.js';
 import { command, kernelModule, sourceBuild, sysctl } from '../src/modules/index.js';
 import { reloadSystemd } from './lib/handlers.js';
 import { ModuleError } from '../src/modules/errors.js';
-import { ipAddress } from '../src/lvs/ip-address.js';
+import { ipAddress } from '../src/modules/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
@@ -39,8 +39,8 @@ export function realServerTasks(ctx: TaskContext): Task[] {
     const gw = natGateway(ctx);
     tasks.push(command({
       name: `default route via the director ${gw}`,
-      cmd: `PATH="$PATH:/sbin:/usr/sbin"; ${argv('ip', 'route', 'replace', 'default', 'via', gw)}`,
-      unless: `PATH="$PATH:/sbin:/usr/sbin"; ip -4 route show default | grep -q ${argv(`via ${gw} `)}`,
+      cmd: sh`${SBIN_PATH}; ip route replace default via ${gw}`,
+      unless: sh`${SBIN_PATH}; ip -4 route show default | grep -q ${`via ${gw} `}`,
     }));
     // A redirect from anywhere must not send replies around the director (they would not be un-NATed).
     tasks.push(sc('NAT: ignore ICMP redirects', 'net.ipv4.conf.all.accept_redirects', '0'));
@@ -60,8 +60,9 @@ export function realServerTasks(ctx: TaskContext): Task[] {
     for (const vip of vips) {
       tasks.push(command({
         name: `arptables: drop ARP for ${vip}`,
-        cmd: `PATH="$PATH:/sbin:/usr/sbin"; ${argv('arptables', '-A', 'IN', '-d', vip, '-j', 'DROP')} && ${argv('arptables', '-A', 'OUT', '-s', vip, '-j', 'mangle', '--mangle-ip-s', rip)} && (service arptables_jf save || true)`,
-        unless: `PATH="$PATH:/sbin:/usr/sbin"; arptables -L -n | grep -q -- ${argv(vip)}`,
+        cmd: sh`${SBIN_PATH}; arptables -A IN -d ${vip} -j DROP && arptables -A OUT -s ${vip} -j mangle --mangle-ip-s ${rip} && (service arptables_jf save || true)`,
+        undo: sh`${SBIN_PATH}; arptables -D IN -d ${vip} -j DROP; arptables -D OUT -s ${vip} -j mangle --mangle-ip-s ${rip}; (service arptables_jf save || true)`,
+        unless: sh`${SBIN_PATH}; arptables -L -n | grep -q -- ${vip}`,
       }));
     }
   } else {
@@ -72,9 +73,9 @@ export function realServerTasks(ctx: TaskContext): Task[] {
     }
     tasks.push(sourceBuild({
       name: 'noarp', artifact: src.path, sha256: src.sha256, kind: src.kind,
-      installedCheck: '[ -x /usr/local/sbin/noarpctl ]',
-      buildScript: './configure && make',
-      installScript: 'make install DESTDIR="$STAGE"',
+      installedCheck: sh`[ -x /usr/local/sbin/noarpctl ]`,
+      buildScript: sh`./configure && make`,
+      installScript: sh`make install DESTDIR="$STAGE"`,
     }));
     tasks.push(kernelModule({ name: 'noarp' }));
     modules.push('noarp');
@@ -82,8 +83,9 @@ export function realServerTasks(ctx: TaskContext): Task[] {
       noarp.push({ vip, rip });
       tasks.push(command({
         name: `noarp: hide ${vip}`,
-        cmd: argv('/usr/local/sbin/noarpctl', 'add', vip, rip),
-        unless: `/usr/local/sbin/noarpctl list | grep -q -- ${argv(vip)}`,
+        cmd: sh`/usr/local/sbin/noarpctl add ${vip} ${rip}`,
+        undo: sh`/usr/local/sbin/noarpctl del ${vip}`,
+        unless: sh`/usr/local/sbin/noarpctl list | grep -q -- ${vip}`,
       }));
     }
   }

@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT, UsageError } from './core/errors.js';
+import { EXIT, exitCodeOf } from './core/errors.js';
 import { projectDir } from './cli/paths.js';
 import { err } from './cli/common.js';
 import { registerRunCommands } from './cli/run-commands.js';
@@ -44,8 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       return ex.code === 'commander.helpDisplayed' || ex.code === 'commander.version' || ex.code === 'commander.help' ? EXIT.ok : EXIT.usage;
     }
     err(`provision: ${ex.message}`);
-    if (ex.name === 'InventoryError' || ex instanceof UsageError) return EXIT.usage;
-    return EXIT.failed;
+    return exitCodeOf(e);
   }
 }
 

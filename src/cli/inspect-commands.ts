@@ -1,6 +1,6 @@
 // `facts`, `render` and `verify`: look at hosts or a plan without changing anything.
 // Registered one by one because `rollback` sits between render and verify in --help.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadInventory } from '../inventory/load.js';

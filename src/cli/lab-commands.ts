@@ -1,5 +1,5 @@
 // `lab up/down/status`: the built-in lab of real SSH hosts (containers or qemu VMs).
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { labDir, labDown, labStatus, labUp } from '../lab/index.js';
 import { vmLabRestore, vmLabSave, vmLabUp } from '../lab/vm/lab.js';
 import { err, intArg } from './common.js';

@@ -1,5 +1,5 @@
 // `rollback` and `runs`: the recorded run journals, listed and undone.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadInventory } from '../inventory/load.js';
 import { selectHosts } from '../inventory/select.js';

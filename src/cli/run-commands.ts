@@ -1,5 +1,5 @@
 // `up` and `check`: one playbook run over the inventory, the report, and the exit code (drift for check).
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadInventory } from '../inventory/load.js';

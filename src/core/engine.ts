@@ -8,7 +8,8 @@ import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
 import type { Inventory } from '../inventory/types.js';
-import { toJournalStep, type JournalChange } from './journal.js';
+import { toJournalEvidence, toJournalStep, type JournalChange } from './journal.js';
+import type { Script } from './shell.js';
 
 export type Mode = 'apply' | 'check';
 
@@ -45,9 +46,9 @@ export interface HostWork {
 class CountingConnection {
   roundTrips = 0;
   constructor(readonly conn: Connection, private readonly onEvent?: (e: HostEvent) => void) {}
-  async exec(script: string, stdin?: string | Buffer, display?: string) {
+  async exec(script: Script, stdin?: string | Buffer, display?: string) {
     this.roundTrips++;
-    this.onEvent?.({ type: 'command', host: this.conn.host, display: display ?? script });
+    this.onEvent?.({ type: 'command', host: this.conn.host, display: display ?? script.display });
     return this.conn.exec(script, { become: true, stdin });
   }
   async upload(local: string, remote: string, mode?: number) {
@@ -155,6 +156,7 @@ async function applyChange(c: CountingConnection, host: string, task: Task, ch: 
     before: ch.before,
     after: ch.after,
     undo: ch.undo?.map(toJournalStep),
+    ...(ch.evidence ? { evidence: toJournalEvidence(ch.evidence) } : {}),
     ...(task.notify?.length ? { notify: [...task.notify] } : {}),
     at: new Date().toISOString(),
   };
@@ -173,10 +175,10 @@ export async function runStep(c: { exec: CountingConnection['exec']; upload: Cou
     await c.upload(step.localPath, step.remotePath, step.mode);
     return '';
   }
-  const r = await c.exec(step.script, step.stdin, step.display);
+  const r = await c.exec(step.script, step.stdin);
   if (r.code !== 0) {
     const why = (r.stderr.trim() || r.stdout.trim() || '(no output)').split('\n').slice(-5).join('\n');
-    throw new TaskError(host, task, `command exited ${r.code}: ${why}`, { script: step.display ?? step.script, code: r.code, stderr: r.stderr });
+    throw new TaskError(host, task, `command exited ${r.code}: ${why}`, { script: step.script.display, code: r.code, stderr: r.stderr });
   }
   return r.stdout;
 }

@@ -1,7 +1,8 @@
 // Facts: one POSIX sh script, one round trip, parsed into HostFacts. Playbooks branch on these.
+import { raw } from './shell.js';
 import type { HostFacts, InitSystem, OsFamily, PackageManager, InterfaceFact } from './types.js';
 
-export const FACTS_SCRIPT = String.raw`
+export const FACTS_SCRIPT = raw(String.raw`
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
 echo "kernel=$(uname -r)"
@@ -34,7 +35,7 @@ else
   ifconfig -a 2>/dev/null | awk '/^[^ \t]/{iface=$1; sub(":$","",iface); print "link=" iface " UP"} /inet addr:/{split($2,a,":"); print "addr=" iface " " a[2] "/32"}'
   echo "defroute=$(route -n 2>/dev/null | awk '$1=="0.0.0.0"{print $8; exit}')"
 fi
-`;
+`);
 
 export function parseFacts(stdout: string): HostFacts {
   const kv = new Map<string, string>();

@@ -5,14 +5,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { userInfo, hostname } from 'node:os';
-import type { Step } from './types.js';
+import type { Evidence, Step } from './types.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { raw, sh } from './shell.js';
+import { JournalError } from './errors.js';
 
 export { writeFileAtomic }; // the journal's own writes are atomic; rollback marks runs with it too
 
 /** A Step as stored: Buffers become base64 so the journal is plain JSON. */
 export type JournalStep =
-  | { kind: 'exec'; script: string; stdinBase64?: string; display?: string }
+  | { kind: 'exec'; script: string; stdinBase64?: string; /** The script held a secret: only its masked form was kept, it cannot be replayed. */ masked?: true }
   | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
 
 export interface JournalChange {
@@ -23,6 +25,8 @@ export interface JournalChange {
   after?: unknown;
   /** Absent when the module cannot undo this change exactly. */
   undo?: JournalStep[];
+  /** The module's drift evidence (see PlannedChange.evidence), its check stored as script text. */
+  evidence?: JournalEvidence;
   /** Output of the apply steps (e.g. the file list a source build installed). */
   output?: string;
   /** Handlers the task notified: a rollback runs them after undoing (mon restarted after its config is restored). */
@@ -33,6 +37,43 @@ export interface JournalChange {
    */
   pending?: true;
   at: string;
+}
+
+export interface JournalEvidence {
+  what: string;
+  check: string;
+  after: string;
+  before?: string;
+}
+
+export function toJournalEvidence(e: Evidence): JournalEvidence {
+  return { what: e.what, check: e.check.text, after: e.after, ...(e.before !== undefined ? { before: e.before } : {}) };
+}
+
+export function fromJournalEvidence(e: JournalEvidence): Evidence {
+  // Our own record of a read-only check built with sh``: replayed as written.
+  return { what: e.what, check: raw(e.check), after: e.after, ...(e.before !== undefined ? { before: e.before } : {}) };
+}
+
+/**
+ * A change's evidence: its own, or for journals written before modules declared evidence (format
+ * migration only), the two shapes those journals carried: a file's sha256, a sysctl's runtime.
+ */
+export function evidenceOf(change: JournalChange): Evidence | null {
+  if (change.evidence) return fromJournalEvidence(change.evidence);
+  const after = change.after as Record<string, unknown> | undefined;
+  const before = (change.before ?? {}) as Record<string, unknown>;
+  if (!after) return null;
+  if (typeof after.path === 'string' && typeof after.sha256 === 'string') {
+    const was = before.type === 'absent' ? '' : typeof before.sha256 === 'string' ? `${before.sha256}\n` : undefined;
+    return { what: `${after.path} content`, check: sh`sha256sum < ${after.path} 2>/dev/null | cut -d' ' -f1`, after: `${after.sha256}\n`, ...(was !== undefined ? { before: was } : {}) };
+  }
+  if (typeof after.key === 'string' && typeof after.runtime === 'string') {
+    const proc = `/proc/sys/${after.key.replace(/\./g, '/')}`;
+    const was = typeof before.runtime === 'string' ? `${before.runtime}\n` : undefined;
+    return { what: `sysctl ${after.key}`, check: sh`cat ${proc} 2>/dev/null | tr '\\t' ' '`, after: `${after.runtime}\n`, ...(was !== undefined ? { before: was } : {}) };
+  }
+  return null;
 }
 
 export interface JournalHost {
@@ -64,14 +105,18 @@ export function newRunId(now = new Date()): string {
 
 export function toJournalStep(step: Step): JournalStep {
   if (step.kind === 'upload') return { ...step };
-  const { stdin, ...rest } = step;
-  return stdin === undefined ? rest : { ...rest, stdinBase64: Buffer.from(stdin).toString('base64') };
+  const { script, stdin } = step;
+  // Secrets never reach the journal: a script holding one is kept masked (and cannot be replayed).
+  const out: JournalStep = script.text === script.display ? { kind: 'exec', script: script.text } : { kind: 'exec', script: script.display, masked: true };
+  return stdin === undefined ? out : { ...out, stdinBase64: Buffer.from(stdin).toString('base64') };
 }
 
 export function fromJournalStep(step: JournalStep): Step {
   if (step.kind === 'upload') return { ...step };
-  const { stdinBase64, ...rest } = step;
-  return stdinBase64 === undefined ? rest : { ...rest, stdin: Buffer.from(stdinBase64, 'base64') };
+  if (step.masked) throw new JournalError(`a journaled step held a secret and was stored masked; it cannot be replayed: ${step.script}`);
+  // The journal is our own record of scripts we built with sh``: replayed as written.
+  const script = raw(step.script);
+  return step.stdinBase64 === undefined ? { kind: 'exec', script } : { kind: 'exec', script, stdin: Buffer.from(step.stdinBase64, 'base64') };
 }
 
 export class JournalWriter {

@@ -28,8 +28,8 @@ export async function renderOffline(o: {
     if (!facts) { r.report.error = `no facts for ${h.name} in the fixture`; continue; }
     const work = hostWork(o.inventory, o.playbook, h, o.projectDir);
     const ctx = { host: h.name, facts, vars: h.vars, projectDir: o.projectDir, inventory: o.inventory };
-    let built;
-    try { built = work.build(ctx); } catch (e) { r.report.error = (e as Error).message; continue; }
+    let built: ReturnType<typeof work.build>;
+    try { built = work.build(ctx); } catch (e) { r.report.error = (e as Error).message; r.report.errorKind = 'failed'; continue; }
     const notified = new Set<string>();
     const planList = async (tasks: typeof built.tasks) => {
       for (const task of tasks) {
@@ -48,7 +48,7 @@ export async function renderOffline(o: {
             }
             for (const c of changes) {
               if (c.writes) r.files.push({ ...c.writes, task: task.name });
-              for (const s of c.apply) r.commands.push(s.kind === 'upload' ? `upload ${s.localPath} -> ${s.remotePath}` : (s.display ?? s.script));
+              for (const s of c.apply) r.commands.push(s.kind === 'upload' ? `upload ${s.localPath} -> ${s.remotePath}` : s.script.display);
             }
           }
         } catch (e) {

@@ -5,11 +5,11 @@
 import pLimit from 'p-limit';
 import type { Connection } from './types.js';
 import type { HostEntry } from '../inventory/types.js';
-import { fromJournalStep, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
+import { evidenceOf, fromJournalStep, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
 import { runHost, runStep, type HostWork } from './engine.js';
 import { batchProbes } from './batch.js';
-import { q } from './shell.js';
-import { UsageError } from './errors.js';
+import type { Script } from './shell.js';
+import { TaskError, UsageError } from './errors.js';
 import { join } from 'node:path';
 
 export interface RollbackItem { host: string; change: JournalChange; undoable: boolean }
@@ -39,32 +39,17 @@ export function planRollback(run: Journal, hosts?: string[]): RollbackPlan {
   return { run, items, alreadyRolledBackBy: (run as Journal & { rolledBackBy?: string }).rolledBackBy };
 }
 
-/**
- * What each change left behind that can be checked cheaply: a file's sha256, a sysctl's runtime
- * value. A probe script per check, run in one batch per host.
- */
-function driftCheck(change: JournalChange): { script: string; expect: string[]; what: string } | null {
-  const after = change.after as Record<string, unknown> | undefined;
-  const before = (change.before ?? {}) as Record<string, unknown>;
-  if (!after) return null;
-  // A pending change (the run died while applying it) may or may not be there: both states are "no drift".
-  const also = (v: string | undefined) => (change.pending && v !== undefined ? [v] : []);
-  if (typeof after.path === 'string' && typeof after.sha256 === 'string') {
-    const was = before.type === 'absent' ? '' : typeof before.sha256 === 'string' ? `${before.sha256}\n` : undefined;
-    return { script: `sha256sum < ${q(after.path)} 2>/dev/null | cut -d' ' -f1`, expect: [`${after.sha256}\n`, ...also(was)], what: `${after.path} content` };
-  }
-  if (typeof after.key === 'string' && typeof after.runtime === 'string') {
-    const proc = `/proc/sys/${after.key.replace(/\./g, '/')}`;
-    const was = typeof before.runtime === 'string' ? `${before.runtime}\n` : undefined;
-    return { script: `cat ${q(proc)} 2>/dev/null | tr '\\t' ' '`, expect: [`${after.runtime}\n`, ...also(was)], what: `sysctl ${after.key}` };
-  }
-  return null;
+/** The drift check of a change, from its evidence; a pending change may still show its before-state. */
+function driftCheck(change: JournalChange): { script: Script; expect: string[]; what: string } | null {
+  const e = evidenceOf(change);
+  if (!e) return null;
+  return { script: e.check, expect: [e.after, ...(change.pending && e.before !== undefined ? [e.before] : [])], what: e.what };
 }
 
 export async function detectDrift(conn: Connection, items: RollbackItem[]): Promise<string[]> {
   // Only the last change of a path/key counts: earlier ones were overwritten by the run itself.
   const seen = new Set<string>();
-  const checks: { what: string; expect: string[]; script: string }[] = [];
+  const checks: { what: string; expect: string[]; script: Script }[] = [];
   for (const it of items) {
     const c = driftCheck(it.change);
     if (!c || seen.has(c.what)) continue;
@@ -116,7 +101,7 @@ async function runRollbackHandlers(
     },
   });
   const failed = report.error ?? report.tasks.find((t) => t.status === 'failed')?.error;
-  if (failed) throw new Error(`handler failed: ${failed}`);
+  if (failed) throw new TaskError(work.host, 'rollback handlers', `handler failed: ${failed}`);
   return ran;
 }
 
@@ -168,7 +153,7 @@ export async function executeRollback(o: {
     const conn = conns.get(host);
     try {
       const c = conn!;
-      const exec = (script: string, stdin?: string | Buffer) => c.exec(script, { become: true, stdin });
+      const exec = (script: Script, stdin?: string | Buffer) => c.exec(script, { become: true, stdin });
       for (const it of items) {
         if (!it.change.undo) { res.skipped++; o.log(`${host} | skipped | ${it.change.summary} (no exact undo)`); continue; }
         let output = '';

@@ -5,7 +5,8 @@ import type { Connection, HostReport, Playbook, RunReport, Task, TaskContext } f
 import type { HostEntry, Inventory, SshTarget } from '../inventory/types.js';
 import { runHost, type HostEvent, type HostWork, type Mode } from './engine.js';
 import { JournalWriter, newRunId } from './journal.js';
-import { q } from './shell.js';
+import { sh } from './shell.js';
+import { ConnectionError } from './provision-error.js';
 
 export type RunEvent = HostEvent | { type: 'host-start'; host: string } | { type: 'host-end'; host: string; report: HostReport };
 
@@ -82,8 +83,8 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
         const body = JSON.stringify({ ...journal.journal, hosts: { [h.name]: journal.host(h.name) } }, null, 2);
         const dest = `/var/lib/provision/runs/${id}.json`;
                 // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
-        const tmp = q(`${dest}.tmp`);
-        const r = await conn.exec(`umask 077; mkdir -p /var/lib/provision/runs && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${q(dest)}`, { become: true, stdin: body });
+        const tmp = `${dest}.tmp`;
+        const r = await conn.exec(sh`umask 077; mkdir -p /var/lib/provision/runs && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}`, { become: true, stdin: body });
         report.roundTrips += 1;
         if (r.code !== 0) report.error = `journal mirror on host failed: ${r.stderr.trim()}`;
       }
@@ -91,12 +92,13 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
       report = {
         host: h.name, tasks: [], recap: { ok: 0, changed: 0, failed: 0, skipped: 0 }, roundTrips: 0, durationMs: 0,
         error: err instanceof Error ? err.message : String(err),
+        errorKind: err instanceof ConnectionError ? 'unreachable' : 'failed',
       };
     } finally {
       await conn?.close().catch(() => {});
     }
     const failed = !!report.error || report.recap.failed > 0;
-    journal?.finishHost(h.name, report.error && report.tasks.length === 0 ? 'unreachable' : failed ? 'failed' : 'ok', report.error);
+    journal?.finishHost(h.name, report.errorKind === 'unreachable' ? 'unreachable' : failed ? 'failed' : 'ok', report.error);
     emit({ type: 'host-end', host: h.name, report });
     return report;
   })));

@@ -1,4 +1,5 @@
 import type { Inventory } from '../inventory/types.js';
+import type { Script } from './shell.js';
 
 // The domain of the engine. Nothing here knows about LVS or about SSH internals:
 // the engine talks to hosts through `Connection` and to modules through `Task`.
@@ -23,7 +24,7 @@ export interface Connection {
   /** Inventory name of the host. */
   readonly host: string;
   /** Runs `script` with /bin/sh -c on the host. Never throws for a non-zero exit; throws TransportError when the channel fails. */
-  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  exec(script: Script, opts?: ExecOptions): Promise<ExecResult>;
   /** Copies a local file to the host over SFTP (atomically: temp name, then rename). */
   upload(localPath: string, remotePath: string, mode?: number): Promise<void>;
   close(): Promise<void>;
@@ -70,7 +71,7 @@ export interface ProbeOutput {
 
 /** Reads current state. `script` is POSIX sh run as root (become); `parse` turns its output into typed state. */
 export interface Probe<S> {
-  script: string;
+  script: Script;
   parse(out: ProbeOutput): S;
   /** What `script` prints on a host where none of this exists yet: lets `provision render` plan offline. */
   blank?: string;
@@ -78,8 +79,18 @@ export interface Probe<S> {
 
 /** One step of applying (or undoing) a change. */
 export type Step =
-  | { kind: 'exec'; script: string; stdin?: string | Buffer; /** printed instead of the script in logs (e.g. to hide stdin-borne secrets) */ display?: string }
+  | { kind: 'exec'; script: Script; stdin?: string | Buffer }
   | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
+
+/** Drift evidence of one change: `check` (read-only) prints `after` once the change is made. */
+export interface Evidence {
+  /** What is checked, named for messages and to keep only a resource's last change: "/etc/mon/mon.cf content". */
+  what: string;
+  check: Script;
+  after: string;
+  /** What `check` printed before the change; absent when unknown. */
+  before?: string;
+}
 
 /** A typed change the engine will make (or, in check mode, would make). */
 export interface PlannedChange {
@@ -96,6 +107,12 @@ export interface PlannedChange {
   before: unknown;
   /** The after-state as data (what a later rollback expects to find). */
   after?: unknown;
+  /**
+   * What the change leaves behind, read back cheaply: rollback runs `check` before undoing and
+   * refuses when its output is neither `after` nor (for a change that may not have happened) `before`.
+   * The module that makes the change declares it; rollback knows no module.
+   */
+  evidence?: Evidence;
   /** A file this change writes, whole (lets `provision render` show every file offline). */
   writes?: { path: string; content: Buffer; mode?: string };
 }
@@ -164,8 +181,10 @@ export interface TaskReport {
 
 export interface HostReport {
   host: string;
-  /** Host-level failure (unreachable, auth, host key) - then `tasks` is empty. */
+  /** Host-level failure (unreachable, auth, host key, or a configuration the host cannot take) - then `tasks` is empty. */
   error?: string;
+  /** What kind of host-level failure: the host could not be reached, or it answered but cannot be configured as asked. */
+  errorKind?: 'unreachable' | 'failed';
   tasks: TaskReport[];
   recap: Record<TaskStatus, number>;
   roundTrips: number;

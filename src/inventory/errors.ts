@@ -1,6 +1,7 @@
 // Inventory errors name the file, line, column, the path of the bad value and the value itself,
 // so an operator can go straight to the line to fix.
 import { relative, isAbsolute } from 'node:path';
+import { EXIT, ProvisionError } from '../core/provision-error.js';
 
 export type DataPath = (string | number)[];
 
@@ -61,7 +62,8 @@ export function formatIssue(issue: InventoryIssue): string {
 }
 
 /** Every problem of one inventory; the first one's location is also on the error itself. */
-export class InventoryError extends Error {
+export class InventoryError extends ProvisionError {
+  readonly exitCode = EXIT.usage;
   readonly file: string;
   readonly line?: number;
   readonly column?: number;
@@ -72,7 +74,6 @@ export class InventoryError extends Error {
   constructor(issues: InventoryIssue[]) {
     if (issues.length === 0) throw new TypeError('InventoryError needs at least one issue');
     super(issues.map(formatIssue).join('\n'));
-    this.name = 'InventoryError';
     const first = issues[0]!;
     this.file = first.file;
     this.line = first.line;

@@ -57,7 +57,7 @@ export class PositionIndex {
   private readonly lineStarts: number[];
 
   constructor(
-    private readonly text: string,
+    text: string,
     private readonly root: Built | undefined,
   ) {
     this.lineStarts = [0];

@@ -1,3 +1,5 @@
+import { EXIT, ProvisionError, type ExitCode } from '../core/provision-error.js';
+
 // Typed errors of the lab: each carries the context needed to act on it
 // (which lab, which host, which command, what it printed).
 
@@ -11,11 +13,11 @@ export interface LabErrorContext {
   [key: string]: unknown;
 }
 
-export class LabError extends Error {
+export class LabError extends ProvisionError {
+  readonly exitCode: ExitCode = EXIT.failed;
   readonly context: LabErrorContext;
   constructor(message: string, context: LabErrorContext = {}, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
     this.context = context;
   }
 }

@@ -1,7 +1,7 @@
 // The two scripts that boot a container host. init.sh runs as pid 1 of the host's
 // new pid namespace (outside the chroot): it assembles the root and then execs the
 // supervisor, which stays pid 1 inside the chroot, runs sshd, and reaps orphans.
-import { q } from '../core/shell.js';
+import { sh } from '../core/shell.js';
 
 /** Where the supervisor is written inside each host (via its overlay upper dir). */
 export const SUPERVISOR_PATH = 'usr/local/sbin/lab-init';
@@ -33,19 +33,19 @@ export interface InitParams {
 }
 
 export function renderInit(p: InitParams): string {
-  return `#!/bin/sh
+  return sh`#!/bin/sh
 # Boots lab host ${p.hostname}; runs in its own net, mount, uts and pid namespaces.
 set -eu
 # /proc is still the controller's here, so /proc/self/stat holds our pid as the controller sees it.
 read -r outer_pid _ < /proc/self/stat
-echo "$outer_pid" > ${q(p.pidFile)}
+echo "$outer_pid" > ${p.pidFile}
 # Idempotent: a host rebooted after its pid 1 died keeps its netns and eth0.
 # No default route: a lab host reaches its subnet and the controller, never the real network.
 ip link set lo up
-ip addr replace ${q(p.address)} dev eth0
+ip addr replace ${p.address} dev eth0
 ip link set eth0 up
-R=${q(p.root)}
-mount -t overlay overlay -o ${q(`lowerdir=${p.lower},upperdir=${p.upper},workdir=${p.work}`)} "$R"
+R=${p.root}
+mount -t overlay overlay -o ${`lowerdir=${p.lower},upperdir=${p.upper},workdir=${p.work}`} "$R"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 # Only /proc/sys/net belongs to the host's namespace; the rest is the real kernel's: read-only.
 mount --bind "$R/proc/sys" "$R/proc/sys"
@@ -67,8 +67,8 @@ ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs "$R/run"
 mkdir -m 0755 "$R/run/sshd"
 mkdir -m 1777 "$R/run/lock"
-hostname ${q(p.hostname)}
+hostname ${p.hostname}
 echo "lab host ${p.hostname} booted; starting sshd" >&2
 exec chroot "$R" /bin/sh /${SUPERVISOR_PATH}
-`;
+`.text;
 }

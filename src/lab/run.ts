@@ -1,4 +1,5 @@
 // Runs a local system command without a shell (argv only) and captures its output.
+import { sh } from '../core/shell.js';
 import { spawn } from 'node:child_process';
 import { LabCommandError, LabTimeoutError } from './errors.js';
 
@@ -17,7 +18,7 @@ export interface RunOptions {
 }
 
 export function commandLine(cmd: string, args: readonly string[]): string {
-  return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return sh`${[cmd, ...args]}`.text;
 }
 
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {

@@ -3,9 +3,9 @@
 import { own } from '../core/footprint.js';
 import { createTwoFilesPatch } from 'diff';
 import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
-import { argv, q } from '../core/shell.js';
+import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from '../modules/errors.js';
-import { SBIN_PATH, meta, type TaskMeta } from '../modules/util.js';
+import { meta, type TaskMeta } from '../modules/util.js';
 import { canonicalIpvs, diffIpvs, parseIpvsSave, renderIpvsSave, serviceKey, type IpvsCommand, type IpvsTable } from './ipvs-table.js';
 
 export interface IpvsRulesState {
@@ -18,9 +18,9 @@ export interface IpvsRulesState {
 const MARK = '#provision-ipvs';
 
 const probe: Probe<IpvsRulesState> = {
-  script: `${SBIN_PATH}
-command -v ipvsadm >/dev/null 2>&1 || { echo '${MARK} noipvsadm'; exit 0; }
-if out=$(ipvsadm -S -n 2>&1); then echo '${MARK} ok'; printf '%s\\n' "$out"; else echo '${MARK} failed'; printf '%s\\n' "$out"; fi`,
+  script: sh`${SBIN_PATH}
+command -v ipvsadm >/dev/null 2>&1 || { echo ${`${MARK} noipvsadm`}; exit 0; }
+if out=$(ipvsadm -S -n 2>&1); then echo ${`${MARK} ok`}; printf '%s\\n' "$out"; else echo ${`${MARK} failed`}; printf '%s\\n' "$out"; fi`,
   blank: `${MARK} ok`,
   parse(out) {
     const [head = '', ...rest] = out.stdout.split('\n');
@@ -35,20 +35,20 @@ if out=$(ipvsadm -S -n 2>&1); then echo '${MARK} ok'; printf '%s\\n' "$out"; els
  * Shell that runs the commands, then checks the live table equals `expected` (ipvsadm -R's exit
  * status is not enough). Services in `foreign` (owned by another daemon) are left out of the check.
  */
-function applyScript(cmds: IpvsCommand[], expected: IpvsTable, foreign: readonly string[]): string {
+function applyScript(cmds: IpvsCommand[], expected: IpvsTable, foreign: readonly string[]): Script {
   const want = canonicalIpvs(expected);
   const skip = foreign.length
-    ? ` | awk -v ${q(`skip=${foreign.join('|')}`)} 'BEGIN { n = split(skip, k, "|"); for (i = 1; i <= n; i++) s[k[i]] = 1 } !(($2 " " $3) in s)'`
-    : '';
-  return [
+    ? sh` | awk -v ${`skip=${foreign.join('|')}`} 'BEGIN { n = split(skip, k, "|"); for (i = 1; i <= n; i++) s[k[i]] = 1 } !(($2 " " $3) in s)'`
+    : raw('');
+  return Script.join([
     SBIN_PATH,
-    'set -e',
-    ...cmds.map((c) => argv('ipvsadm', ...c.args)),
+    raw('set -e'),
+    ...cmds.map((c) => sh`ipvsadm ${c.args}`),
     // Same normal form as canonicalIpvs(): 1.31's tunnel details dropped, C-locale sort.
-    `live=$(ipvsadm -S -n${skip} | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
-    `want=${q(want)}`,
-    '[ "$live" = "$want" ] || { echo "IPVS table differs after applying; live table:" >&2; printf "%s\\n" "$live" >&2; exit 1; }',
-  ].join('\n');
+    sh`live=$(ipvsadm -S -n${skip} | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
+    sh`want=${want}`,
+    raw('[ "$live" = "$want" ] || { echo "IPVS table differs after applying; live table:" >&2; printf "%s\\n" "$live" >&2; exit 1; }'),
+  ], '\n');
 }
 
 /**
@@ -89,7 +89,7 @@ export function ipvsKernel(o: TaskMeta = {}): Task<{ loaded: boolean; available:
     ...meta('IPVS in the kernel', o),
     module: 'ipvsKernel',
     probe: () => ({
-      script: `${SBIN_PATH}
+      script: sh`${SBIN_PATH}
 [ -e /proc/net/ip_vs ] && echo loaded=1
 modinfo ip_vs >/dev/null 2>&1 && echo available=1
 true`,

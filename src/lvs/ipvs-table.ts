@@ -1,6 +1,7 @@
 // The IPVS table as data: parse `ipvsadm-save -n`, build the desired table from the
 // inventory, and diff the two into the minimal ipvsadm commands (-A/-E/-D/-a/-e/-d; never -C).
 import type { Forwarding, LvsSpec, VirtualServiceSpec } from '../inventory/types.js';
+import { EXIT, ProvisionError } from '../core/provision-error.js';
 
 export type IpvsProto = 'tcp' | 'udp' | 'sctp' | 'fwmark';
 export type IpvsMethod = 'g' | 'i' | 'm';
@@ -34,10 +35,10 @@ const PROTO_FLAG: Record<IpvsProto, string> = { tcp: '-t', udp: '-u', sctp: '--s
 const FLAG_PROTO: Record<string, IpvsProto> = { '-t': 'tcp', '-u': 'udp', '--sctp-service': 'sctp', '-f': 'fwmark' };
 export const METHOD_OF: Record<Forwarding, IpvsMethod> = { dr: 'g', tun: 'i', nat: 'm' };
 
-export class IpvsParseError extends Error {
+export class IpvsParseError extends ProvisionError {
+  readonly exitCode = EXIT.failed;
   constructor(readonly lineNo: number, readonly line: string, why: string) {
     super(`ipvsadm-save line ${lineNo}: ${why}: ${line}`);
-    this.name = 'IpvsParseError';
   }
 }
 

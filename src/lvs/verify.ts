@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../core/types.js';
 import type { HostEntry, Inventory, VirtualServiceSpec } from '../inventory/types.js';
-import { argv, q } from '../core/shell.js';
+import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
-import { SBIN_PATH } from '../modules/util.js';
 
 export interface Check { host: string; check: string; ok: boolean; detail: string; cause?: string }
 
@@ -22,7 +21,7 @@ export interface VerifyOptions {
 
 type Add = (host: string, check: string, ok: boolean, detail: string, cause?: string) => void;
 
-const sh = async (c: Connection, script: string) => c.exec(`${SBIN_PATH}\n${script}`, { become: true });
+const run = async (c: Connection, script: Script) => c.exec(sh`${SBIN_PATH}\n${script}`, { become: true });
 const num = (s: string | undefined) => Number.parseInt((s ?? '').trim(), 10);
 
 export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
@@ -55,7 +54,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
     // --- director: the live table and the VIP
     const directorChecks = async (d: HostEntry, add: Add) => {
       const c = await conn(d);
-      const live = await sh(c, 'ipvsadm -S -n');
+      const live = await run(c, sh`ipvsadm -S -n`);
       if (live.code !== 0) add(d.name, 'IPVS table', false, live.stderr.trim(), 'missing rule (IPVS not readable: is ip_vs loaded?)');
       else {
         const want = desiredTable(lvs);
@@ -70,13 +69,13 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         add(d.name, 'IPVS table equals the inventory', same, same ? `${want.length} service(s)` : `live:\n${live.stdout.trim()}`,
           missing.length ? `missing rule: ${missing.join(', ')}` : 'rules differ from the inventory (weights, methods or extra entries)');
       }
-      const addrs = (await sh(c, 'ip -o -4 addr show')).stdout;
+      const addrs = (await run(c, sh`ip -o -4 addr show`)).stdout;
       for (const vip of new Set(lvs.services.map((s) => s.vip))) {
         add(d.name, `VIP ${vip} on the director`, addrs.includes(` ${vip}/`), addrs.includes(` ${vip}/`) ? 'present' : 'absent', 'VIP missing on the director');
       }
       if (lvs.services.some((s) => s.forwarding === 'nat')) {
         const dev = String(d.vars.lan_interface ?? 'eth0');
-        const [fwd = '', all = '', ifc = ''] = (await sh(c, `cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects ${q(`/proc/sys/net/ipv4/conf/${dev}/send_redirects`)}`)).stdout.trim().split('\n');
+        const [fwd = '', all = '', ifc = ''] = (await run(c, sh`cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects ${`/proc/sys/net/ipv4/conf/${dev}/send_redirects`}`)).stdout.trim().split('\n');
         add(d.name, 'NAT: ip_forward=1', fwd === '1', `ip_forward=${fwd}`, 'NAT director does not forward');
         // send_redirects is OR-ed: one 1 makes real servers answer clients directly, bypassing the un-NAT.
         add(d.name, `NAT: no ICMP redirects (all and ${dev})`, all === '0' && ifc === '0', `all=${all} ${dev}=${ifc}`, 'NAT gateway wrong: the director sends ICMP redirects');
@@ -84,7 +83,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       // Each real server's own page, fetched from the director: it is up, and its body identifies it.
       for (const s of lvs.services) for (const rs of s.realServers) {
         const label = rs.host ?? rs.address;
-        const r = await sh(c, `curl -s -m 3 ${q(`http://${rs.address}:${rs.port}${s.health.url}`)}`);
+        const r = await run(c, sh`curl -s -m 3 ${`http://${rs.address}:${rs.port}${s.health.url}`}`);
         const up = r.code === 0 && r.stdout.length > 0;
         if (!up) rsDown.add(label);
         else bodies.set(r.stdout, label);
@@ -99,12 +98,12 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const c = await conn(rsHost);
       const fwd = roles[0]!.forwarding;
       const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
-      const state = await sh(c, [
-        'for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done',
-        'echo "--addr"; ip -o -4 addr show',
-        `echo "--listen"; ss -Hltn ${q(`sport = :${port}`)}`,
-        ...(fwd === 'nat' && client ? [`echo "--route"; ip route get ${q(String(client.vars.lan_address ?? '0.0.0.0'))}`] : []),
-      ].join('\n'));
+      const state = await run(c, Script.join([
+        raw('for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done'),
+        raw('echo "--addr"; ip -o -4 addr show'),
+        sh`echo "--listen"; ss -Hltn ${`sport = :${port}`}`,
+        ...(fwd === 'nat' && client ? [sh`echo "--route"; ip route get ${String(client.vars.lan_address ?? '0.0.0.0')}`] : []),
+      ], '\n'));
       const kv = Object.fromEntries(state.stdout.split('\n').filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l)).map((l) => l.split('=') as [string, string]));
       const [, addrPart = '', listenPart = '', routePart = ''] = state.stdout.split(/^--(?:addr|listen|route)$/m);
       add(rsHost.name, `service listening on :${port}`, listenPart.trim().length > 0, listenPart.trim() || 'nothing listening', `real server ${rsHost.name} down (nothing listens on :${port})`);
@@ -154,12 +153,12 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
 
 async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string, iface: string, directors: HostEntry[],
   conn: (h: HostEntry) => Promise<Connection>, add: Add) {
-  const r = await sh(c, `arping -c 3 -w 4 -I ${q(iface)} ${q(s.vip)} 2>&1`);
+  const r = await run(c, sh`arping -c 3 -w 4 -I ${iface} ${s.vip} 2>&1`);
   const macs = [...new Set([...r.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase()))];
   const dmacs: string[] = [];
   for (const d of directors) {
     const dev = String(d.vars.lan_interface ?? 'eth0');
-    dmacs.push((await sh(await conn(d), `cat ${q(`/sys/class/net/${dev}/address`)}`)).stdout.trim().toLowerCase());
+    dmacs.push((await run(await conn(d), sh`cat ${`/sys/class/net/${dev}/address`}`)).stdout.trim().toLowerCase());
   }
   const strangers = macs.filter((m) => !dmacs.includes(m));
   const ok = macs.length > 0 && strangers.length === 0;
@@ -174,7 +173,7 @@ async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: st
   // connection (Connection: close) so IPVS schedules every one; each response is followed by a
   // marker line with a random nonce and its status (000: the request failed).
   const mark = `__verify_${randomBytes(6).toString('hex')}`;
-  const r = await sh(c, `curl -s -m 3 -H 'Connection: close' -w ${q(`\n${mark} %{http_code}\n`)} ${Array(n).fill(argv(url)).join(' ')}`);
+  const r = await run(c, sh`curl -s -m 3 -H 'Connection: close' -w ${`\n${mark} %{http_code}\n`} ${Array<string>(n).fill(url)}`);
   const tally: Record<string, number> = {};
   const parts = r.stdout.split(new RegExp(`\n${mark} (\\d{3})\n`));
   for (let i = 0; i < n; i++) {

@@ -1,24 +1,26 @@
 // command: runs a playbook author's sh script unless a guard says it already did its job.
-// `cmd`, `unless` and `onlyIf` are sh source run as root; any value interpolated into them must be
-// quoted with q() from src/core/shell.ts. Guards run during the probe (also in check mode), so they
-// must only read. Without any guard the command runs on every run (never "ok").
+// `cmd`, `unless`, `onlyIf` and `undo` are Scripts (built with sh``, which quotes every value) run
+// as root. Guards run during the probe (also in check mode), so they must only read. Without any
+// guard the command runs on every run (never "ok").
 import type { PlannedChange, Probe, Task } from '../core/types.js';
-import { q } from '../core/shell.js';
+import { Script, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { KeyValues, checkPath, meta, type TaskMeta } from './util.js';
 
 export interface CommandOptions extends TaskMeta {
   name: string;
-  /** The full sh script. Quote every interpolated value with q(). */
-  cmd: string;
+  /** The full sh script. */
+  cmd: Script;
+  /** What puts back the state `cmd` changed, when there is such a thing (journaled for rollback). */
+  undo?: Script;
   /** Skip when this path exists. */
   creates?: string;
   /** Skip when this path does not exist. */
   removes?: string;
   /** Skip when this sh test exits 0. */
-  unless?: string;
+  unless?: Script;
   /** Run only when this sh test exits 0. */
-  onlyIf?: string;
+  onlyIf?: Script;
 }
 
 export interface CommandState {
@@ -29,15 +31,15 @@ export interface CommandState {
 }
 
 export function commandProbe(o: Pick<CommandOptions, 'creates' | 'removes' | 'unless' | 'onlyIf'>): Probe<CommandState> {
-  const lines: string[] = [];
-  if (o.creates) lines.push(`if [ -e ${q(o.creates)} ] || [ -L ${q(o.creates)} ]; then echo creates=1; else echo creates=0; fi`);
-  if (o.removes) lines.push(`if [ -e ${q(o.removes)} ] || [ -L ${q(o.removes)} ]; then echo removes=1; else echo removes=0; fi`);
+  const lines: Script[] = [];
+  if (o.creates) lines.push(sh`if [ -e ${o.creates} ] || [ -L ${o.creates} ]; then echo creates=1; else echo creates=0; fi`);
+  if (o.removes) lines.push(sh`if [ -e ${o.removes} ] || [ -L ${o.removes} ]; then echo removes=1; else echo removes=0; fi`);
   // Each guard in its own subshell, fed no stdin, output discarded: only the exit code matters.
-  if (o.unless) lines.push(`( ${o.unless}\n) >/dev/null 2>&1 </dev/null; echo "unless=$?"`);
-  if (o.onlyIf) lines.push(`( ${o.onlyIf}\n) >/dev/null 2>&1 </dev/null; echo "onlyif=$?"`);
-  lines.push('echo done=1');
+  if (o.unless) lines.push(sh`( ${o.unless}\n) >/dev/null 2>&1 </dev/null; echo "unless=$?"`);
+  if (o.onlyIf) lines.push(sh`( ${o.onlyIf}\n) >/dev/null 2>&1 </dev/null; echo "onlyif=$?"`);
+  lines.push(sh`echo done=1`);
   return {
-    script: lines.join('\n'),
+    script: Script.join(lines, '\n'),
     // Offline, assume the command has to run.
     blank: [o.creates ? 'creates=0' : '', o.removes ? 'removes=1' : '', o.unless ? 'unless=1' : '', o.onlyIf ? 'onlyif=0' : '', 'done=1'].filter(Boolean).join('\n'),
     parse(out) {
@@ -74,15 +76,16 @@ export function planCommand(o: CommandOptions, s: CommandState): PlannedChange[]
     o.onlyIf ? 'onlyIf guard passed' : '',
   ].filter(Boolean);
   return [{
-    summary: `run ${o.name} (no undo: a command's effects are not tracked)`,
+    summary: o.undo ? `run ${o.name}` : `run ${o.name} (no undo: a command's effects are not tracked)`,
     reason: why.length ? why.join('; ') : 'no guard: runs every time',
     apply: [{ kind: 'exec', script: o.cmd }],
+    ...(o.undo ? { undo: [{ kind: 'exec' as const, script: o.undo }] } : {}),
     before: { command: o.name, guards: s },
   }];
 }
 
 export function command(opts: CommandOptions): Task<CommandState> {
-  if (!opts.cmd || !opts.cmd.trim()) throw new ModuleError('command', `${opts.name}: empty cmd`);
+  if (!opts.cmd || opts.cmd.isEmpty) throw new ModuleError('command', `${opts.name}: empty cmd`);
   const o: CommandOptions = {
     ...opts,
     ...(opts.creates ? { creates: checkPath('command', opts.creates) } : {}),

@@ -1,7 +1,7 @@
 // directory: a directory exists with the given mode/ownership. Undo removes only what it created.
 import { fileKey, own } from '../core/footprint.js';
 import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
-import { q } from '../core/shell.js';
+import { Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { checkAttrs, type FileAttrs } from './file.js';
 import { KeyValues, checkPath, meta, type TaskMeta } from './util.js';
@@ -26,7 +26,7 @@ export const DEFAULT_DIR_MODE = '0755';
 
 export function directoryProbe(path: string): Probe<DirectoryState> {
   // stat -L: a symlink to a directory is accepted and its target managed (/var/run -> /run).
-  const script = `p=${q(path)}
+  const script = sh`p=${path}
 if [ -d "$p" ]; then
   echo type=directory
   st=$(stat -L -c '%a %u %g %U %G' "$p") || { echo error=cannot stat; exit 0; }
@@ -55,26 +55,26 @@ fi`;
   };
 }
 
-function attrScript(target: string, a: FileAttrs): string {
-  const cmds: string[] = [];
-  if (a.owner !== undefined) cmds.push(`chown ${q(a.group !== undefined ? `${a.owner}:${a.group}` : a.owner)} ${target}`);
-  else if (a.group !== undefined) cmds.push(`chgrp ${q(a.group)} ${target}`);
-  if (a.mode !== undefined) cmds.push(`chmod ${q(a.mode)} ${target}`);
-  return cmds.join(' && ');
+function attrScript(target: string, a: FileAttrs): Script {
+  const cmds: Script[] = [];
+  if (a.owner !== undefined) cmds.push(sh`chown ${a.group !== undefined ? `${a.owner}:${a.group}` : a.owner} ${target}`);
+  else if (a.group !== undefined) cmds.push(sh`chgrp ${a.group} ${target}`);
+  if (a.mode !== undefined) cmds.push(sh`chmod ${a.mode} ${target}`);
+  return Script.join(cmds, ' && ');
 }
 
 export function planDirectory(want: FileAttrs & { path: string }, state: DirectoryState): PlannedChange[] {
   const path = want.path;
-  const t = q(path);
+  const t = path;
   if (state.type === 'other') throw new ModuleError('directory', `${path} exists and is not a directory`);
   if (state.type === 'absent') {
     const mode = want.mode ?? DEFAULT_DIR_MODE;
     // rmdir, deepest first: fails loudly (instead of deleting) if something was put inside since.
-    const undo: Step[] = [{ kind: 'exec', script: state.missing.map((d) => `rmdir ${q(d)}`).join(' && ') || 'true' }];
+    const undo: Step[] = [{ kind: 'exec', script: state.missing.length ? Script.join(state.missing.map((d) => sh`rmdir ${d}`), ' && ') : raw('true') }];
     return [{
       summary: `create directory ${path} (mode ${mode}${want.owner || want.group ? `, ${want.owner ?? '-'}:${want.group ?? '-'}` : ''})`,
       reason: `${path} does not exist`,
-      apply: [{ kind: 'exec', script: `mkdir -p ${t} && ${attrScript(t, { ...want, mode })}` }],
+      apply: [{ kind: 'exec', script: sh`mkdir -p ${t} && ${attrScript(t, { ...want, mode })}` }],
       undo,
       before: { path, exists: false, created: state.missing },
       after: { path, exists: true, mode, owner: want.owner, group: want.group },

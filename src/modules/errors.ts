@@ -1,7 +1,9 @@
+import { EXIT, ProvisionError } from '../core/provision-error.js';
+
 // Typed errors of the modules: each names the module, the host when known, and what went wrong.
 
-export class ModuleError extends Error {
-  override readonly name: string = 'ModuleError';
+export class ModuleError extends ProvisionError {
+  readonly exitCode = EXIT.failed;
   constructor(
     readonly module: string,
     readonly detail: string,
@@ -13,7 +15,6 @@ export class ModuleError extends Error {
 
 /** A Handlebars template failed to load or render (e.g. a variable the strict mode found missing). */
 export class TemplateError extends ModuleError {
-  override readonly name = 'TemplateError';
   constructor(
     readonly template: string,
     /** Name of the missing variable, when that is the cause. */
@@ -27,7 +28,6 @@ export class TemplateError extends ModuleError {
 
 /** A controller-side artifact does not have the sha256 the playbook pins. */
 export class ArtifactChecksumError extends ModuleError {
-  override readonly name = 'ArtifactChecksumError';
   constructor(
     module: string,
     readonly file: string,

@@ -3,8 +3,8 @@
 import { fileKey, own } from '../core/footprint.js';
 import { isUtf8 } from 'node:buffer';
 import { createTwoFilesPatch } from 'diff';
-import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
-import { q } from '../core/shell.js';
+import type { Evidence, PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
+import { Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { KeyValues, checkMode, checkOwner, checkPath, meta, sha256, short, type TaskMeta } from './util.js';
 
@@ -50,10 +50,11 @@ export const DEFAULT_FILE_MODE = '0644';
  * base64/sha256sum (coreutils < 6, e.g. EL5) fall back to od hex and openssl; the controller
  * hashes the content itself whenever it got it.
  */
-export function fileProbeScript(path: string, prefix = ''): string {
-  const P = prefix;
-  return `(
-p=${q(path)}
+export function fileProbeScript(path: string, prefix = ''): Script {
+  // The prefix is a key name of ours ([a-z_]*), part of the printed text.
+  const P = raw(prefix);
+  return sh`(
+p=${path}
 if [ -L "$p" ]; then echo ${P}type=symlink
 elif [ -d "$p" ]; then echo ${P}type=directory
 elif [ ! -e "$p" ]; then echo ${P}type=absent
@@ -121,12 +122,12 @@ function chownSpec(owner: string | undefined, group: string | undefined): string
 }
 
 /** Ownership then mode: chown clears setuid bits, so chmod must come last. */
-function attrCommands(target: string, a: FileAttrs): string[] {
-  const cmds: string[] = [];
+function attrCommands(target: string | Script, a: FileAttrs): Script[] {
+  const cmds: Script[] = [];
   const spec = chownSpec(a.owner, a.group);
-  if (spec !== undefined) cmds.push(`chown ${q(spec)} ${target}`);
-  else if (a.group !== undefined) cmds.push(`chgrp ${q(a.group)} ${target}`);
-  if (a.mode !== undefined) cmds.push(`chmod ${q(a.mode)} ${target}`);
+  if (spec !== undefined) cmds.push(sh`chown ${spec} ${target}`);
+  else if (a.group !== undefined) cmds.push(sh`chgrp ${a.group} ${target}`);
+  if (a.mode !== undefined) cmds.push(sh`chmod ${a.mode} ${target}`);
   return cmds;
 }
 
@@ -134,20 +135,22 @@ function attrCommands(target: string, a: FileAttrs): string[] {
  * One exec step that writes stdin to `path` atomically: temp file in the same directory,
  * attributes set on the temp file, then rename over the target.
  */
-export function atomicWriteStep(path: string, content: Buffer, attrs: FileAttrs & { mode: string }, secret = false): Step {
-  const chain = ['cat > "$tmp"', ...attrCommands('"$tmp"', attrs), 'mv -f "$tmp" "$p"'].join(' && ');
-  const script = `p=${q(path)}
+export function atomicWriteStep(path: string, content: Buffer, attrs: FileAttrs & { mode: string }): Step {
+  const tmp = raw('"$tmp"');
+  const chain = Script.join([raw('cat > "$tmp"'), ...attrCommands(tmp, attrs), raw('mv -f "$tmp" "$p"')], ' && ');
+  const script = sh`p=${path}
 d=$(dirname "$p")
 [ -d "$d" ] || { echo "provision: directory $d does not exist" >&2; exit 1; }
 tmp=$(mktemp "$d/.provision.XXXXXX") || exit 1
 if ${chain}; then exit 0; fi
 rm -f "$tmp"
 exit 1`;
-  return { kind: 'exec', script, stdin: content, ...(secret ? { display: `write ${path} (secret content on stdin)` } : {}) };
+  // Content (a secret too) travels on stdin only: the script shows the path, never the content.
+  return { kind: 'exec', script, stdin: content };
 }
 
 export function removeFileStep(path: string): Step {
-  return { kind: 'exec', script: `rm -f ${q(path)}` };
+  return { kind: 'exec', script: sh`rm -f ${path}` };
 }
 
 function textOf(b: Buffer): string | undefined {
@@ -178,6 +181,12 @@ export function fileBefore(state: FileState): Record<string, unknown> {
   return { path: state.path, exists: true, type: 'file', mode: state.mode, owner: state.owner, group: state.group, uid: state.uid, gid: state.gid, size: state.size, sha256: state.sha256 };
 }
 
+/** A file's drift evidence: its sha256 as the host computes it (before: '' when it did not exist). */
+export function fileEvidence(path: string, newSha: string, state: FileState): Evidence {
+  const before = state.type === 'absent' ? '' : state.sha256 ? `${state.sha256}\n` : undefined;
+  return { what: `${path} content`, check: sh`sha256sum < ${path} 2>/dev/null | cut -d' ' -f1`, after: `${newSha}\n`, ...(before !== undefined ? { before } : {}) };
+}
+
 /** Pure: compare the probed file with the wanted one. [] when equal. */
 export function planFile(module: string, want: DesiredFile, state: FileState): PlannedChange[] {
   const path = want.path;
@@ -195,11 +204,12 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
       summary: `create ${path} (${want.content.length} bytes, ${describeAttrs(attrs)})${secretNote}`,
       reason: `${path} does not exist`,
       ...(secret ? {} : { diff: contentDiff(path, Buffer.alloc(0), sha256(''), want.content) }),
-      apply: [atomicWriteStep(path, want.content, attrs, secret)],
+      apply: [atomicWriteStep(path, want.content, attrs)],
       undo: [removeFileStep(path)],
       ...(secret ? {} : { writes: { path, content: want.content, mode: attrs.mode } }),
       before: fileBefore(state),
       after: after(attrs),
+      evidence: fileEvidence(path, newSha, state),
     }];
   }
 
@@ -235,15 +245,16 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
       summary: `update ${path}: ${parts.join(', ')}${secretNote}${undoNote}`,
       reason: `${path} differs from the wanted ${module === 'file' ? 'content' : module}`,
       ...(diff ? { diff } : {}),
-      apply: [atomicWriteStep(path, want.content, writeAttrs, secret)],
+      apply: [atomicWriteStep(path, want.content, writeAttrs)],
       ...(undo ? { undo } : {}),
       ...(secret ? {} : { writes: { path, content: want.content, mode: writeAttrs.mode } }),
       before: fileBefore(state),
       after: after(final),
+      evidence: fileEvidence(path, newSha, state),
     }];
   }
 
-  const target = q(path);
+  const target = path;
   const applyAttrs: FileAttrs = {
     ...(ownerDiff ? { owner: want.owner } : {}),
     ...(groupDiff ? { group: want.group } : {}),
@@ -258,10 +269,11 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
     summary: `set ${path} ${parts.join(', ')}`,
     reason: `${path} attributes differ`,
     diff: valueDiff,
-    apply: [{ kind: 'exec', script: attrCommands(target, applyAttrs).join(' && ') }],
-    undo: [{ kind: 'exec', script: attrCommands(target, undoAttrs).join(' && ') }],
+    apply: [{ kind: 'exec', script: Script.join(attrCommands(target, applyAttrs), ' && ') }],
+    undo: [{ kind: 'exec', script: Script.join(attrCommands(target, undoAttrs), ' && ') }],
     before: fileBefore(state),
     after: after(final),
+    evidence: fileEvidence(path, newSha, state),
   }];
 }
 

@@ -11,3 +11,4 @@ export { retiredService, service, serviceRestart, type ServiceOptions, type Serv
 export { command, type CommandOptions, type CommandState } from './command.js';
 export { sourceBuild, type SourceBuildOptions, type SourceBuildState } from './source-build.js';
 export type { TaskMeta } from './util.js';
+export { ipAddress, type IpAddressOptions, type IpAddressState } from './ip-address.js';

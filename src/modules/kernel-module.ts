@@ -2,11 +2,11 @@
 // Persistence by init system: systemd reads /etc/modules-load.d/NAME.conf; Debian sysv reads
 // /etc/modules (one name per line); Red Hat sysv's rc.sysinit runs /etc/sysconfig/modules/*.modules.
 import type { HostFacts, PlannedChange, Probe, Task } from '../core/types.js';
-import { q } from '../core/shell.js';
+import { SBIN_PATH, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { fileProbeScript, parseFileState, planFile, type FileState } from './file.js';
 import { editLines } from './line-in-file.js';
-import { KeyValues, SBIN_PATH, checkName, meta, type TaskMeta } from './util.js';
+import { KeyValues, checkName, meta, type TaskMeta } from './util.js';
 
 export interface KernelModuleOptions extends TaskMeta {
   name: string;
@@ -41,9 +41,9 @@ export function kernelModuleProbe(name: string, target: PersistTarget | null): P
   // /sys/module lists loaded and (parameterized) built-in modules with '_' for '-'; 2.4 kernels have
   // no /sys, so /proc/modules is checked too; modules.builtin catches built-ins without parameters.
   const sysName = name.replace(/-/g, '_');
-  const script = `if [ -d ${q(`/sys/module/${sysName}`)} ] || grep -q ${q(`^${sysName} `)} /proc/modules 2>/dev/null; then echo loaded=1; else echo loaded=0; fi
-if grep -q ${q(`/${name}.ko`)} "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; then echo builtin=1; else echo builtin=0; fi
-${target ? fileProbeScript(target.path, 'persist.') : ''}`;
+  const script = sh`if [ -d ${`/sys/module/${sysName}`} ] || grep -q ${`^${sysName} `} /proc/modules 2>/dev/null; then echo loaded=1; else echo loaded=0; fi
+if grep -q ${`/${name}.ko`} "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; then echo builtin=1; else echo builtin=0; fi
+${target ? fileProbeScript(target.path, 'persist.') : raw('')}`;
   return {
     script,
     blank: `loaded=0\nbuiltin=0\n${target ? 'persist.type=absent' : ''}`,
@@ -86,9 +86,9 @@ export function planKernelModule(name: string, target: PersistTarget | null, sta
       apply: [{
         kind: 'exec',
         // modprobe's own message ("Module x not found in directory ...") is kept and prefixed.
-        script: `${SBIN_PATH}\nout=$(modprobe ${q(name)} 2>&1) || { printf '%s\\n' ${q(`modprobe ${name} failed:`)} "$out" >&2; exit 1; }`,
+        script: sh`${SBIN_PATH}\nout=$(modprobe ${name} 2>&1) || { printf '%s\\n' ${`modprobe ${name} failed:`} "$out" >&2; exit 1; }`,
       }],
-      undo: [{ kind: 'exec', script: `${SBIN_PATH}\nmodprobe -r ${q(name)}` }],
+      undo: [{ kind: 'exec', script: sh`${SBIN_PATH}\nmodprobe -r ${name}` }],
       before: { module: name, loaded: false },
       after: { module: name, loaded: true },
     });

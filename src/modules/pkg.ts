@@ -2,10 +2,10 @@
 // or pushed from a controller file (.deb/.rpm) when the host has no repository for it.
 import { basename, resolve } from 'node:path';
 import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
-import { q } from '../core/shell.js';
+import { SBIN_PATH, type Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { readDebMeta, readRpmMeta, type PackageMeta } from './package-meta.js';
-import { KeyValues, SBIN_PATH, checkName, meta, sha256File, type TaskMeta } from './util.js';
+import { KeyValues, checkName, meta, sha256File, type TaskMeta } from './util.js';
 
 export interface PkgOptions extends TaskMeta {
   name: string;
@@ -28,15 +28,15 @@ export interface PkgState {
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9+.~:_-]*$/;
-const APT_ENV = 'DEBIAN_FRONTEND=noninteractive';
+const APT_ENV = raw('DEBIAN_FRONTEND=noninteractive');
 
 export function pkgProbe(name: string, db: 'dpkg' | 'rpm' | 'unknown'): Probe<PkgState> {
   if (db === 'unknown') throw new ModuleError('pkg', `host has no known package database (dpkg/rpm) for ${name}`);
   const script = db === 'dpkg'
-    ? `dpkg-query -W -f=${q('${Status} ${Version}\\n')} ${q(name)} 2>/dev/null | sed 's/^/dpkg=/'\necho done=1`
-    : `if rpm -q ${q(name)} >/dev/null 2>&1; then rpm -q --qf ${q('%{VERSION}-%{RELEASE}\\n')} ${q(name)} | sed 's/^/rpm=/'; fi\necho done=1`;
+    ? sh`dpkg-query -W -f=${'${Status} ${Version}\\n'} ${name} 2>/dev/null | sed 's/^/dpkg=/'\necho done=1`
+    : sh`if rpm -q ${name} >/dev/null 2>&1; then rpm -q --qf ${'%{VERSION}-%{RELEASE}\\n'} ${name} | sed 's/^/rpm=/'; fi\necho done=1`;
   return {
-    script: `${SBIN_PATH}\n${script}`,
+    script: sh`${SBIN_PATH}\n${script}`,
     blank: 'done=1',
     parse(out) {
       const kv = new KeyValues(out.stdout);
@@ -60,31 +60,31 @@ export function versionMatches(installed: string, wanted: string): boolean {
 
 type Manager = TaskContext['facts']['packageManager'];
 
-function installScript(pm: Manager, name: string, version: string | undefined, updateCache: boolean): string {
+function installScript(pm: Manager, name: string, version: string | undefined, updateCache: boolean): Script {
   switch (pm) {
     case 'apt': {
       const spec = version ? `${name}=${version}` : name;
-      return `${updateCache ? `${APT_ENV} apt-get update -qq && ` : ''}${APT_ENV} apt-get -y -o Dpkg::Options::=--force-confold install ${q(spec)}`;
+      return sh`${updateCache ? sh`${APT_ENV} apt-get update -qq && ` : raw('')}${APT_ENV} apt-get -y -o Dpkg::Options::=--force-confold install ${spec}`;
     }
     case 'dnf':
     case 'yum':
-      return `${pm} -y install ${q(version ? `${name}-${version}` : name)}`;
+      return sh`${pm} -y install ${version ? `${name}-${version}` : name}`;
     case 'up2date':
       if (version) throw new ModuleError('pkg', `up2date cannot install a pinned version of ${name}; push an rpm instead`);
-      return `up2date -i ${q(name)}`;
+      return sh`up2date -i ${name}`;
     default:
       throw new ModuleError('pkg', `no supported package manager to install ${name}`);
   }
 }
 
-function removeScript(pm: Manager, db: 'dpkg' | 'rpm', name: string): string {
-  if (pm === 'apt') return `${APT_ENV} apt-get -y remove ${q(name)}`;
-  if (pm === 'dnf' || pm === 'yum') return `${pm} -y remove ${q(name)}`;
-  return db === 'dpkg' ? `dpkg -r ${q(name)}` : `rpm -e ${q(name)}`;
+function removeScript(pm: Manager, db: 'dpkg' | 'rpm', name: string): Script {
+  if (pm === 'apt') return sh`${APT_ENV} apt-get -y remove ${name}`;
+  if (pm === 'dnf' || pm === 'yum') return sh`${pm} -y remove ${name}`;
+  return db === 'dpkg' ? sh`dpkg -r ${name}` : sh`rpm -e ${name}`;
 }
 
-function exec(script: string): Step {
-  return { kind: 'exec', script: `${SBIN_PATH}\n${script}` };
+function exec(script: Script): Step {
+  return { kind: 'exec', script: sh`${SBIN_PATH}\n${script}` };
 }
 
 /** A pushed package, already checked on the controller. */
@@ -96,17 +96,17 @@ export interface LocalPackage {
 
 function localInstallSteps(db: 'dpkg' | 'rpm', pkg: LocalPackage): Step[] {
   const remote = `/tmp/provision-${pkg.sha256.slice(0, 16)}.${db === 'dpkg' ? 'deb' : 'rpm'}`;
-  const f = q(remote);
-  const name = q(pkg.meta.name);
+  const f = remote;
+  const name = pkg.meta.name;
   // dpkg -i does not fetch dependencies; apt-get -f install does when a repository has them.
   // Verified afterwards: apt-get -f may "fix" things by removing the package again.
   const script = db === 'dpkg'
-    ? `${APT_ENV} dpkg -i --force-confold ${f}; rc=$?
+    ? sh`${APT_ENV} dpkg -i --force-confold ${f}; rc=$?
 if [ $rc -ne 0 ] && command -v apt-get >/dev/null 2>&1; then ${APT_ENV} apt-get -y -o Dpkg::Options::=--force-confold -f install; rc=$?; fi
 rm -f ${f}
 [ $rc -eq 0 ] || exit $rc
-dpkg-query -W -f='\${Status}' ${name} 2>/dev/null | grep -q ' installed$' || { echo ${q(`${pkg.meta.name} is not installed after dpkg -i (unmet dependencies?)`)} >&2; exit 1; }`
-    : `rpm -Uvh --oldpackage ${f}; rc=$?\nrm -f ${f}\nexit $rc`;
+dpkg-query -W -f='\${Status}' ${name} 2>/dev/null | grep -q ' installed$' || { echo ${`${pkg.meta.name} is not installed after dpkg -i (unmet dependencies?)`} >&2; exit 1; }`
+    : sh`rpm -Uvh --oldpackage ${f}; rc=$?\nrm -f ${f}\nexit $rc`;
   return [{ kind: 'upload', localPath: pkg.localPath, remotePath: remote, mode: 0o600 }, exec(script)];
 }
 
@@ -139,7 +139,7 @@ export function planPkg(
       reason: `${name} is not installed`,
       diff: `+${name} ${target}`,
       apply,
-      undo: [exec(local ? (state.db === 'dpkg' ? `dpkg -r ${q(name)}` : `rpm -e ${q(name)}`) : removeScript(pm, state.db, name))],
+      undo: [exec(local ? (state.db === 'dpkg' ? sh`dpkg -r ${name}` : sh`rpm -e ${name}`) : removeScript(pm, state.db, name))],
       before,
       after: { package: name, installed: wanted ? [wanted] : ['any'] },
     }];

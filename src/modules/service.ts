@@ -4,9 +4,9 @@
 // back to /etc/init.d/NAME when `service` is missing (lab containers run sysv scripts directly).
 import type { Footprint, HostFacts, PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { fileKey } from '../core/footprint.js';
-import { q } from '../core/shell.js';
+import { SBIN_PATH, type Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
-import { KeyValues, SBIN_PATH, checkName, meta, type TaskMeta } from './util.js';
+import { KeyValues, checkName, meta, type TaskMeta } from './util.js';
 
 export interface ServiceOptions extends TaskMeta {
   name: string;
@@ -44,28 +44,28 @@ export function serviceFlavor(facts: HostFacts, name: string): ServiceFlavor {
 }
 
 /** sysv status/start/stop/restart: `service` when present, else the init script itself. */
-function sysvAction(name: string, action: string): string {
-  return `if command -v service >/dev/null 2>&1; then service ${q(name)} ${action}; else ${q(`/etc/init.d/${name}`)} ${action}; fi`;
+function sysvAction(name: string, action: string): Script {
+  return sh`if command -v service >/dev/null 2>&1; then service ${name} ${action}; else ${`/etc/init.d/${name}`} ${action}; fi`;
 }
 
 export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
-  const n = q(name);
+  const n = name;
   const running = flavor === 'systemd'
-    ? `if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
-    : `if ( ${sysvAction(name, 'status')} ) >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
+    ? sh`if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
+    : sh`if ( ${sysvAction(name, 'status')} ) >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
   const enabled = flavor === 'systemd'
     // The first word of is-enabled's answer ("" when it prints nothing); no pipe: one process less.
-    ? `set -- $(systemctl is-enabled ${n} 2>/dev/null); echo "enabled=$1"`
+    ? sh`set -- $(systemctl is-enabled ${n} 2>/dev/null); echo "enabled=$1"`
     : flavor === 'sysv-debian'
-      ? `set -- /etc/rc2.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi`
+      ? sh`set -- /etc/rc2.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi`
       // chkconfig --list NAME: "NAME 0:off 1:off 2:on 3:on 4:on 5:on 6:off"; no chkconfig: rc3.d links.
-      : `if command -v chkconfig >/dev/null 2>&1; then
+      : sh`if command -v chkconfig >/dev/null 2>&1; then
   if chkconfig --list ${n} 2>/dev/null | grep -q '[[:space:]]3:on'; then echo enabled=1; else echo enabled=0; fi
 else set -- /etc/rc3.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi; fi`;
-  const script = `${SBIN_PATH}
-if [ -x ${q(`/etc/init.d/${name}`)} ]; then echo initscript=1; else echo initscript=0; fi
-${flavor === 'sysv-debian' ? `set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
-    : flavor === 'sysv-redhat' ? `if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi` : 'echo registered=1'}
+  const script = sh`${SBIN_PATH}
+if [ -x ${`/etc/init.d/${name}`} ]; then echo initscript=1; else echo initscript=0; fi
+${flavor === 'sysv-debian' ? sh`set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
+    : flavor === 'sysv-redhat' ? sh`if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi` : raw('echo registered=1')}
 ${enabled}
 ${running}`;
   return {
@@ -99,35 +99,35 @@ export function serviceFootprint(name: string, ...extraReads: string[]): Footpri
   return { reads: [`service:${name}`, fileKey(`/etc/init.d/${name}`), ...dirs.map(fileKey), ...extraReads], writes: ['*'] };
 }
 
-function exec(script: string): Step {
-  return { kind: 'exec', script: `${SBIN_PATH}\n${script}` };
+function exec(script: Script): Step {
+  return { kind: 'exec', script: sh`${SBIN_PATH}\n${script}` };
 }
 
-export function enableScript(flavor: ServiceFlavor, name: string, on: boolean): string {
-  const n = q(name);
+export function enableScript(flavor: ServiceFlavor, name: string, on: boolean): Script {
+  const n = name;
   switch (flavor) {
     case 'systemd':
-      return `systemctl ${on ? 'enable' : 'disable'} ${n}`;
+      return sh`systemctl ${on ? 'enable' : 'disable'} ${n}`;
     case 'sysv-debian':
       // `defaults` does nothing when K links exist (disabled earlier): then `enable` turns them to S.
       // Old sysv-rc lacks enable/disable; remove is the fallback for disabling.
       return on
-        ? `update-rc.d ${n} defaults >/dev/null && { set -- /etc/rc2.d/S[0-9][0-9]${n}; [ -e "$1" ] || update-rc.d ${n} enable; }`
-        : `update-rc.d ${n} disable 2>/dev/null || update-rc.d -f ${n} remove`;
+        ? sh`update-rc.d ${n} defaults >/dev/null && { set -- /etc/rc2.d/S[0-9][0-9]${n}; [ -e "$1" ] || update-rc.d ${n} enable; }`
+        : sh`update-rc.d ${n} disable 2>/dev/null || update-rc.d -f ${n} remove`;
     case 'sysv-redhat':
-      return on ? `chkconfig --add ${n} && chkconfig ${n} on` : `chkconfig ${n} off`;
+      return on ? sh`chkconfig --add ${n} && chkconfig ${n} on` : sh`chkconfig ${n} off`;
   }
 }
 
 /** Removes every boot link (the state before the service was ever enabled). */
-export function unregisterScript(flavor: ServiceFlavor, name: string): string {
-  return flavor === 'sysv-redhat' ? `chkconfig --del ${q(name)}` : `update-rc.d -f ${q(name)} remove`;
+export function unregisterScript(flavor: ServiceFlavor, name: string): Script {
+  return flavor === 'sysv-redhat' ? sh`chkconfig --del ${name}` : sh`update-rc.d -f ${name} remove`;
 }
 
-export function runScript(flavor: ServiceFlavor, name: string, action: 'start' | 'stop' | 'restart'): string {
+export function runScript(flavor: ServiceFlavor, name: string, action: 'start' | 'stop' | 'restart'): Script {
   if (flavor !== 'systemd') return sysvAction(name, action);
   // A daemon that exits non-zero on SIGTERM leaves the unit "failed"; a stop (or its undo) means "inactive".
-  return action === 'stop' ? `systemctl stop ${q(name)} && { systemctl reset-failed ${q(name)} 2>/dev/null || true; }` : `systemctl ${action} ${q(name)}`;
+  return action === 'stop' ? sh`systemctl stop ${name} && { systemctl reset-failed ${name} 2>/dev/null || true; }` : sh`systemctl ${action} ${name}`;
 }
 
 export function planService(
@@ -238,7 +238,7 @@ export function retiredService(opts: TaskMeta & { name: string; ownedIf: { path:
       const p = serviceProbe(name, flavor);
       // The service itself is probed only when it is ours (this task runs on every director).
       return {
-        script: `if grep -qF -- ${q(opts.ownedIf.marker)} ${q(opts.ownedIf.path)} 2>/dev/null; then echo owned=1\n${p.script}\nelse echo owned=0; fi`,
+        script: sh`if grep -qF -- ${opts.ownedIf.marker} ${opts.ownedIf.path} 2>/dev/null; then echo owned=1\n${p.script}\nelse echo owned=0; fi`,
         blank: 'owned=0',
         parse: (out) => (new KeyValues(out.stdout).get('owned') === '1'
           ? { ...p.parse(out), owned: true }

@@ -15,9 +15,9 @@
 import { basename, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
-import { q } from '../core/shell.js';
+import { SBIN_PATH, type Script, raw, sh } from '../core/shell.js';
 import { ArtifactChecksumError, ModuleError } from './errors.js';
-import { KeyValues, SBIN_PATH, checkName, meta, sha256File, type TaskMeta } from './util.js';
+import { KeyValues, checkName, meta, sha256File, type TaskMeta } from './util.js';
 
 export interface SourceBuildOptions extends TaskMeta {
   name: string;
@@ -26,14 +26,14 @@ export interface SourceBuildOptions extends TaskMeta {
   sha256: string;
   kind: 'tarball' | 'srpm';
   /** sh test that exits 0 when the software is already installed (e.g. `ipvsadm --version | grep -q 1.31`). */
-  installedCheck: string;
+  installedCheck: Script;
   /**
    * Runs in the unpacked source's top directory (tarball) or the work directory (srpm), with
    * STAGE/DESTDIR (tarball) or SRPM/TOPDIR (srpm) exported. Default: `make` / `rpmbuild --rebuild`.
    */
-  buildScript?: string;
+  buildScript?: Script;
   /** Tarball only: installs into "$STAGE". Default `make install DESTDIR="$STAGE"`. */
-  installScript?: string;
+  installScript?: Script;
   workdir?: string;
 }
 
@@ -45,13 +45,13 @@ export interface SourceBuildState {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const WORKDIR_RE = /^\/[A-Za-z0-9._/-]+$/;
 export const DEFAULT_WORKDIR = '/var/tmp/provision-build';
-export const DEFAULT_TARBALL_BUILD = 'make';
-export const DEFAULT_TARBALL_INSTALL = 'make install DESTDIR="$STAGE"';
-export const DEFAULT_SRPM_BUILD = 'rpmbuild --rebuild --define "_topdir $TOPDIR" "$SRPM"';
+export const DEFAULT_TARBALL_BUILD = raw('make');
+export const DEFAULT_TARBALL_INSTALL = raw('make install DESTDIR="$STAGE"');
+export const DEFAULT_SRPM_BUILD = raw('rpmbuild --rebuild --define "_topdir $TOPDIR" "$SRPM"');
 
-export function sourceBuildProbe(installedCheck: string): Probe<SourceBuildState> {
+export function sourceBuildProbe(installedCheck: Script): Probe<SourceBuildState> {
   return {
-    script: `${SBIN_PATH}\n( ${installedCheck}\n) >/dev/null 2>&1 </dev/null; echo "installed=$?"`,
+    script: sh`${SBIN_PATH}\n( ${installedCheck}\n) >/dev/null 2>&1 </dev/null; echo "installed=$?"`,
     blank: 'installed=1',
     parse(out) {
       const v = new KeyValues(out.stdout).get('installed');
@@ -62,11 +62,11 @@ export function sourceBuildProbe(installedCheck: string): Probe<SourceBuildState
 }
 
 /** `gzip -dc` etc.: portable to tars that predate -z/-j/--strip-components. */
-export function decompressor(file: string): string {
-  if (/\.(tar\.gz|tgz)$/.test(file)) return 'gzip -dc';
-  if (/\.(tar\.bz2|tbz2?)$/.test(file)) return 'bzip2 -dc';
-  if (/\.(tar\.xz|txz)$/.test(file)) return 'xz -dc';
-  if (/\.tar$/.test(file)) return 'cat';
+export function decompressor(file: string): Script {
+  if (/\.(tar\.gz|tgz)$/.test(file)) return raw('gzip -dc');
+  if (/\.(tar\.bz2|tbz2?)$/.test(file)) return raw('bzip2 -dc');
+  if (/\.(tar\.xz|txz)$/.test(file)) return raw('xz -dc');
+  if (/\.tar$/.test(file)) return raw('cat');
   throw new ModuleError('sourceBuild', `${file}: unknown tarball compression (want .tar.gz/.tgz/.tar.bz2/.tar.xz/.tar)`);
 }
 
@@ -85,22 +85,22 @@ export function buildLayout(workdir: string, name: string, sha: string, artifact
   return { dir: id, remoteArtifact: `${id}/${basename(artifact)}`, manifest: `${id}.files`, dirs: `${id}.dirs`, backup: `${id}.backup.tar`, rpms: `${id}.rpms` };
 }
 
-function exec(script: string): Step {
-  return { kind: 'exec', script: `${SBIN_PATH}\n${script}` };
+function exec(script: Script): Step {
+  return { kind: 'exec', script: sh`${SBIN_PATH}\n${script}` };
 }
 
-const CD_TOP = `set -- *
-if [ $# -eq 1 ] && [ -d "$1" ]; then cd "$1" || exit 1; fi`;
+const CD_TOP = raw(`set -- *
+if [ $# -eq 1 ] && [ -d "$1" ]; then cd "$1" || exit 1; fi`);
 
-export function tarballSteps(L: BuildLayout, localPath: string, build: string, install: string): { apply: Step[]; undo: Step[] } {
-  const B = q(L.dir);
-  const env = `STAGE=${q(`${L.dir}/stage`)}; DESTDIR="$STAGE"; export STAGE DESTDIR`;
+export function tarballSteps(L: BuildLayout, localPath: string, build: Script, install: Script): { apply: Step[]; undo: Step[] } {
+  const B = L.dir;
+  const env = sh`STAGE=${`${L.dir}/stage`}; DESTDIR="$STAGE"; export STAGE DESTDIR`;
   const apply: Step[] = [
-    exec(`rm -rf ${B} && mkdir -p ${q(`${L.dir}/src`)} ${q(`${L.dir}/stage`)}`),
+    exec(sh`rm -rf ${B} && mkdir -p ${`${L.dir}/src`} ${`${L.dir}/stage`}`),
     { kind: 'upload', localPath, remotePath: L.remoteArtifact, mode: 0o600 },
-    exec(`cd ${q(`${L.dir}/src`)} && ${decompressor(L.remoteArtifact)} ${q(L.remoteArtifact)} | tar xf - || { echo ${q(`cannot unpack ${basename(L.remoteArtifact)}`)} >&2; exit 1; }`),
-    exec(`cd ${q(`${L.dir}/src`)} || exit 1\n${CD_TOP}\n${env}\n( ${build}\n)`),
-    exec(`M=${q(L.manifest)}; D=${q(L.dirs)}; K=${q(L.backup)}; B=${B}
+    exec(sh`cd ${`${L.dir}/src`} && ${decompressor(L.remoteArtifact)} ${L.remoteArtifact} | tar xf - || { echo ${`cannot unpack ${basename(L.remoteArtifact)}`} >&2; exit 1; }`),
+    exec(sh`cd ${`${L.dir}/src`} || exit 1\n${CD_TOP}\n${env}\n( ${build}\n)`),
+    exec(sh`M=${L.manifest}; D=${L.dirs}; K=${L.backup}; B=${B}
 cd "$B/src" || exit 1
 ${CD_TOP}
 ${env}
@@ -118,9 +118,9 @@ while IFS= read -r d; do mkdir -p "/$d" || exit 1; done < "$D"
 while IFS= read -r f; do cp -a "$f" "/$f.provision-new" && mv -f "/$f.provision-new" "/$f" || exit 1; done < "$M.new"
 mv -f "$M.new" "$M"
 cat "$M"`),
-    exec(`rm -rf ${B}`),
+    exec(sh`rm -rf ${B}`),
   ];
-  const undo: Step[] = [exec(`M=${q(L.manifest)}; D=${q(L.dirs)}; K=${q(L.backup)}
+  const undo: Step[] = [exec(sh`M=${L.manifest}; D=${L.dirs}; K=${L.backup}
 [ -f "$M" ] || { echo "no install manifest $M: cannot undo" >&2; exit 1; }
 while IFS= read -r f; do rm -f "/$f"; done < "$M"
 if [ -f "$K" ]; then (cd / && tar xpf "$K") || exit 1; fi
@@ -129,14 +129,14 @@ rm -f "$M" "$D" "$K"`)];
   return { apply, undo };
 }
 
-export function srpmSteps(L: BuildLayout, localPath: string, build: string): { apply: Step[]; undo: Step[] } {
-  const B = q(L.dir);
-  const env = `SRPM=${q(L.remoteArtifact)}; TOPDIR=${q(`${L.dir}/rpm`)}; export SRPM TOPDIR`;
+export function srpmSteps(L: BuildLayout, localPath: string, build: Script): { apply: Step[]; undo: Step[] } {
+  const B = L.dir;
+  const env = sh`SRPM=${L.remoteArtifact}; TOPDIR=${`${L.dir}/rpm`}; export SRPM TOPDIR`;
   const apply: Step[] = [
-    exec(`rm -rf ${B} && mkdir -p ${q(`${L.dir}/rpm`)}`),
+    exec(sh`rm -rf ${B} && mkdir -p ${`${L.dir}/rpm`}`),
     { kind: 'upload', localPath, remotePath: L.remoteArtifact, mode: 0o600 },
-    exec(`cd ${B} || exit 1\n${env}\n( ${build}\n)`),
-    exec(`P=${q(L.rpms)}; ${env}
+    exec(sh`cd ${B} || exit 1\n${env}\n( ${build}\n)`),
+    exec(sh`P=${L.rpms}; ${env}
 set -- "$TOPDIR"/RPMS/*/*.rpm
 [ -e "$1" ] || { echo "rpmbuild produced no binary rpm under $TOPDIR/RPMS" >&2; exit 1; }
 pk=""
@@ -146,9 +146,9 @@ for r in $pk; do n=$(rpm -qp --qf '%{NAME}' "$r") || exit 1; rpm -q "$n" >/dev/n
 rpm -Uvh $pk >&2 || exit 1
 mv -f "$P.new" "$P"
 cat "$P"`),
-    exec(`rm -rf ${B}`),
+    exec(sh`rm -rf ${B}`),
   ];
-  const undo: Step[] = [exec(`P=${q(L.rpms)}
+  const undo: Step[] = [exec(sh`P=${L.rpms}
 [ -f "$P" ] || { echo "no package record $P: cannot undo" >&2; exit 1; }
 n=$(cat "$P")
 if [ -n "$n" ]; then rpm -e $n || exit 1; fi

@@ -5,12 +5,12 @@
 // The task then plans the change and its apply step fails with "kernel has no sysctl KEY" if the
 // key is still missing at that point.
 import { fileKey, own } from '../core/footprint.js';
-import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
-import { q } from '../core/shell.js';
+import type { Evidence, PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
+import { SBIN_PATH, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { fileProbeScript, parseFileState, type FileState } from './file.js';
 import { planLineEdit } from './line-in-file.js';
-import { KeyValues, SBIN_PATH, checkName, checkPath, meta, type TaskMeta } from './util.js';
+import { KeyValues, checkName, checkPath, meta, type TaskMeta } from './util.js';
 
 export interface SysctlOptions extends TaskMeta {
   key: string;
@@ -59,11 +59,11 @@ export function persistedValue(content: string, key: string): string | null {
 }
 
 export function sysctlProbe(key: string, file: string | false): Probe<SysctlState> {
-  const script = `f=${q(procPath(key))}
+  const script = sh`f=${procPath(key)}
 # One cat, then builtins (each process costs ~0.1 s under emulation); the shell's read is no
 # use here: /proc/sys integers cannot be read in pieces. Words (tabs, lines) joined by spaces.
 if [ -f "$f" ]; then v=$(cat "$f"); set -f; set -- $v; set +f; printf 'runtime=%s\\n' "$*"; else echo runtime_missing=1; fi
-${file ? fileProbeScript(file, 'persist.') : ''}`;
+${file ? fileProbeScript(file, 'persist.') : raw('')}`;
   return {
     script,
     // Offline the kernel's value is unknown: "?" never equals a wanted value.
@@ -83,12 +83,17 @@ ${file ? fileProbeScript(file, 'persist.') : ''}`;
 export function sysctlWriteStep(key: string, value: string): Step {
   return {
     kind: 'exec',
-    script: `${SBIN_PATH}
-f=${q(procPath(key))}
-[ -e "$f" ] || { echo ${q(`kernel has no sysctl ${key}`)} >&2; exit 1; }
-if command -v sysctl >/dev/null 2>&1; then sysctl -w ${q(`${key}=${value}`)} >/dev/null
-else printf '%s\\n' ${q(value)} > "$f"; fi`,
+    script: sh`${SBIN_PATH}
+f=${procPath(key)}
+[ -e "$f" ] || { echo ${`kernel has no sysctl ${key}`} >&2; exit 1; }
+if command -v sysctl >/dev/null 2>&1; then sysctl -w ${`${key}=${value}`} >/dev/null
+else printf '%s\\n' ${value} > "$f"; fi`,
   };
+}
+
+/** A sysctl's drift evidence: its runtime value, words joined by spaces as the probe reads them. */
+function runtimeEvidence(key: string, value: string, before: string | null): Evidence {
+  return { what: `sysctl ${key}`, check: sh`cat ${procPath(key)} 2>/dev/null | tr '\\t' ' '`, after: `${value}\n`, ...(before !== null ? { before: `${before}\n` } : {}) };
 }
 
 export function planSysctl(key: string, value: string, file: string | false, state: SysctlState): PlannedChange[] {
@@ -101,6 +106,7 @@ export function planSysctl(key: string, value: string, file: string | false, sta
       apply: [sysctlWriteStep(key, value)],
       before: { key, runtime: null },
       after: { key, runtime: value },
+      evidence: runtimeEvidence(key, value, null),
     });
   } else if (state.runtime !== value) {
     changes.push({
@@ -111,6 +117,7 @@ export function planSysctl(key: string, value: string, file: string | false, sta
       undo: [sysctlWriteStep(key, state.runtime)],
       before: { key, runtime: state.runtime },
       after: { key, runtime: value },
+      evidence: runtimeEvidence(key, value, state.runtime),
     });
   }
   if (file && state.file && state.persisted !== value) {

@@ -11,9 +11,6 @@ export interface TaskMeta {
   notify?: string[];
 }
 
-/** Makes sbin tools (sysctl, modprobe, service, ...) findable when sudo or ssh gave a user PATH. */
-export const SBIN_PATH = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH';
-
 /** Probe output as `key=value` lines; a key may repeat (values kept in order). Other lines are ignored. */
 export class KeyValues {
   private readonly map = new Map<string, string[]>();

@@ -3,7 +3,7 @@
 // before any stdin is sent (so a password never leaks into the script), and on a timeout it tells
 // us which process group to kill.
 import { randomBytes } from 'node:crypto';
-import { q } from '../core/shell.js';
+import { sh, type Script } from '../core/shell.js';
 
 export interface CommandPlan {
   /** What goes over the wire as the exec request. */
@@ -15,14 +15,15 @@ export interface CommandPlan {
   sudo: boolean;
 }
 
-export function planCommand(script: string, viaSudo: boolean, withPassword: boolean): CommandPlan {
+export function planCommand(script: Script, viaSudo: boolean, withPassword: boolean): CommandPlan {
   const tag = randomBytes(8).toString('hex');
   const marker = `provision-start-${tag}`;
-  const inner = `printf '%s %s\\n' ${marker} "$$" >&2\n${script}`;
-  if (!viaSudo) return { command: `/bin/sh -c ${q(inner)}`, marker, sudo: false };
-  if (!withPassword) return { command: `sudo -n -H /bin/sh -c ${q(inner)}`, marker, sudo: true };
+  // The whole script travels as one quoted argument of sh -c.
+  const inner = sh`printf '%s %s\\n' ${marker} "$$" >&2\n${script}`.text;
+  if (!viaSudo) return { command: sh`/bin/sh -c ${inner}`.text, marker, sudo: false };
+  if (!withPassword) return { command: sh`sudo -n -H /bin/sh -c ${inner}`.text, marker, sudo: true };
   const prompt = `[provision-sudo-${tag}] `;
-  return { command: `sudo -S -p ${q(prompt)} -H /bin/sh -c ${q(inner)}`, marker, prompt, sudo: true };
+  return { command: sh`sudo -S -p ${prompt} -H /bin/sh -c ${inner}`.text, marker, prompt, sudo: true };
 }
 
 export type StartEvent = 'prompt' | 'started';
@@ -80,6 +81,6 @@ export class StartFilter {
 }
 
 /** Kills the process group of a timed-out script (its shell leads it: sshd/sudo start a new session). */
-export function killScript(pid: number): string {
-  return `pg=$(ps -o pgid= -p ${pid} 2>/dev/null | tr -d ' '); if [ -n "$pg" ] && [ "$pg" -gt 1 ]; then kill -s KILL -- -"$pg"; else kill -s KILL ${pid}; fi 2>/dev/null; true`;
+export function killScript(pid: number): Script {
+  return sh`pg=$(ps -o pgid= -p ${pid} 2>/dev/null | tr -d ' '); if [ -n "$pg" ] && [ "$pg" -gt 1 ]; then kill -s KILL -- -"$pg"; else kill -s KILL ${pid}; fi 2>/dev/null; true`;
 }

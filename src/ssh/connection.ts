@@ -7,7 +7,7 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import type { Connection, ExecOptions, ExecResult } from '../core/types.js';
 import type { SshTarget } from '../inventory/types.js';
-import { q } from '../core/shell.js';
+import { Script, sh } from '../core/shell.js';
 import { collectAuth, type AuthPlan } from './auth.js';
 import { killScript, planCommand, StartFilter } from './become.js';
 import { dial } from './dial.js';
@@ -278,9 +278,9 @@ class SshConnection implements Connection {
     });
   }
 
-  async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(script: Script, opts: ExecOptions = {}): Promise<ExecResult> {
     const become = !!opts.become && this.needsSudo;
-    this.opts.onCommand?.(this.host, become ? `[sudo] ${script}` : script);
+    this.opts.onCommand?.(this.host, become ? `[sudo] ${script.display}` : script.display);
     const sudoPassword = become && this.target.becomePasswordEnv ? this.env[this.target.becomePasswordEnv] : undefined;
     if (become && this.target.becomePasswordEnv && !sudoPassword) {
       throw this.err('auth', `become password env ${this.target.becomePasswordEnv} is not set`);
@@ -289,7 +289,7 @@ class SshConnection implements Connection {
     return this.guard(this.runChannel(script, become, sudoPassword, opts, release));
   }
 
-  private runChannel(script: string, become: boolean, sudoPassword: string | undefined, opts: ExecOptions, release: () => void): Promise<ExecResult> {
+  private runChannel(script: Script, become: boolean, sudoPassword: string | undefined, opts: ExecOptions, release: () => void): Promise<ExecResult> {
     const plan = planCommand(script, become, sudoPassword !== undefined);
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
@@ -304,7 +304,7 @@ class SshConnection implements Connection {
       };
       const timer = opts.timeoutMs
         ? setTimeout(() => {
-            settle(this.err('timeout', `command did not finish within ${opts.timeoutMs}ms: ${firstLine(script)}`));
+            settle(this.err('timeout', `command did not finish within ${opts.timeoutMs}ms: ${firstLine(script.display)}`));
             this.abandon(stream, filter?.pid, become);
           }, opts.timeoutMs)
         : undefined;
@@ -343,7 +343,7 @@ class SshConnection implements Connection {
         ch.on('error', () => {}); // surfaced through 'close' without an exit status
         ch.on('close', () => {
           release();
-          if (code === undefined) return settle(this.err('channel', `channel closed without an exit status: ${firstLine(script)}`));
+          if (code === undefined) return settle(this.err('channel', `channel closed without an exit status: ${firstLine(script.display)}`));
           const stderr = errChunks.join('') + f.flush();
           if (plan.sudo && !f.hasStarted) {
             // sudo never ran the script: not a task failure but a host setup problem.
@@ -450,9 +450,9 @@ class SshConnection implements Connection {
       }
     });
     if (renamedByMv) {
-      const r = await this.exec(`mv -f ${q(tmp)} ${q(remotePath)}`);
+      const r = await this.exec(sh`mv -f ${tmp} ${remotePath}`);
       if (r.code !== 0) {
-        await this.exec(`rm -f ${q(tmp)}`).catch(() => {});
+        await this.exec(sh`rm -f ${tmp}`).catch(() => {});
         throw this.err('sftp', `mv ${tmp} -> ${remotePath} failed (exit ${r.code}): ${r.stderr.trim()}`);
       }
     }
@@ -471,18 +471,19 @@ class SshConnection implements Connection {
     });
     const tmp = `${remotePath}.provision-tmp-${tag}`;
     // cp (not mv): /tmp is often another filesystem, and only a same-directory rename is atomic.
-    const script = [
-      `trap 'rm -f ${q(tmp)} ${q(staged)}' EXIT`,
-      `cp ${q(staged)} ${q(tmp)}`,
-      `chown 0:0 ${q(tmp)}`,
-      `chmod ${mode.toString(8)} ${q(tmp)}`,
-      `mv -f ${q(tmp)} ${q(remotePath)}`,
-    ].join(' && ');
+    const trap = sh`rm -f ${tmp} ${staged}`.text;
+    const script = Script.join([
+      sh`trap ${trap} EXIT`,
+      sh`cp ${staged} ${tmp}`,
+      sh`chown 0:0 ${tmp}`,
+      sh`chmod ${mode.toString(8)} ${tmp}`,
+      sh`mv -f ${tmp} ${remotePath}`,
+    ], ' && ');
     let r: ExecResult;
     try {
       r = await this.exec(script, { become: true });
     } catch (e) {
-      await this.exec(`rm -f ${q(staged)}`).catch(() => {});
+      await this.exec(sh`rm -f ${staged}`).catch(() => {});
       throw e;
     }
     if (r.code !== 0) throw this.err('sftp', `installing ${remotePath} as root failed (exit ${r.code}): ${r.stderr.trim()}`);

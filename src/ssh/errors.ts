@@ -1,3 +1,5 @@
+import { ConnectionError, EXIT } from '../core/provision-error.js';
+
 // Every failure of the transport is one typed error, so the engine can tell
 // "host down" from "wrong key" without parsing messages.
 
@@ -12,8 +14,8 @@ export type TransportErrorKind =
   | 'sftp'
   | 'config';
 
-export class TransportError extends Error {
-  override readonly name = 'TransportError';
+export class TransportError extends ConnectionError {
+  readonly exitCode = EXIT.failed;
   readonly kind: TransportErrorKind;
   /** Inventory name of the host. */
   readonly host: string;

@@ -3,6 +3,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
+import { EXIT, ProvisionError } from '../core/provision-error.js';
 
 export type HostKeyVerdict = 'match' | 'unknown' | 'changed' | 'revoked';
 
@@ -16,8 +17,9 @@ export interface KnownHostsEntry {
   line: number;
 }
 
-export class KnownHostsParseError extends Error {
-  override readonly name = 'KnownHostsParseError';
+/** A known_hosts file provision cannot read: a configuration error, fixed by the operator. */
+export class KnownHostsParseError extends ProvisionError {
+  readonly exitCode = EXIT.failed;
   constructor(readonly file: string, readonly line: number, detail: string) {
     super(`${file}:${line}: ${detail}`);
   }

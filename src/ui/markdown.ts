@@ -12,7 +12,7 @@ export function renderMarkdown(run: RunReport): string {
   out.push('');
   for (const h of run.hosts) {
     out.push(`## ${h.host}`, '');
-    if (h.error && h.tasks.length === 0) { out.push(`Unreachable: ${h.error}`, ''); continue; }
+    if (h.error && h.tasks.length === 0) { out.push(`${h.errorKind === 'failed' ? 'Failed' : 'Unreachable'}: ${h.error}`, ''); continue; }
     h.tasks.forEach((t, i) => {
       const mark = t.status === 'changed' ? (run.mode === 'check' ? 'will change' : 'changed') : t.status;
       out.push(`${i + 1}. **${t.task}** (\`${t.module}\`) — ${mark}`);

@@ -2,7 +2,7 @@
 import type { HostReport, RunReport } from '../core/types.js';
 
 export function recapLine(r: HostReport): string {
-  if (r.error && r.tasks.length === 0) return `UNREACHABLE: ${r.error}`;
+  if (r.error && r.tasks.length === 0) return `${r.errorKind === 'failed' ? 'FAILED' : 'UNREACHABLE'}: ${r.error}`;
   const c = r.recap;
   const base = `ok=${c.ok} changed=${c.changed} failed=${c.failed} skipped=${c.skipped} round-trips=${r.roundTrips} ${(r.durationMs / 1000).toFixed(1)}s`;
   return r.error ? `${base} ERROR: ${r.error}` : base;

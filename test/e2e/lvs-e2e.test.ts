@@ -12,6 +12,7 @@
 // subnet behind the director). Last, the running cluster is switched from mon to keepalived.
 // One boot for all of it: booting takes a minute under TCG, a restore seconds.
 // Timings and failed-request counts go to bench/results/e2e-<method>.json and e2e-lab.json.
+import { raw } from '../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,7 +62,8 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     const t = Date.now();
     try { return await f(); } finally { labTimings[what] = Date.now() - t; }
   };
-  const sh = (host: string, script: string) => sshExec(sshEndpoint(lab.state, host), script, { timeoutMs: 120_000 });
+  // Test scripts are written out whole here (the e2e's own commands): raw.
+  const sh = (host: string, script: string) => sshExec(sshEndpoint(lab.state, host), raw(script), { timeoutMs: 120_000 });
   const on = async (host: string, script: string) => {
     const r = await sh(host, script);
     assert.equal(r.code, 0, `${host}: ${script}: ${r.stdout}${r.stderr}`);
@@ -125,7 +127,7 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       const other = lab.state.hosts.find((h) => h.name === 'rs1')!;
       const wrongKnown = join(stateDir, 'wrong_known_hosts');
       await writeFile(wrongKnown, `[127.0.0.1]:${lab.hosts.find((h) => h.name === 'rs2')!.sshPort} ${other.hostKey}\n`);
-      const r = await sshExec({ ...sshEndpoint(lab.state, 'rs2', false), knownHosts: wrongKnown }, 'true');
+      const r = await sshExec({ ...sshEndpoint(lab.state, 'rs2', false), knownHosts: wrongKnown }, raw('true'));
       assert.equal(r.code, 255);
       assert.match(r.stderr, /host key/i);
     });
@@ -162,7 +164,7 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
 
     it('reaches a VM through the agent while its sshd is stopped', async () => {
       await vmDriver.stopHost(lab.dir, 'rs2');
-      const down = await sshExec(sshEndpoint(lab.state, 'rs2', false), 'true', { timeoutMs: 30_000 });
+      const down = await sshExec(sshEndpoint(lab.state, 'rs2', false), raw('true'), { timeoutMs: 30_000 });
       assert.notEqual(down.code, 0);
       const viaAgent = await vmDriver.hostExec(lab.dir, 'rs2', 'hostname; echo oops >&2; exit 3');
       assert.deepEqual(viaAgent, { code: 3, stdout: 'rs2\n', stderr: 'oops\n' });

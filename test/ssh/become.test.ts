@@ -1,5 +1,6 @@
 // Non-root logins against a real sshd: password auth, running as is, and become via sudo.
 // Needs root (useradd) and the `sudo` package on the test machine.
+import { raw } from '../../src/core/shell.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -7,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, statSync, rmSync, existsSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openConnection, TransportError, type ConnectOptions } from '../../src/ssh/index.js';
+import { openConnection } from '../../src/ssh/index.js';
 import type { SshTarget } from '../../src/inventory/types.js';
 import { testConnectOptions, rejectsWith as expectRejection } from './helpers/expect.js';
 import { TestSshd, knownHostsLine, hasSudo } from './helpers/sshd.js';
@@ -83,8 +84,8 @@ function requireSudo(): void {
 test('a non-root login runs commands as itself unless become is asked for', async () => {
   const c = await openConnection(target(), opts());
   try {
-    assert.equal((await c.exec('id -un')).stdout, `${NOPASS_USER}\n`);
-    assert.equal((await c.exec('id -un', { become: false })).stdout, `${NOPASS_USER}\n`);
+    assert.equal((await c.exec(raw('id -un'))).stdout, `${NOPASS_USER}\n`);
+    assert.equal((await c.exec(raw('id -un'), { become: false })).stdout, `${NOPASS_USER}\n`);
   } finally {
     await c.close();
   }
@@ -92,7 +93,7 @@ test('a non-root login runs commands as itself unless become is asked for', asyn
 
 test('password auth reads the password from the named env var; a wrong one is an auth error that hides it', async () => {
   const c = await openConnection(target({ privateKeyFile: undefined, passwordEnv: 'PROV_SSH_PW' }), opts({ env: { PROV_SSH_PW: password } }));
-  assert.equal((await c.exec('id -un')).stdout, `${NOPASS_USER}\n`);
+  assert.equal((await c.exec(raw('id -un'))).stdout, `${NOPASS_USER}\n`);
   await c.close();
   const wrong = 'not-the-password-' + randomBytes(4).toString('hex');
   const e = await rejectsWith(
@@ -107,9 +108,9 @@ test('become with NOPASSWD sudo runs as root with root HOME, and stdin reaches t
   requireSudo();
   const c = await openConnection(target(), opts());
   try {
-    const r = await c.exec('id -u; echo "$HOME"; cat', { become: true, stdin: 'payload\n' });
+    const r = await c.exec(raw('id -u; echo "$HOME"; cat'), { become: true, stdin: 'payload\n' });
     assert.deepEqual(r, { code: 0, stdout: '0\n/root\npayload\n', stderr: '' });
-    const f = await c.exec('echo oops >&2; exit 4', { become: true });
+    const f = await c.exec(raw('echo oops >&2; exit 4'), { become: true });
     assert.deepEqual(f, { code: 4, stdout: '', stderr: 'oops\n' }, 'a failing script is a result, not a sudo error');
   } finally {
     await c.close();
@@ -122,7 +123,7 @@ test('become with a sudo password feeds it to sudo only; the script never sees i
   try {
     // Run twice: the second time sudo has cached credentials and does not prompt.
     for (let i = 0; i < 2; i++) {
-      const r = await c.exec('id -u; cat', { become: true, stdin: 'data-only\n' });
+      const r = await c.exec(raw('id -u; cat'), { become: true, stdin: 'data-only\n' });
       assert.deepEqual(r, { code: 0, stdout: '0\ndata-only\n', stderr: '' });
     }
   } finally {
@@ -135,7 +136,7 @@ test('a wrong sudo password or a missing sudo rule is an auth error, not a task 
   const wrong = 'wrong-' + randomBytes(4).toString('hex');
   const c = await openConnection(target({ user: PASS_USER, becomePasswordEnv: 'PROV_SUDO_PW' }), opts({ env: { PROV_SUDO_PW: wrong } }));
   try {
-    const e = await rejectsWith(c.exec('id -u', { become: true, timeoutMs: 15_000 }), 'auth', /sudo refused/);
+    const e = await rejectsWith(c.exec(raw('id -u'), { become: true, timeoutMs: 15_000 }), 'auth', /sudo refused/);
     assert.ok(!e.message.includes(wrong));
   } finally {
     await c.close();
@@ -143,7 +144,7 @@ test('a wrong sudo password or a missing sudo rule is an auth error, not a task 
   // The password user without a password to give: sudo -n refuses.
   const c2 = await openConnection(target({ user: PASS_USER }), opts());
   try {
-    await rejectsWith(c2.exec('id -u', { become: true }), 'auth', /password is required/);
+    await rejectsWith(c2.exec(raw('id -u'), { become: true }), 'auth', /password is required/);
   } finally {
     await c2.close();
   }
@@ -174,9 +175,9 @@ test('upload with become stages in /tmp and installs the file as root, atomicall
 test('a non-root exec over its timeout is killed on the host', async () => {
   const c = await openConnection(target(), opts());
   try {
-    await rejectsWith(c.exec('sleep 4713', { timeoutMs: 300 }), 'timeout');
+    await rejectsWith(c.exec(raw('sleep 4713'), { timeoutMs: 300 }), 'timeout');
     await new Promise((r) => setTimeout(r, 300));
-    const still = (await c.exec('ps -eo args | grep -c "^sleep 4713" || true')).stdout.trim();
+    const still = (await c.exec(raw('ps -eo args | grep -c "^sleep 4713" || true'))).stdout.trim();
     assert.equal(still, '0');
   } finally {
     await c.close();

@@ -2,12 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { raw } from '../../src/core/shell.js';
 import { planCommand, StartFilter, type StartEvent } from '../../src/ssh/become.js';
 import { exitCode } from '../../src/ssh/connection.js';
 import { Semaphore } from '../../src/ssh/semaphore.js';
 
 test('planned commands run the script under /bin/sh, print the start line first, quote everything', () => {
-  const script = `echo "it's" $HOME`;
+  const script = raw(`echo "it's" $HOME`);
   const p = planCommand(script, false, false);
   assert.equal(p.sudo, false);
   // Run the wrapped command locally through a shell, as sshd would.

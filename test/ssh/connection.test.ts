@@ -1,4 +1,5 @@
 // The SSH transport against a real OpenSSH sshd on 127.0.0.1.
+import { raw } from '../../src/core/shell.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -7,7 +8,7 @@ import { mkdtempSync, writeFileSync, readFileSync, statSync, existsSync, rmSync 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { openConnection, TransportError, type ConnectOptions } from '../../src/ssh/index.js';
+import { openConnection, type TransportError, type ConnectOptions } from '../../src/ssh/index.js';
 import type { SshTarget } from '../../src/inventory/types.js';
 import { testConnectOptions, rejectsWith as expectRejection } from './helpers/expect.js';
 import { TestSshd, genKey, knownHostsLine, freePort } from './helpers/sshd.js';
@@ -47,9 +48,9 @@ const rejectsWith = (p: Promise<unknown>, kind: TransportError['kind'], msg?: Re
 test('exec returns exit code, stdout and stderr separately', async () => {
   const c = await openConnection(target(), opts());
   try {
-    const r = await c.exec(`echo out; echo "it's err" >&2; exit 3`);
+    const r = await c.exec(raw(`echo out; echo "it's err" >&2; exit 3`));
     assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: "it's err\n" });
-    const ok = await c.exec('id -u');
+    const ok = await c.exec(raw('id -u'));
     assert.deepEqual(ok, { code: 0, stdout: '0\n', stderr: '' });
   } finally {
     await c.close();
@@ -59,7 +60,7 @@ test('exec returns exit code, stdout and stderr separately', async () => {
 test('exec runs the script with /bin/sh even when it has shell syntax and quotes', async () => {
   const c = await openConnection(target(), opts());
   try {
-    const r = await c.exec(`x='a b'; for w in $x "c'd"; do printf '[%s]' "$w"; done; echo; readlink /proc/$$/exe`);
+    const r = await c.exec(raw(`x='a b'; for w in $x "c'd"; do printf '[%s]' "$w"; done; echo; readlink /proc/$$/exe`));
     assert.equal(r.code, 0, r.stderr);
     const [words, shell] = r.stdout.trim().split('\n');
     assert.equal(words, "[a][b][c'd]");
@@ -72,11 +73,11 @@ test('exec runs the script with /bin/sh even when it has shell syntax and quotes
 test('exec feeds stdin (string and binary) then EOF; no stdin means immediate EOF', async () => {
   const c = await openConnection(target(), opts());
   try {
-    assert.equal((await c.exec('cat', { stdin: 'hello\nworld' })).stdout, 'hello\nworld');
+    assert.equal((await c.exec(raw('cat'), { stdin: 'hello\nworld' })).stdout, 'hello\nworld');
     const blob = randomBytes(300_000);
-    const r = await c.exec('sha256sum | cut -d" " -f1', { stdin: blob });
+    const r = await c.exec(raw('sha256sum | cut -d" " -f1'), { stdin: blob });
     assert.equal(r.stdout.trim(), createHash('sha256').update(blob).digest('hex'));
-    const empty = await c.exec('cat; echo done', { timeoutMs: 5000 });
+    const empty = await c.exec(raw('cat; echo done'), { timeoutMs: 5000 });
     assert.equal(empty.stdout, 'done\n');
   } finally {
     await c.close();
@@ -86,7 +87,7 @@ test('exec feeds stdin (string and binary) then EOF; no stdin means immediate EO
 test('a command killed by a signal reports 128+n', async () => {
   const c = await openConnection(target(), opts());
   try {
-    const r = await c.exec('kill -TERM $$; sleep 5');
+    const r = await c.exec(raw('kill -TERM $$; sleep 5'));
     assert.equal(r.code, 128 + 15);
   } finally {
     await c.close();
@@ -98,7 +99,7 @@ test('20 parallel execs on one connection all succeed, never more than maxChanne
   try {
     const t0 = Date.now();
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => c.exec(`s=$(date +%s%N); sleep 0.3; e=$(date +%s%N); echo ${i} $s $e`)),
+      Array.from({ length: 20 }, (_, i) => c.exec(raw(`s=$(date +%s%N); sleep 0.3; e=$(date +%s%N); echo ${i} $s $e`))),
     );
     const elapsed = Date.now() - t0;
     const spans = results.map((r, i) => {
@@ -124,7 +125,7 @@ test('onCommand sees each command', async () => {
   const seen: string[] = [];
   const c = await openConnection(target(), opts({ onCommand: (h, d) => seen.push(`${h}: ${d}`) }));
   try {
-    await c.exec('true');
+    await c.exec(raw('true'));
     assert.deepEqual(seen, ['rs1: true']);
   } finally {
     await c.close();
@@ -164,7 +165,7 @@ test('upload of a missing local file and into a missing directory fail as sftp e
     writeFileSync(local, 'x');
     await rejectsWith(c.upload(local, '/nonexistent-dir-provision/x'), 'sftp', /nonexistent-dir-provision/);
     // The connection is still fine afterwards.
-    assert.equal((await c.exec('echo ok')).stdout, 'ok\n');
+    assert.equal((await c.exec(raw('echo ok'))).stdout, 'ok\n');
   } finally {
     await c.close();
   }
@@ -196,7 +197,7 @@ test('acceptNewHostKeys records the key (0600, dir created); the next connect ma
   const found = execFileSync('ssh-keygen', ['-F', `[127.0.0.1]:${sshd.port}`, '-f', kh], { encoding: 'utf8' });
   assert.match(found, /ssh-ed25519/);
   const c2 = await openConnection(target({ knownHostsFile: kh }), opts({ acceptNewHostKeys: false }));
-  assert.equal((await c2.exec('echo again')).stdout, 'again\n');
+  assert.equal((await c2.exec(raw('echo again'))).stdout, 'again\n');
   await c2.close();
   assert.equal(readFileSync(kh, 'utf8').split('\n').filter(Boolean).length, 1, 'no duplicate entry');
 });
@@ -225,7 +226,7 @@ test('a hashed known_hosts entry written by ssh-keygen -H is accepted', async ()
   execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'pipe' });
   assert.match(readFileSync(kh, 'utf8'), /^\|1\|/);
   const c = await openConnection(target({ knownHostsFile: kh }), opts());
-  assert.equal((await c.exec('echo hashed')).stdout, 'hashed\n');
+  assert.equal((await c.exec(raw('echo hashed'))).stdout, 'hashed\n');
   await c.close();
 });
 
@@ -250,7 +251,7 @@ test('a missing or encrypted private key is a readable auth error before diallin
   // With the passphrase from the env var, the (authorized) encrypted key works.
   writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n${enc.publicKey}\n`);
   const c = await openConnection(target({ privateKeyFile: enc.privateKeyFile }), opts({ keyPassphraseEnv: 'PROV_KEY_PASS', env: { PROV_KEY_PASS: 'secret-pass' } }));
-  assert.equal((await c.exec('echo unlocked')).stdout, 'unlocked\n');
+  assert.equal((await c.exec(raw('echo unlocked'))).stdout, 'unlocked\n');
   await c.close();
   writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n`);
 });
@@ -263,7 +264,7 @@ test('ssh-agent from SSH_AUTH_SOCK is used when no key file works', async () => 
     execFileSync('ssh-add', [sshd.clientKey.privateKeyFile], { env: { SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
     const wrong = genKey(tmp, 'agent_case_wrong_key');
     const c = await openConnection(target({ privateKeyFile: wrong.privateKeyFile }), opts({ env: { SSH_AUTH_SOCK: sock } }));
-    assert.equal((await c.exec('echo agent')).stdout, 'agent\n');
+    assert.equal((await c.exec(raw('echo agent'))).stdout, 'agent\n');
     await c.close();
   } finally {
     process.kill(agentPid, 'SIGTERM');
@@ -308,9 +309,9 @@ test('an exec over its timeout rejects as timeout, kills the command, and the co
   const c = await openConnection(target(), opts());
   try {
     const t0 = Date.now();
-    await rejectsWith(c.exec('sleep 4711', { timeoutMs: 300 }), 'timeout', /within 300ms: sleep 4711/);
+    await rejectsWith(c.exec(raw('sleep 4711'), { timeoutMs: 300 }), 'timeout', /within 300ms: sleep 4711/);
     assert.ok(Date.now() - t0 < 1500);
-    assert.equal((await c.exec('echo still here')).stdout, 'still here\n');
+    assert.equal((await c.exec(raw('echo still here'))).stdout, 'still here\n');
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(running('sleep 4711'), false, 'the remote command must be killed');
   } finally {
@@ -320,20 +321,20 @@ test('an exec over its timeout rejects as timeout, kills the command, and the co
 
 test('a connection killed mid-exec rejects pending and later execs as channel errors', async () => {
   const c = await openConnection(target(), opts({ keepaliveIntervalMs: 500 }));
-  const pending = [c.exec('sleep 4712'), c.exec('sleep 4712')];
+  const pending = [c.exec(raw('sleep 4712')), c.exec(raw('sleep 4712'))];
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(sshd.killSessions() > 0, 'there should be a session to kill');
   const t0 = Date.now();
   for (const p of pending) await rejectsWith(p, 'channel', /connection lost/);
   assert.ok(Date.now() - t0 < 3000);
-  await rejectsWith(c.exec('true'), 'channel');
+  await rejectsWith(c.exec(raw('true')), 'channel');
   await c.close();
 });
 
 test('exec after close rejects as a channel error', async () => {
   const c = await openConnection(target(), opts());
   await c.close();
-  await rejectsWith(c.exec('true'), 'channel', /closed/);
+  await rejectsWith(c.exec(raw('true')), 'channel', /closed/);
 });
 
 test('ssh config supplies HostName, Port, User and IdentityFile for an alias', async () => {
@@ -344,7 +345,7 @@ test('ssh config supplies HostName, Port, User and IdentityFile for an alias', a
     { name: 'rs1', address: 'rs1', port: 22, user: '', knownHostsFile: knownHosts, become: false },
     opts({ sshConfigFile: cfg }),
   );
-  assert.equal((await c.exec('echo via-config')).stdout, 'via-config\n');
+  assert.equal((await c.exec(raw('echo via-config'))).stdout, 'via-config\n');
   await c.close();
 });
 
@@ -355,7 +356,7 @@ test('ProxyJump goes through the jump host (and fails when it refuses forwarding
     `Host jumpbox\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User root\nHost jumpbox 127.0.0.1\n  IdentityFile ${sshd.clientKey.privateKeyFile}\n`,
   );
   const c = await openConnection(target({ proxyJump: 'jumpbox' }), opts({ sshConfigFile: cfg }));
-  const r = await c.exec('echo "$SSH_CONNECTION"');
+  const r = await c.exec(raw('echo "$SSH_CONNECTION"'));
   await c.close();
   // Through a tunnel, the inner connection comes from sshd's own forwarding socket.
   assert.match(r.stdout, /^127\.0\.0\.1 \d+ 127\.0\.0\.1 \d+\n$/);

@@ -1,4 +1,5 @@
 // The probe batch is executed by a real /bin/sh here: framing must survive any output.
+import { raw } from '../../src/core/shell.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,8 +18,8 @@ test('each probe gets exactly its own stdout and exit code', () => {
     "printf 'a\\n\\nb\\n\\n'",
     'exit 0',
   ];
-  const b = batchProbes(probes);
-  const outs = b.split(runSh(b.script));
+  const b = batchProbes(probes.map(raw));
+  const outs = b.split(runSh(b.script.text));
   assert.deepEqual(outs, [
     { stdout: 'hello\n', code: 0 },
     { stdout: 'no newline', code: 0 },
@@ -30,20 +31,20 @@ test('each probe gets exactly its own stdout and exit code', () => {
 });
 
 test('a probe printing a fake frame marker cannot confuse the split', () => {
-  const b = batchProbes(['echo "__provision_deadbeef 1 begin"; echo "x 0 end 0"', 'echo second']);
-  const outs = b.split(runSh(b.script));
+  const b = batchProbes([raw('echo "__provision_deadbeef 1 begin"; echo "x 0 end 0"'), raw('echo second')]);
+  const outs = b.split(runSh(b.script.text));
   assert.equal(outs[0]!.stdout, '__provision_deadbeef 1 begin\nx 0 end 0\n');
   assert.equal(outs[1]!.stdout, 'second\n');
 });
 
 test('a probe reading stdin gets EOF, not the rest of the batch', () => {
-  const b = batchProbes(['cat; echo done', 'echo next']);
-  const outs = b.split(runSh(b.script));
+  const b = batchProbes([raw('cat; echo done'), raw('echo next')]);
+  const outs = b.split(runSh(b.script.text));
   assert.deepEqual(outs.map((o) => o.stdout), ['done\n', 'next\n']);
 });
 
 test('a truncated output is an error, not a silent empty state', () => {
-  const b = batchProbes(['echo a', 'echo b']);
-  const full = runSh(b.script);
+  const b = batchProbes([raw('echo a'), raw('echo b')]);
+  const full = runSh(b.script.text);
   assert.throws(() => b.split(full.slice(0, full.indexOf('echo') > 0 ? 10 : 30)), /no output frame|not closed/);
 });

@@ -1,6 +1,7 @@
 // The engine re-probes after a change only what the change may have altered (task footprints),
 // and the result is still what a full re-probe would give. runHost runs for real against the
 // local /bin/sh through a Connection over it (no SSH: that layer is tested in test/ssh).
+import { raw, sh } from '../../src/core/shell.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -28,7 +29,7 @@ async function run(tasks: Task[]) {
 
 describe('footprints', () => {
   const ctx = testContext();
-  const t = (fp?: ReturnType<typeof own>): Task => ({ name: 'x', module: 'x', probe: () => ({ script: 'true', parse: () => null }), plan: () => [], ...(fp ? { footprint: () => fp } : {}) });
+  const t = (fp?: ReturnType<typeof own>): Task => ({ name: 'x', module: 'x', probe: () => ({ script: raw('true'), parse: () => null }), plan: () => [], ...(fp ? { footprint: () => fp } : {}) });
 
   it('a file meets itself, its ancestors and descendants, nothing else', () => {
     assert.ok(invalidates(t(own(fileKey('/etc/mon'))), t(own(fileKey('/etc/mon/mon.cf'))), ctx));
@@ -51,7 +52,7 @@ describe('footprints', () => {
     const s = sysctl({ name: 's', key: 'net.ipv4.ip_forward', value: '1', persistFile: '/etc/sysctl.conf' });
     assert.ok(invalidates(lineInFile({ name: 'l', path: '/etc/sysctl.conf', line: 'x' }), s, ctx));
     assert.ok(!invalidates(file({ name: 'f', path: '/etc/motd', content: 'x' }), s, ctx));
-    assert.ok(invalidates(command({ name: 'c', cmd: 'true' }), s, ctx));
+    assert.ok(invalidates(command({ name: 'c', cmd: raw('true') }), s, ctx));
   });
 
   it('a service probe is stale after its init script, a unit file or any service change; not after a config file', () => {
@@ -92,7 +93,7 @@ describe('engine: re-probe after a change', () => {
         directory({ name: 'D', path: d, mode: '0755' }),
         file({ name: 'F', path: join(d, 'x.conf'), content: 'x\n' }),
         file({ name: 'G', path: join(dir, 'g.conf'), content: 'g\n' }),
-        command({ name: 'touch', cmd: `echo h > ${join(dir, 'h.conf')}`, creates: join(dir, 'h.conf') }),
+        command({ name: 'touch', cmd: sh`echo h > ${join(dir, 'h.conf')}`, creates: join(dir, 'h.conf') }),
         file({ name: 'H', path: join(dir, 'h.conf'), content: 'h\n' }),
         file({ name: 'I', path: join(dir, 'i.conf'), content: 'i\n' }),
       ];

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { FACTS_SCRIPT, parseFacts } from '../../src/core/facts.js';
 
 test('facts of this (Debian 12) machine, gathered by the real script', () => {
-  const f = parseFacts(execFileSync('/bin/sh', ['-c', FACTS_SCRIPT], { encoding: 'utf8' }));
+  const f = parseFacts(execFileSync('/bin/sh', ['-c', FACTS_SCRIPT.text], { encoding: 'utf8' }));
   assert.equal(f.os.family, 'debian');
   assert.equal(f.os.id, 'debian');
   assert.equal(f.packageManager, 'apt');

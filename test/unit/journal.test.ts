@@ -73,3 +73,29 @@ describe('write-ahead journal', () => {
     } finally { await cleanup(); }
   });
 });
+
+describe('drift evidence is declared by the module that made the change', () => {
+  it('a file change carries its sha256 check; rollback reads it back without knowing files', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const path = join(dir, 'e.conf');
+      const journal = new JournalWriter(dir, { id: 'run-ev', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
+      await runHost(localConnection, {
+        host: 'local', vars: {}, projectDir: '/',
+        build: () => ({ tasks: [file({ name: 'E', path, content: 'e\n' })], handlers: {} }),
+      }, { mode: 'apply', onChange: (c) => journal.record('local', c), onApplied: (c) => journal.settle('local', c) });
+      journal.finish('ok');
+      const change = listJournals(dir)[0]!.hosts.local!.changes[0]!;
+      assert.equal(change.evidence?.what, `${path} content`);
+      const items = planRollback(listJournals(dir)[0]!).items;
+      assert.deepEqual(await detectDrift(localConnection, items), []);
+      await writeFile(path, 'edited by hand\n');
+      assert.deepEqual(await detectDrift(localConnection, items), [`${path} content changed since run`]);
+      // A journal from before evidence existed (same change, no evidence field) is still checked.
+      const legacy: JournalChange = { ...change, evidence: undefined };
+      assert.deepEqual(await detectDrift(localConnection, [{ host: 'local', change: legacy, undoable: true }]), [`${path} content changed since run`]);
+    } finally {
+      await cleanup();
+    }
+  });
+});

@@ -90,17 +90,17 @@ test('the live-table task never touches a foreign service, even when its real se
   assert.match(changes[0]!.summary, /-A -t 192\.168\.0\.218:8080/);
   // The post-apply check leaves the foreign service out.
   const step = changes[0]!.apply[0]!;
-  assert.ok(step.kind === 'exec' && /awk -v 'skip=-t 192\.168\.0\.218:80'/.test(step.script), JSON.stringify(step));
+  assert.ok(step.kind === 'exec' && /awk -v 'skip=-t 192\.168\.0\.218:80'/.test(step.script.text), JSON.stringify(step));
   assert.equal(ka.length, 1);
   // Run that script for real with a STAND-IN ipvsadm (this machine has no IPVS): it prints the
   // table after the change, keepalived's service included, and accepts the add commands.
   const bin = mkdtempSync(join(tmpdir(), 'provision-ka-bin-'));
   const after = `${live}-A -t 192.168.0.218:8080 -s rr\n-a -t 192.168.0.218:8080 -r 192.168.0.216:8080 -i -w 1\n-a -t 192.168.0.218:8080 -r 192.168.0.217:8080 -i -w 1\n`;
   writeFileSync(join(bin, 'ipvsadm'), `#!/bin/sh\n[ "$1" = -S ] && printf '%s' '${after}'\nexit 0\n`, { mode: 0o755 });
-  const run = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script : ''], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+  const run = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.text : ''], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   // Without the filter the same check fails: keepalived's lines are in the live table.
-  const unfiltered = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.replace(/ \| awk .*?in s\)'/, '') : ''], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+  const unfiltered = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.text.replace(/ \| awk .*?in s\)'/, '') : ''], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
   assert.equal(unfiltered.status, 1, unfiltered.stderr);
   assert.match(unfiltered.stderr, /IPVS table differs after applying/);
   // Once ours is in place: no change, whatever keepalived's service holds.

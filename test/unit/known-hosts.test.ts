@@ -1,7 +1,7 @@
 // known_hosts parsing and verification against a fixture made with real ssh-keygen (incl. -H).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, statSync, rmSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, rmSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,6 @@
 // The VM lab driver: one qemu VM per lab host (real Debian kernel with IPVS,
 // systemd as init), reachable over SSH on 127.0.0.1:<forwarded port>.
+import { Script, sh } from '../../core/shell.js';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import { join, resolve } from 'node:path';
@@ -248,7 +249,7 @@ async function verifyLogin(state: LabState, h: LabHostState): Promise<void> {
   const ep = sshEndpoint(state, h.name, false);
   let last: ExecResult | undefined;
   for (let attempt = 1; attempt <= 5; attempt++) {
-    last = await sshExec(ep, 'cat /etc/hostname', { timeoutMs: 60_000 });
+    last = await sshExec(ep, sh`cat /etc/hostname`, { timeoutMs: 60_000 });
     if (last.code === 0 && last.stdout.trim() === h.name) return;
     if (/host key verification failed|REMOTE HOST IDENTIFICATION/i.test(last.stderr)) break;
     await new Promise((r) => setTimeout(r, 500 * attempt));
@@ -378,18 +379,18 @@ async function saveSnapshot(dir: string, tag: string): Promise<Record<string, nu
  */
 async function syncClock(state: LabState, h: LabHostState): Promise<void> {
   const ep = sshEndpoint(state, h.name);
-  const run = async (script: string) => {
+  const run = async (script: Script) => {
     const r = await sshExec(ep, script, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new LabCommandError(`${h.name}: ${script}: ${r.stderr.trim() || r.stdout.trim()}`, { lab: state.name, host: h.name, port: h.port, stderr: r.stderr });
+    if (r.code !== 0) throw new LabCommandError(`${h.name}: ${script.display}: ${r.stderr.trim() || r.stdout.trim()}`, { lab: state.name, host: h.name, port: h.port, stderr: r.stderr });
     return r.stdout.trim();
   };
-  const name = await run('cat /etc/hostname'); // opens the shared connection: the next round trip is short
+  const name = await run(sh`cat /etc/hostname`); // opens the shared connection: the next round trip is short
   if (name !== h.name) throw new LabCommandError(`${h.name} answers as ${JSON.stringify(name)}`, { lab: state.name, host: h.name, port: h.port });
   const t0 = Date.now();
-  const guestNs = BigInt(await run('date +%s%N'));
+  const guestNs = BigInt(await run(sh`date +%s%N`));
   const offsetNs = BigInt(Math.round(((t0 + Date.now()) / 2) * 1e6)) - guestNs;
   if (offsetNs > -50_000_000n && offsetNs < 50_000_000n) return;
-  await run(`n=$(( $(date +%s%N) + (${offsetNs}) )); date -s "@$((n / 1000000000)).$(printf %09d $((n % 1000000000)))" >/dev/null`);
+  await run(sh`n=$(( $(date +%s%N) + (${offsetNs.toString()}) )); date -s "@$((n / 1000000000)).$(printf %09d $((n % 1000000000)))" >/dev/null`);
 }
 
 /**
@@ -437,12 +438,12 @@ async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
       const vm = vmState(h);
       const changed = JSON.stringify([plan.addresses, plan.routes]) !== JSON.stringify([vm.lanAddresses, vm.routes]);
       const batch = networkBatch({ lanInterface: vm.lanInterface, lanAddresses: plan.addresses, routes: plan.routes });
-      const put = (path: string, text: string) => `printf %s ${Buffer.from(text).toString('base64')} | base64 -d > ${path}.new && mv ${path}.new ${path}`;
-      const script = [
-        'set -e',
+      const put = (path: string, text: string) => sh`printf %s ${Buffer.from(text).toString('base64')} | base64 -d > ${`${path}.new`} && mv ${`${path}.new`} ${path}`;
+      const script = Script.join([
+        sh`set -e`,
         put('/etc/hosts', hostsFile(h.name, peers)),
-        ...(changed ? [put('/etc/lab/network.ip', batch), `ip addr flush dev ${vm.lanInterface}`, 'ip -batch /etc/lab/network.ip'] : []),
-      ].join('\n');
+        ...(changed ? [put('/etc/lab/network.ip', batch), sh`ip addr flush dev ${vm.lanInterface}`, sh`ip -batch /etc/lab/network.ip`] : []),
+      ], '\n');
       const r = await sshExec(sshEndpoint(state, h.name), script, { timeoutMs: 60_000 });
       if (r.code !== 0) throw new LabCommandError(`relayout of ${h.name} failed: ${r.stderr.trim()}`, { lab: state.name, host: h.name, stderr: r.stderr });
       setLanPlan(h, { vars: plan.spec.vars, lanAddresses: plan.addresses, routes: plan.routes });

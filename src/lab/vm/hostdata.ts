@@ -29,7 +29,7 @@ export const MGMT_INTERFACE = 'eth0';
 export const MGMT_ADDRESS = '10.0.2.15/24';
 
 const token = (s: string) => {
-  if (!/^[A-Za-z0-9_.:\/-]+$/.test(s)) throw new RangeError(`not a network token: ${JSON.stringify(s)}`);
+  if (!/^[A-Za-z0-9_.:/-]+$/.test(s)) throw new RangeError(`not a network token: ${JSON.stringify(s)}`);
   return s;
 };
 

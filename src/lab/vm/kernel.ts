@@ -2,7 +2,7 @@
 // controller and unpacked (never installed), plus the module dependency closure.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { q } from '../../core/shell.js';
+import { sh } from '../../core/shell.js';
 import { LabError } from '../errors.js';
 import { run } from '../run.js';
 
@@ -56,7 +56,7 @@ export async function resolvePackages(names: string[]): Promise<DebPackage[]> {
 /** Downloads `pkg` (exact version) with apt and unpacks it into `dest`. */
 export async function fetchAndExtract(pkg: DebPackage, workDir: string, dest: string): Promise<void> {
   // apt-get download writes into the current directory; run() has no cwd, so cd in a shell.
-  await run('sh', ['-c', `cd ${q(workDir)} && apt-get download -q ${q(`${pkg.name}=${pkg.version}`)}`], { timeoutMs: 10 * 60_000 });
+  await run('sh', ['-c', sh`cd ${workDir} && apt-get download -q ${`${pkg.name}=${pkg.version}`}`.text], { timeoutMs: 10 * 60_000 });
   const deb = (await readdir(workDir)).find((f) => f.startsWith(`${pkg.name}_`) && f.endsWith('.deb'));
   if (!deb) throw new LabError(`apt-get download left no .deb for ${pkg.name}`, { path: workDir });
   await run('dpkg-deb', ['-x', join(workDir, deb), dest]);

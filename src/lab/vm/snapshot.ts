@@ -3,7 +3,7 @@
 // takes a minute under TCG, and returns every VM to exactly the saved moment: RAM holds
 // all of a lab VM's writable state (its root is a tmpfs overlay over a read-only disk).
 import { rename, rm } from 'node:fs/promises';
-import { q } from '../../core/shell.js';
+import { sh } from '../../core/shell.js';
 import { LabCommandError, LabTimeoutError } from '../errors.js';
 import { QmpClient, withQmp } from './qmp.js';
 
@@ -25,12 +25,12 @@ interface MigrationInfo {
 }
 
 /** The `-incoming` URI that starts a VM from `file`. */
-export const incomingFrom = (file: string) => `exec:cat ${q(file)}`;
+export const incomingFrom = (file: string) => sh`exec:cat ${file}`.text;
 
 async function migrateToFile(qmp: QmpClient, vm: VmToSave, timeoutMs: number): Promise<number> {
   const tmp = `${vm.file}.tmp`;
   await qmp.execute('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BANDWIDTH });
-  await qmp.execute('migrate', { uri: `exec:cat > ${q(tmp)}` });
+  await qmp.execute('migrate', { uri: sh`exec:cat > ${tmp}`.text });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = await qmp.execute<MigrationInfo>('query-migrate');

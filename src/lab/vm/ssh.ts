@@ -1,5 +1,6 @@
 // OpenSSH client calls into lab VMs, always with strict host key checking against
 // the lab's known_hosts: a VM answering with another key is an error, not a prompt.
+import type { Script } from '../../core/shell.js';
 import { join } from 'node:path';
 import type { ExecResult } from '../../core/types.js';
 import { run } from '../run.js';
@@ -34,8 +35,8 @@ export function sshArgs(ep: SshEndpoint): string[] {
 }
 
 /** Runs `script` as root in the VM (via `sh -c`); never throws for a non-zero exit. */
-export async function sshExec(ep: SshEndpoint, script: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
-  const res = await run('ssh', [...sshArgs(ep), 'root@127.0.0.1', script], {
+export async function sshExec(ep: SshEndpoint, script: Script, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+  const res = await run('ssh', [...sshArgs(ep), 'root@127.0.0.1', script.text], {
     allowFail: true,
     timeoutMs: opts.timeoutMs ?? 60_000,
     input: opts.stdin,

@@ -37,14 +37,14 @@ export function sh(script: string, opts: LocalShOptions = {}): Promise<ExecResul
 /** A Connection whose "host" is this machine's /bin/sh. */
 export const localConnection: Connection = {
   host: 'local',
-  exec: (script, opts) => sh(script, { stdin: opts?.stdin }),
+  exec: (script, opts) => sh(script.text, { stdin: opts?.stdin }),
   async upload(local, remote) { await copyFile(local, `${remote}.tmp`); await rename(`${remote}.tmp`, remote); },
   async close() {},
 };
 
 /** Runs a probe like the engine: `( script )`, stderr discarded, parse({stdout, code}). */
 export async function runProbe<S>(probe: Probe<S>, opts: LocalShOptions = {}): Promise<S> {
-  const r = await sh(`( ${probe.script}\n)`, opts);
+  const r = await sh(`( ${probe.script.text}\n)`, opts);
   return probe.parse({ stdout: r.stdout, code: r.code });
 }
 
@@ -59,8 +59,8 @@ export async function runSteps(steps: Step[], opts: LocalShOptions = {}): Promis
       await rename(tmp, step.remotePath);
       continue;
     }
-    const r = await sh(step.script, { ...opts, ...(step.stdin !== undefined ? { stdin: step.stdin } : {}) });
-    if (r.code !== 0) throw new LocalStepError(step.script, r);
+    const r = await sh(step.script.text, { ...opts, ...(step.stdin !== undefined ? { stdin: step.stdin } : {}) });
+    if (r.code !== 0) throw new LocalStepError(step.script.text, r);
     results.push(r);
   }
   return results;

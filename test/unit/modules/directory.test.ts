@@ -1,3 +1,4 @@
+import { raw } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, chown, mkdir, stat, writeFile } from 'node:fs/promises';
@@ -12,20 +13,20 @@ describe('directory plan (pure)', () => {
   it('absent: mkdir -p with attributes; undo rmdirs exactly the created components, deepest first', () => {
     const [c] = planDirectory({ path: '/srv/a/b', mode: '0750', owner: 'daemon' }, { path: '/srv/a/b', type: 'absent', missing: ['/srv/a/b', '/srv/a'] });
     assert.equal(c!.summary, 'create directory /srv/a/b (mode 0750, daemon:-)');
-    assert.deepEqual(c!.apply, [{ kind: 'exec', script: 'mkdir -p /srv/a/b && chown daemon /srv/a/b && chmod 0750 /srv/a/b' }]);
-    assert.deepEqual(c!.undo, [{ kind: 'exec', script: 'rmdir /srv/a/b && rmdir /srv/a' }]);
+    assert.deepEqual(c!.apply, [{ kind: 'exec', script: raw('mkdir -p /srv/a/b && chown daemon /srv/a/b && chmod 0750 /srv/a/b') }]);
+    assert.deepEqual(c!.undo, [{ kind: 'exec', script: raw('rmdir /srv/a/b && rmdir /srv/a') }]);
   });
 
   it('ok, mode drift and owner drift', () => {
     const st = { path: '/d', type: 'directory' as const, mode: '0755', uid: 0, gid: 0, owner: 'root', group: 'root', missing: [] };
     assert.deepEqual(planDirectory({ path: '/d', mode: '0755', owner: 'root' }, st), []);
     const [m] = planDirectory({ path: '/d', mode: '0700' }, st);
-    assert.deepEqual(m!.apply, [{ kind: 'exec', script: 'chmod 0700 /d' }]);
-    assert.deepEqual(m!.undo, [{ kind: 'exec', script: 'chmod 0755 /d' }]);
+    assert.deepEqual(m!.apply, [{ kind: 'exec', script: raw('chmod 0700 /d') }]);
+    assert.deepEqual(m!.undo, [{ kind: 'exec', script: raw('chmod 0755 /d') }]);
     assert.equal(m!.diff, '-mode 0755\n+mode 0700');
     const [o] = planDirectory({ path: '/d', group: 'daemon' }, st);
-    assert.deepEqual(o!.apply, [{ kind: 'exec', script: 'chgrp daemon /d && chmod 0755 /d' }]);
-    assert.deepEqual(o!.undo, [{ kind: 'exec', script: 'chown 0:0 /d && chmod 0755 /d' }]);
+    assert.deepEqual(o!.apply, [{ kind: 'exec', script: raw('chgrp daemon /d && chmod 0755 /d') }]);
+    assert.deepEqual(o!.undo, [{ kind: 'exec', script: raw('chown 0:0 /d && chmod 0755 /d') }]);
   });
 
   it('a non-directory in the way is an error', () => {

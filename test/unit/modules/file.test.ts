@@ -1,3 +1,4 @@
+import { raw, type Script } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, chown, readFile, stat, symlink, writeFile, mkdir } from 'node:fs/promises';
@@ -21,7 +22,7 @@ describe('file plan (pure)', () => {
     assert.match(c!.summary, /^create \/etc\/x\.conf \(4 bytes, mode 0644\)/);
     assert.match(c!.diff!, /\+a=1/);
     assert.equal(c!.undo![0]!.kind, 'exec');
-    assert.equal((c!.undo![0] as { script: string }).script, 'rm -f /etc/x.conf');
+    assert.equal((c!.undo![0] as { script: Script }).script.text, 'rm -f /etc/x.conf');
     assert.deepEqual(c!.before, { path: '/etc/x.conf', exists: false, type: 'absent' });
     assert.equal((c!.apply[0] as { stdin: Buffer }).stdin.toString(), 'a=1\n');
   });
@@ -35,26 +36,26 @@ describe('file plan (pure)', () => {
     assert.match(c!.summary, /^update \/etc\/x\.conf: content/);
     assert.match(c!.diff!, /^-a=1$/m);
     assert.match(c!.diff!, /^\+a=2$/m);
-    const undo = c!.undo![0] as { script: string; stdin: Buffer };
+    const undo = c!.undo![0] as { script: Script; stdin: Buffer };
     assert.equal(undo.stdin.toString(), 'a=1\n');
-    assert.match(undo.script, /chown 5:6 "\$tmp" && chmod 0600 "\$tmp"/);
+    assert.match(undo.script.text, /chown 5:6 "\$tmp" && chmod 0600 "\$tmp"/);
     // unmanaged attributes are kept: the new file gets the old ids and mode
-    assert.match((c!.apply[0] as { script: string }).script, /chown 5:6 "\$tmp" && chmod 0600/);
+    assert.match((c!.apply[0] as { script: Script }).script.text, /chown 5:6 "\$tmp" && chmod 0600/);
   });
 
   it('mode-only drift is a chmod with chmod undo, no content rewrite', () => {
     const [c] = planFile('file', { path: '/etc/x.conf', content: Buffer.from('a\n'), mode: '0640' }, existing('a\n'));
     assert.equal(c!.summary, 'set /etc/x.conf mode 0644 -> 0640');
-    assert.deepEqual(c!.apply, [{ kind: 'exec', script: 'chmod 0640 /etc/x.conf' }]);
-    assert.deepEqual(c!.undo, [{ kind: 'exec', script: 'chmod 0644 /etc/x.conf' }]);
+    assert.deepEqual(c!.apply, [{ kind: 'exec', script: raw('chmod 0640 /etc/x.conf') }]);
+    assert.deepEqual(c!.undo, [{ kind: 'exec', script: raw('chmod 0644 /etc/x.conf') }]);
     assert.equal(c!.diff, '-mode 0644\n+mode 0640');
   });
 
   it('owner-only drift chowns then re-applies the mode (chown drops setuid bits)', () => {
     const [c] = planFile('file', { path: '/usr/bin/t', content: Buffer.from('a\n'), owner: 'daemon' }, existing('a\n', { path: '/usr/bin/t', mode: '4755' }));
     assert.equal(c!.summary, 'set /usr/bin/t owner root -> daemon');
-    assert.deepEqual(c!.apply, [{ kind: 'exec', script: 'chown daemon /usr/bin/t && chmod 4755 /usr/bin/t' }]);
-    assert.deepEqual(c!.undo, [{ kind: 'exec', script: 'chown 0:0 /usr/bin/t && chmod 4755 /usr/bin/t' }]);
+    assert.deepEqual(c!.apply, [{ kind: 'exec', script: raw('chown daemon /usr/bin/t && chmod 4755 /usr/bin/t') }]);
+    assert.deepEqual(c!.undo, [{ kind: 'exec', script: raw('chown 0:0 /usr/bin/t && chmod 4755 /usr/bin/t') }]);
   });
 
   it('binary content gets a sha256 line instead of a diff', () => {
@@ -78,7 +79,7 @@ describe('file plan (pure)', () => {
     assert.equal(c!.diff, undefined);
     assert.equal(c!.undo, undefined);
     assert.ok(!JSON.stringify([c!.before, c!.after, c!.summary]).includes('pw='));
-    assert.match((c!.apply[0] as { display: string }).display, /secret/);
+    assert.ok(!(c!.apply[0] as { script: Script }).script.display.includes('pw='), 'content travels on stdin, never in the script');
     const [created] = planFile('file', { path: '/etc/s', content: Buffer.from('pw=new\n'), secret: true }, { path: '/etc/s', type: 'absent' });
     assert.equal(created!.diff, undefined);
   });

@@ -1,3 +1,4 @@
+import type { Script } from '../../../src/core/shell.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
@@ -38,8 +39,8 @@ describe('kernelModule plan (pure)', () => {
     const [c, ...rest] = planKernelModule('ip_vs', target, { loaded: false, builtin: false, persistFile: fileWith(target.path, 'ip_vs\n') });
     assert.equal(rest.length, 0);
     assert.equal(c!.summary, 'load kernel module ip_vs');
-    assert.match((c!.apply[0] as { script: string }).script, /modprobe ip_vs 2>&1\) \|\| \{ printf .*modprobe ip_vs failed:/);
-    assert.match((c!.undo![0] as { script: string }).script, /modprobe -r ip_vs$/);
+    assert.match((c!.apply[0] as { script: Script }).script.text, /modprobe ip_vs 2>&1\) \|\| \{ printf .*modprobe ip_vs failed:/);
+    assert.match((c!.undo![0] as { script: Script }).script.text, /modprobe -r ip_vs$/);
   });
 
   it('Debian sysv: appends to /etc/modules, and a line with parameters counts as persisted', () => {

@@ -1,3 +1,4 @@
+import type { Script } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -8,12 +9,12 @@ import { parseRpmHeader } from '../../../src/modules/package-meta.js';
 import { ModuleError } from '../../../src/modules/errors.js';
 import { runProbe, tempDir, testContext } from '../helpers/local-host.js';
 
-const scriptOf = (s: unknown): string => (s as { script: string }).script;
+const scriptOf = (s: unknown): string => (s as { script: Script }).script.text;
 
 describe('pkg probe parsing', () => {
   it('dpkg: only "installed" status lines count (config-files is not installed)', () => {
     const p = pkgProbe('ipvsadm', 'dpkg');
-    assert.match(p.script, /dpkg-query -W -f='\$\{Status\} \$\{Version\}\\n' ipvsadm/);
+    assert.match(p.script.text, /dpkg-query -W -f='\$\{Status\} \$\{Version\}\\n' ipvsadm/);
     assert.deepEqual(p.parse({ code: 0, stdout: 'dpkg=install ok installed 1:1.31-1\ndone=1\n' }).installed, ['1:1.31-1']);
     assert.deepEqual(p.parse({ code: 0, stdout: 'dpkg=deinstall ok config-files 1.26-1\ndone=1\n' }).installed, []);
     assert.deepEqual(p.parse({ code: 0, stdout: 'done=1\n' }).installed, []);
@@ -22,7 +23,7 @@ describe('pkg probe parsing', () => {
 
   it('rpm: each installed version (multilib may list two)', () => {
     const p = pkgProbe('ipvsadm', 'rpm');
-    assert.match(p.script, /rpm -q --qf '%\{VERSION\}-%\{RELEASE\}\\n' ipvsadm/);
+    assert.match(p.script.text, /rpm -q --qf '%\{VERSION\}-%\{RELEASE\}\\n' ipvsadm/);
     assert.deepEqual(p.parse({ code: 0, stdout: 'rpm=1.24-13.el5\nrpm=1.24-13.el5\ndone=1\n' }).installed, ['1.24-13.el5', '1.24-13.el5']);
     assert.throws(() => pkgProbe('x', 'unknown'), ModuleError);
   });

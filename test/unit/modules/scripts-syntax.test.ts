@@ -12,13 +12,14 @@ import { kernelModuleProbe, persistTarget, planKernelModule } from '../../../src
 import { planSysctl, sysctlProbe } from '../../../src/modules/sysctl.js';
 import { srpmSteps, tarballSteps, buildLayout, sourceBuildProbe } from '../../../src/modules/source-build.js';
 import { directoryProbe } from '../../../src/modules/directory.js';
+import { raw, type Script } from '../../../src/core/shell.js';
 import { commandProbe } from '../../../src/modules/command.js';
 import { sha256 } from '../../../src/modules/util.js';
 import { runProbe, sh, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
-async function assertParses(script: string): Promise<void> {
-  const r = await sh(`cat > "$T" <<'__PROVISION_EOF__'\n${script}\n__PROVISION_EOF__\nsh -n "$T"; rc=$?; rm -f "$T"; exit $rc`, { env: { T: `/tmp/provision-syntax-${process.pid}.sh` } });
-  assert.equal(r.code, 0, `sh -n failed (${r.stderr.trim()}) for:\n${script}`);
+async function assertParses(script: Script): Promise<void> {
+  const r = await sh(`cat > "$T" <<'__PROVISION_EOF__'\n${script.text}\n__PROVISION_EOF__\nsh -n "$T"; rc=$?; rm -f "$T"; exit $rc`, { env: { T: `/tmp/provision-syntax-${process.pid}.sh` } });
+  assert.equal(r.code, 0, `sh -n failed (${r.stderr.trim()}) for:\n${script.text}`);
 }
 
 const stepsOf = (cs: PlannedChange[]): Step[] => cs.flatMap((c) => [...c.apply, ...(c.undo ?? [])]);
@@ -35,8 +36,8 @@ describe('generated scripts parse with sh -n', () => {
       serviceProbe('ldirectord', 'systemd').script,
       serviceProbe('ldirectord', 'sysv-debian').script,
       serviceProbe('ldirectord', 'sysv-redhat').script,
-      sourceBuildProbe('ipvsadm --version | grep -q 1.31').script,
-      commandProbe({ creates: '/a', removes: '/b', unless: 'test -f /c', onlyIf: 'true # comment' }).script,
+      sourceBuildProbe(raw('ipvsadm --version | grep -q 1.31')).script,
+      commandProbe({ creates: '/a', removes: '/b', unless: raw('test -f /c'), onlyIf: raw('true # comment') }).script,
     ];
     for (const s of scripts) await assertParses(s);
   });
@@ -51,8 +52,8 @@ describe('generated scripts parse with sh -n', () => {
       ...stepsOf(planPkg({ name: 'ipvsadm', state: 'absent' }, { db: 'rpm', installed: ['1'] }, 'dnf')),
       ...(['systemd', 'sysv-debian', 'sysv-redhat'] as const).flatMap((f) => stepsOf(planService('mon', { enabled: true, running: true }, { flavor: f, enabled: false, running: false, enabledRaw: '', initScript: true, registered: false }))),
       ...stepsOf(await serviceRestart({ name: 'mon' }).plan({ flavor: 'sysv-debian', enabled: true, running: true, enabledRaw: '', initScript: true, registered: true }, testContext({}, { init: 'sysv' }))),
-      ...Object.values(tarballSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.26.tar.gz'), '/l', 'make', 'make install BUILD_ROOT="$STAGE"')).flat(),
-      ...Object.values(srpmSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.24.src.rpm'), '/l', 'rpmbuild --rebuild "$SRPM"')).flat(),
+      ...Object.values(tarballSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.26.tar.gz'), '/l', raw('make'), raw('make install BUILD_ROOT="$STAGE"'))).flat(),
+      ...Object.values(srpmSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.24.src.rpm'), '/l', raw('rpmbuild --rebuild "$SRPM"'))).flat(),
     ];
     let n = 0;
     for (const s of steps) if (s.kind === 'exec') { await assertParses(s.script); n++; }

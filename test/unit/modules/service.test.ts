@@ -1,3 +1,4 @@
+import type { Script } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
@@ -6,7 +7,7 @@ import { enableScript, planService, retiredService, service, serviceFlavor, serv
 import { ModuleError } from '../../../src/modules/errors.js';
 import { runProbe, runSteps, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
-const scriptOf = (s: unknown): string => (s as { script: string }).script;
+const scriptOf = (s: unknown): string => (s as { script: Script }).script.text;
 const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({ flavor, enabled, running, enabledRaw: '', initScript: true, registered: true });
 
 describe('service plan (pure)', () => {
@@ -34,7 +35,7 @@ describe('service plan (pure)', () => {
   });
 
   it('sysv Red Hat: chkconfig --add + on; disable is off', () => {
-    assert.equal(enableScript('sysv-redhat', 'mon', true), 'chkconfig --add mon && chkconfig mon on');
+    assert.equal(enableScript('sysv-redhat', 'mon', true).text, 'chkconfig --add mon && chkconfig mon on');
     const [c] = planService('mon', { enabled: false }, st('sysv-redhat', true, true));
     assert.match(scriptOf(c!.apply[0]), /chkconfig mon off$/);
     assert.match(scriptOf(c!.undo![0]), /chkconfig --add mon && chkconfig mon on$/);
@@ -65,7 +66,7 @@ describe('service plan (pure)', () => {
     // Stopped (e.g. a rollback stopped it): no change, so a handler never starts it.
     assert.deepEqual(await h.plan(st('systemd', true, false), testContext()), []);
     assert.deepEqual(await h.plan(st('sysv-redhat', false, false), ctxSysv), []);
-    assert.match(h.probe(testContext()).script, /systemctl is-active --quiet keepalived/);
+    assert.match(h.probe(testContext()).script.text, /systemctl is-active --quiet keepalived/);
     assert.equal(serviceRestart({ name: 'reload lvs', service: 'ipvsadm' }).name, 'reload lvs');
   });
 

@@ -5,11 +5,11 @@ import { chmod, mkdir, readFile, stat, writeFile, access } from 'node:fs/promise
 import { join } from 'node:path';
 import { decompressor, sourceBuild, sourceBuildProbe } from '../../../src/modules/source-build.js';
 import { ArtifactChecksumError, ModuleError } from '../../../src/modules/errors.js';
-import { q } from '../../../src/core/shell.js';
+import { raw, sh, type Script } from '../../../src/core/shell.js';
 import { sha256 } from '../../../src/modules/util.js';
 import { runProbe, runSteps, tempDir, testContext } from '../helpers/local-host.js';
 
-const scriptOf = (s: unknown): string => (s as { script: string }).script;
+const scriptOf = (s: unknown): string => (s as { script: Script }).script.text;
 
 describe('sourceBuild', () => {
   let dir: string;
@@ -41,32 +41,32 @@ describe('sourceBuild', () => {
   after(() => cleanup());
 
   it('sha256 mismatch is an ArtifactChecksumError naming file, expected and actual', async () => {
-    const t = sourceBuild({ name: 'hello', artifact: 'hello-1.0.tar.gz', sha256: '0'.repeat(64), kind: 'tarball', installedCheck: 'false' });
+    const t = sourceBuild({ name: 'hello', artifact: 'hello-1.0.tar.gz', sha256: '0'.repeat(64), kind: 'tarball', installedCheck: raw('false') });
     await assert.rejects(async () => t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir })), (e: unknown) =>
       e instanceof ArtifactChecksumError && e.file === tarball && e.expected === '0'.repeat(64) && e.actual === tarSha);
   });
 
   it('skipped when installedCheck passes (after the checksum is verified); missing artifact is an error', async () => {
-    const t = sourceBuild({ name: 'hello', artifact: 'hello-1.0.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: 'true' });
+    const t = sourceBuild({ name: 'hello', artifact: 'hello-1.0.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: raw('true') });
     const state = await runProbe(t.probe(testContext()));
     assert.deepEqual(state, { installed: true, checkCode: 0 });
     assert.deepEqual(await t.plan(state, testContext({ projectDir: dir })), []);
-    const missing = sourceBuild({ name: 'hello', artifact: 'nope.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: 'true' });
+    const missing = sourceBuild({ name: 'hello', artifact: 'nope.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: raw('true') });
     await assert.rejects(async () => missing.plan(state, testContext({ projectDir: dir })), /not readable/);
   });
 
   it('validates options', () => {
-    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.zip', sha256: tarSha, kind: 'tarball', installedCheck: 'true' }), /unknown tarball compression/);
-    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: 'abc', kind: 'tarball', installedCheck: 'true' }), ModuleError);
-    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: tarSha, kind: 'tarball', installedCheck: 'true', workdir: '/tmp/a b' }), ModuleError);
-    assert.equal(decompressor('x.tar.bz2'), 'bzip2 -dc');
+    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.zip', sha256: tarSha, kind: 'tarball', installedCheck: raw('true') }), /unknown tarball compression/);
+    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: 'abc', kind: 'tarball', installedCheck: raw('true') }), ModuleError);
+    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: tarSha, kind: 'tarball', installedCheck: raw('true'), workdir: '/tmp/a b' }), ModuleError);
+    assert.equal(decompressor('x.tar.bz2').text, 'bzip2 -dc');
   });
 
   it('srpm: rpmbuild into the work dir, installs non-debuginfo rpms, undo erases new packages', async () => {
     const srpm = join(dir, 'ipvsadm-1.24-13.src.rpm');
     await writeFile(srpm, 'not really an rpm');
     const sha = sha256(await readFile(srpm));
-    const t = sourceBuild({ name: 'ipvsadm', artifact: 'ipvsadm-1.24-13.src.rpm', sha256: sha, kind: 'srpm', installedCheck: 'rpm -q ipvsadm-1.24' });
+    const t = sourceBuild({ name: 'ipvsadm', artifact: 'ipvsadm-1.24-13.src.rpm', sha256: sha, kind: 'srpm', installedCheck: raw('rpm -q ipvsadm-1.24') });
     const [c] = await t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir }));
     const scripts = c!.apply.filter((s) => s.kind === 'exec').map(scriptOf).join('\n');
     assert.match(scripts, /rpmbuild --rebuild --define "_topdir \$TOPDIR" "\$SRPM"/);
@@ -79,14 +79,14 @@ describe('sourceBuild', () => {
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await writeFile(join(prefix, 'bin', 'hello'), 'old\n');
     await chmod(join(prefix, 'bin', 'hello'), 0o700);
-    const installedCheck = `${q(join(prefix, 'bin', 'hello'))} | grep -q 'hello 1.0'`;
+    const installedCheck = sh`${join(prefix, 'bin', 'hello')} | grep -q 'hello 1.0'`;
     const t = sourceBuild({
       name: 'hello',
       artifact: 'hello-1.0.tar.gz',
       sha256: tarSha,
       kind: 'tarball',
       installedCheck,
-      installScript: `make install DESTDIR="$STAGE" PREFIX=${q(prefix)}`,
+      installScript: sh`make install DESTDIR="$STAGE" PREFIX=${prefix}`,
       workdir: join(dir, 'work'),
     });
     const ctx = testContext({ projectDir: dir });
@@ -110,13 +110,13 @@ describe('sourceBuild', () => {
   });
 
   it('an install that ignores DESTDIR is caught before touching /', async () => {
-    const t = sourceBuild({ name: 'hello2', artifact: 'hello-1.0.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: 'false', installScript: 'true', workdir: join(dir, 'work2') });
+    const t = sourceBuild({ name: 'hello2', artifact: 'hello-1.0.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: raw('false'), installScript: raw('true'), workdir: join(dir, 'work2') });
     const [c] = await t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir }));
     await assert.rejects(runSteps(c!.apply), /install put nothing into .*does it honour DESTDIR/);
   });
 
   it('probe parses the installedCheck exit code', () => {
-    assert.deepEqual(sourceBuildProbe('x').parse({ code: 0, stdout: 'installed=127\n' }), { installed: false, checkCode: 127 });
-    assert.throws(() => sourceBuildProbe('x').parse({ code: 0, stdout: '' }), ModuleError);
+    assert.deepEqual(sourceBuildProbe(raw('x')).parse({ code: 0, stdout: 'installed=127\n' }), { installed: false, checkCode: 127 });
+    assert.throws(() => sourceBuildProbe(raw('x')).parse({ code: 0, stdout: '' }), ModuleError);
   });
 });

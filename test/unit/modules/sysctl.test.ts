@@ -1,3 +1,4 @@
+import type { Script } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -30,8 +31,8 @@ describe('sysctl plan (pure)', () => {
     assert.equal(rest.length, 0);
     assert.equal(c!.summary, 'set net.ipv4.ip_forward 0 -> 1');
     assert.equal(c!.diff, '-0\n+1');
-    assert.match((c!.apply[0] as { script: string }).script, /sysctl -w net\.ipv4\.ip_forward=1/);
-    assert.match((c!.undo![0] as { script: string }).script, /sysctl -w net\.ipv4\.ip_forward=0/);
+    assert.match((c!.apply[0] as { script: Script }).script.text, /sysctl -w net\.ipv4\.ip_forward=1/);
+    assert.match((c!.undo![0] as { script: Script }).script.text, /sysctl -w net\.ipv4\.ip_forward=0/);
   });
 
   it('persisted drift only: rewrites the last key line, other lines untouched', () => {
@@ -55,7 +56,7 @@ describe('sysctl plan (pure)', () => {
     const [c] = planSysctl('net.ipv4.vs.expire_nodest_conn', '1', false, { runtime: null, persisted: null, file: null });
     assert.match(c!.summary, /not present in the kernel when probed/);
     assert.equal(c!.undo, undefined);
-    assert.match((c!.apply[0] as { script: string }).script, /kernel has no sysctl net\.ipv4\.vs\.expire_nodest_conn/);
+    assert.match((c!.apply[0] as { script: Script }).script.text, /kernel has no sysctl net\.ipv4\.vs\.expire_nodest_conn/);
   });
 
   it('multi-value sysctls compare word by word', () => {

@@ -2,9 +2,9 @@
 // optionally with the link set up. Runtime state only; boot persistence is the playbooks' job.
 import { own } from '../core/footprint.js';
 import type { PlannedChange, Probe, Task } from '../core/types.js';
-import { argv } from '../core/shell.js';
-import { ModuleError } from '../modules/errors.js';
-import { KeyValues, SBIN_PATH, meta, type TaskMeta } from '../modules/util.js';
+import { SBIN_PATH, raw, sh } from '../core/shell.js';
+import { ModuleError } from './errors.js';
+import { KeyValues, meta, type TaskMeta } from './util.js';
 
 export interface IpAddressOptions extends TaskMeta {
   dev: string;
@@ -35,11 +35,11 @@ export function ipAddress(o: IpAddressOptions): Task<IpAddressState> {
   }
   const cidr = `${o.address}/${prefix}`;
   const probe: Probe<IpAddressState> = {
-    script: `${SBIN_PATH}
-if ip link show dev ${argv(o.dev)} >/dev/null 2>&1; then
+    script: sh`${SBIN_PATH}
+if ip link show dev ${o.dev} >/dev/null 2>&1; then
   echo dev=1
-  ip -o link show dev ${argv(o.dev)} | grep -q '[<,]UP[,>]' && echo up=1
-  ip -o -4 addr show dev ${argv(o.dev)} | awk '{print "addr=" $4}'
+  ip -o link show dev ${o.dev} | grep -q '[<,]UP[,>]' && echo up=1
+  ip -o -4 addr show dev ${o.dev} | awk '{print "addr=" $4}'
 else echo dev=0; fi`,
     blank: 'dev=1',
     parse(out) {
@@ -58,21 +58,21 @@ else echo dev=0; fi`,
       if (o.linkUp && !s.up) {
         changes.push({
           summary: `set link ${o.dev} up`, reason: `${o.dev} is down`, diff: `-${o.dev} down\n+${o.dev} up\n`,
-          apply: [{ kind: 'exec', script: `${SBIN_PATH}; ${argv('ip', 'link', 'set', o.dev, 'up')}` }],
-          undo: [{ kind: 'exec', script: `${SBIN_PATH}; if ip link show dev ${argv(o.dev)} >/dev/null 2>&1; then ${argv('ip', 'link', 'set', o.dev, 'down')}; fi` }],
+          apply: [{ kind: 'exec', script: sh`${SBIN_PATH}; ip link set ${o.dev} up` }],
+          undo: [{ kind: 'exec', script: sh`${SBIN_PATH}; if ip link show dev ${o.dev} >/dev/null 2>&1; then ip link set ${o.dev} down; fi` }],
           before: { dev: o.dev, up: false }, after: { dev: o.dev, up: true },
         });
       }
       if (!s.addresses.includes(cidr)) {
         const same = s.addresses.find((a) => a.startsWith(`${o.address}/`));
-        const add = argv('ip', 'addr', 'add', cidr, 'dev', o.dev, ...(o.label ? ['label', o.label] : []));
+        const add = sh`ip addr add ${cidr} dev ${o.dev}${o.label ? sh` label ${o.label}` : raw('')}`;
         changes.push({
           summary: `add ${cidr} to ${o.dev}${same ? ` (replacing ${same})` : ''}`,
           reason: same ? `${o.dev} has ${same}, wanted /${prefix}` : `${o.dev} lacks ${o.address}`,
           diff: `${same ? `-${same}\n` : ''}+${cidr}\n`,
-          apply: [{ kind: 'exec', script: `${SBIN_PATH}; ${same ? `${argv('ip', 'addr', 'del', same, 'dev', o.dev)} && ` : ''}${add}` }],
+          apply: [{ kind: 'exec', script: sh`${SBIN_PATH}; ${same ? sh`ip addr del ${same} dev ${o.dev} && ` : raw('')}${add}` }],
           // Tolerates the address being gone already (a boot unit's stop, undone just before, removes it too).
-          undo: [{ kind: 'exec', script: `${SBIN_PATH}; if ip -o -4 addr show dev ${argv(o.dev)} 2>/dev/null | grep -q ${argv(` ${cidr} `)}; then ${argv('ip', 'addr', 'del', cidr, 'dev', o.dev)}; fi${same ? ` && ${argv('ip', 'addr', 'add', same, 'dev', o.dev)}` : ''}` }],
+          undo: [{ kind: 'exec', script: sh`${SBIN_PATH}; if ip -o -4 addr show dev ${o.dev} 2>/dev/null | grep -q ${` ${cidr} `}; then ip addr del ${cidr} dev ${o.dev}; fi${same ? sh` && ip addr add ${same} dev ${o.dev}` : raw('')}` }],
           before: { dev: o.dev, addresses: s.addresses }, after: { dev: o.dev, add: cidr },
         });
       }
