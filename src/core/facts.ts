@@ -1,5 +1,6 @@
 // Facts: one POSIX sh script, one round trip, parsed into HostFacts. Playbooks branch on these.
 import { raw } from './shell.js';
+import { KeyValues } from './key-values.js';
 import type { HostFacts, InitSystem, OsFamily, PackageManager, InterfaceFact } from './types.js';
 
 export const FACTS_SCRIPT = raw(String.raw`
@@ -46,11 +47,8 @@ export function parseFacts(stdout: string): HostFacts {
     if (!f) { f = { name, ipv4: [], up: false }; byName.set(name, f); links.push(f); }
     return f;
   };
-  for (const line of stdout.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    const key = line.slice(0, eq);
-    const value = line.slice(eq + 1).trim();
+  for (const [key, text] of new KeyValues(stdout).entries()) {
+    const value = text.trim();
     if (key === 'link') {
       const [name, flags = ''] = value.split(' ');
       iface(name).up = flags.split(',').includes('UP');

@@ -5,7 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { userInfo, hostname } from 'node:os';
-import type { Evidence, Step } from './types.js';
+import type { Connection, Evidence, Step } from './types.js';
+
+/** Where each host keeps its own copy of the runs that changed it. */
+export const HOST_RUNS_DIR = '/var/lib/provision/runs';
 import { writeFileAtomic } from './atomic-file.js';
 import { raw, sh } from './shell.js';
 import { JournalError } from './errors.js';
@@ -133,6 +136,19 @@ export class JournalWriter {
       hosts: {},
     };
     this.path = join(stateDir, 'runs', `${init.id}.json`);
+  }
+
+  /**
+   * Mirrors this host's part of the journal on the host (/var/lib/provision/runs/<id>.json), so
+   * another operator can see and undo it. One round trip; returns an error text or null.
+   */
+  async mirrorOn(conn: Connection, host: string): Promise<string | null> {
+    const body = JSON.stringify({ ...this.journal, hosts: { [host]: this.host(host) } }, null, 2);
+    const dest = `${HOST_RUNS_DIR}/${this.journal.id}.json`;
+    // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
+    const tmp = `${dest}.tmp`;
+    const r = await conn.exec(sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}`, { become: true, stdin: body });
+    return r.code === 0 ? null : `journal mirror on host failed: ${r.stderr.trim()}`;
   }
 
   host(name: string): JournalHost {

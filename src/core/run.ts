@@ -5,7 +5,6 @@ import type { Connection, HostReport, Playbook, RunReport, Task, TaskContext } f
 import type { HostEntry, Inventory, SshTarget } from '../inventory/types.js';
 import { runHost, type HostEvent, type HostWork, type Mode } from './engine.js';
 import { JournalWriter, newRunId } from './journal.js';
-import { sh } from './shell.js';
 import { ConnectionError } from './provision-error.js';
 
 export type RunEvent = HostEvent | { type: 'host-start'; host: string } | { type: 'host-end'; host: string; report: HostReport };
@@ -77,16 +76,10 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
         onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
       });
       report.roundTrips += 1; // the connection itself
-      const changes = journal?.host(h.name).changes ?? [];
-      if (journal && changes.length) {
-        // Mirror this host's part of the journal on the host, so another operator can see and undo it.
-        const body = JSON.stringify({ ...journal.journal, hosts: { [h.name]: journal.host(h.name) } }, null, 2);
-        const dest = `/var/lib/provision/runs/${id}.json`;
-                // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
-        const tmp = `${dest}.tmp`;
-        const r = await conn.exec(sh`umask 077; mkdir -p /var/lib/provision/runs && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}`, { become: true, stdin: body });
+      if (journal?.host(h.name).changes.length) {
         report.roundTrips += 1;
-        if (r.code !== 0) report.error = `journal mirror on host failed: ${r.stderr.trim()}`;
+        const failed = await journal.mirrorOn(conn, h.name);
+        if (failed) report.error = failed;
       }
     } catch (err) {
       report = {

@@ -11,32 +11,7 @@ export interface TaskMeta {
   notify?: string[];
 }
 
-/** Probe output as `key=value` lines; a key may repeat (values kept in order). Other lines are ignored. */
-export class KeyValues {
-  private readonly map = new Map<string, string[]>();
-  constructor(stdout: string) {
-    for (const line of stdout.split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq <= 0) continue;
-      const key = line.slice(0, eq);
-      if (!/^[A-Za-z0-9_.]+$/.test(key)) continue;
-      const list = this.map.get(key) ?? [];
-      list.push(line.slice(eq + 1));
-      this.map.set(key, list);
-    }
-  }
-  /** Last value of `key`, or undefined. */
-  get(key: string): string | undefined {
-    const list = this.map.get(key);
-    return list?.[list.length - 1];
-  }
-  all(key: string): string[] {
-    return this.map.get(key) ?? [];
-  }
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-}
+export { KeyValues } from '../core/key-values.js';
 
 /** Absolute, normalized POSIX path without trailing slash; rejects what no sane config path contains. */
 export function checkPath(module: string, path: string): string {
