@@ -77,7 +77,32 @@ const HOST_VAR_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
   rip: [isIPv4, 'is not an IPv4 address'],
   dip: [isIPv4, 'is not an IPv4 address'],
   lan_interface: [(v) => typeof v === 'string' && IFACE_RE.test(v), 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])'],
+  // Read by the LVS playbooks; checked here so a typo is a file:line error before any host is contacted.
+  arp_method: [(v) => v === 'sysctl' || v === 'noarp' || v === 'arptables', 'is not an ARP method (sysctl, noarp or arptables)'],
+  nat_gateway: [isIPv4, 'is not an IPv4 address'],
+  mon_packages: [isPackageList, 'is not a list of packages ({name, rpm?, deb?}: rpm/deb are controller paths of pushed packages)'],
 };
+
+const PKG_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
+
+function isPackageList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((p) => typeof p === 'object' && p !== null
+    && typeof (p as { name?: unknown }).name === 'string' && PKG_NAME_RE.test((p as { name: string }).name)
+    && ['rpm', 'deb'].every((k) => (p as Record<string, unknown>)[k] === undefined || nonEmptyString((p as Record<string, unknown>)[k]))
+    && Object.keys(p).every((k) => ['name', 'rpm', 'deb'].includes(k)));
+}
+
+/** A source artifact pushed from the controller (`ipvsadm_source`, `noarp_source`, any `*_source`). */
+function isSourceArtifact(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const a = v as Record<string, unknown>;
+  return nonEmptyString(a.path) && typeof a.sha256 === 'string' && /^[0-9a-f]{64}$/.test(a.sha256)
+    && (a.kind === 'tarball' || a.kind === 'srpm')
+    && (a.version === undefined || /^[A-Za-z0-9._:~+-]+$/.test(String(a.version)))
+    && Object.keys(a).every((k) => ['path', 'sha256', 'kind', 'version'].includes(k));
+}
+
+const SOURCE_ARTIFACT_CHECK: [(v: unknown) => boolean, string] = [isSourceArtifact, 'is not a source artifact {path, sha256 (64 lowercase hex), kind: tarball|srpm, version?}'];
 
 /**
  * Checks one var as defined in a group or host (already coerced). `path` is where it was
@@ -92,7 +117,7 @@ export function checkHostVar(key: string, value: unknown, path: DataPath): RawIs
       message: `is a literal password, and inventories must hold no secrets: put it in an environment variable and set ${envForm}: <VAR_NAME> instead`,
     };
   }
-  const check = Object.hasOwn(HOST_VAR_CHECKS, key) ? HOST_VAR_CHECKS[key] : undefined;
+  const check = Object.hasOwn(HOST_VAR_CHECKS, key) ? HOST_VAR_CHECKS[key] : key.endsWith('_source') ? SOURCE_ARTIFACT_CHECK : undefined;
   if (check && !check[0](value)) return { path, value, message: check[1] };
   return undefined;
 }

@@ -452,3 +452,26 @@ test('positions: block, flow, comments, empty sequence entries, wrapped nodes', 
   const key = positions.locateKey(['a', 'b', 'd e']);
   assert.deepEqual([key.line, key.column], [3, 13]);
 });
+
+test('host vars the LVS playbooks read are checked at load time, with file and line', () => {
+  const file = tmpInventory(`all:
+  hosts:
+    rs1:
+      arp_method: noarpp
+      nat_gateway: 10.0.0.300
+      noarp_source: {path: noarp-1.2.4.tar.gz, sha256: abc, kind: tarball}
+      mon_packages: [{name: mon, rpm: mon-1.2.0.rpm}, {name: "bad name"}]
+    rs2:
+      arp_method: arptables
+      ipvsadm_source: {path: ipvsadm-1.24-13.src.rpm, sha256: ${'a'.repeat(64)}, kind: srpm, version: 1.24-13}
+`);
+  const err = loadError(file);
+  assert.deepEqual(err.issues.map((i) => [i.line, i.path.join('.')]), [
+    [4, 'all.hosts.rs1.arp_method'],
+    [5, 'all.hosts.rs1.nat_gateway'],
+    [6, 'all.hosts.rs1.noarp_source'],
+    [7, 'all.hosts.rs1.mon_packages'],
+  ]);
+  assert.match(err.message, /arp_method: "noarpp" is not an ARP method \(sysctl, noarp or arptables\)/);
+  assert.match(err.message, /noarp_source: .* is not a source artifact/);
+});
