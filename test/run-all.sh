@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README: `npm test`): sets up the machine, builds, then runs
+# The test command (README: `npm test`): sets up the machine, builds, lints, then runs
 #   unit  - pure logic and real local shells (no network)
 #   ssh   - the SSH layer against a real sshd on 127.0.0.1
 #   lab   - container hosts (namespaces + real sshd): engine, modules, LVS playbooks, rollback
@@ -9,5 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Lint first (Biome, biome.json): errors fail the run before any test.
+npx biome lint --diagnostic-level=error .
 # Files run one at a time: lab and VM tests are CPU-bound on 2 cores.
 exec node --test --test-concurrency=1 dist/test/unit/ dist/test/ssh/ dist/test/lab/ dist/test/vm/ dist/test/e2e/
