@@ -15,10 +15,12 @@ export interface BootUnit {
   sysctls?: { key: string; value: string }[];
   gateway?: string;
   noarp?: { vip: string; rip: string }[];
+  /** arptables rules re-added at every boot (no save file to get lost). */
+  arptables?: { vip: string; rip: string }[];
 }
 
 export function bootUnitTasks(ctx: TaskContext, u: BootUnit): Task[] {
-  const data = { modules: [], sysctls: [], noarp: [], ...u };
+  const data = { modules: [], sysctls: [], noarp: [], arptables: [], ...u };
   const tasks: Task[] = [
     template({ name: `${u.name} boot script`, path: `/usr/local/sbin/${u.name}`, template: 'lvs/lvs-boot.sh.hbs', mode: '0755', data }),
   ];
