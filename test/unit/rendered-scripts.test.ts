@@ -93,3 +93,24 @@ test('Perl::MinimumVersion does flag 5.10 syntax (the check can fail)', () => {
   writeFileSync(file, '#!/usr/bin/perl\nuse strict;\nmy %h;\nmy $x = $h{a} // 1;\nprint "$x\\n";\n');
   assert.equal(Number(perlMinimum(file)) >= 5.010, true);
 });
+
+test('every command a render would run parses with sh -n (build steps, guards, undo-able commands)', async () => {
+  const cmds = new Map<string, string>();
+  for (const c of CASES) {
+    for (const [host, h] of Object.entries((await rendered(c)).hosts)) {
+      for (const cmd of h.commands) if (!cmd.startsWith('upload ') && !cmds.has(cmd)) cmds.set(cmd, `${c.name}/${host}`);
+    }
+  }
+  assert.ok(cmds.size > 50, `commands checked: ${cmds.size}`);
+  // One sh -n for all (each command as a function body); only on failure one by one, to name it.
+  const all = join(dir, 'commands.sh');
+  writeFileSync(all, [...cmds.keys()].map((cmd, i) => `f${i}() {\n${cmd}\n}\n`).join(''));
+  if (run('sh', ['-n', all]).status === 0) return;
+  for (const [cmd, where] of cmds) {
+    const file = join(dir, 'one.sh');
+    writeFileSync(file, cmd);
+    const n = run('sh', ['-n', file]);
+    assert.equal(n.status, 0, `sh -n ${where}: ${n.stderr}\n${cmd}`);
+  }
+  assert.fail('the commands fail sh -n together but not one by one');
+});
