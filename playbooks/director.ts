@@ -74,7 +74,7 @@ export function directorTasks(ctx: TaskContext): Task[] {
   // the VIP up from its ifcfg alias instead.
   tasks.push(...bootUnitTasks(ctx, {
     name: 'lvs-director', role: 'director', vipDev: iface, vips: isLegacyEl(f) ? [] : vips, vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
-    modules: ipvsModules(lvs), sysctls: [...(nat ? natDirectorSysctls(iface) : []), ...IPVS_SYSCTLS],
+    sysctls: nat ? natDirectorSysctls(iface) : [], ipvs: { modules: ipvsModules(lvs), sysctls: IPVS_SYSCTLS },
   }));
 
   if (nat) {

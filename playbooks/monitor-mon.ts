@@ -86,7 +86,8 @@ export function monTasks(ctx: TaskContext): Task[] {
     // SysV (or a tarball mon, which brings no unit: systemd runs the script through its sysv
     // generator): our init script (chkconfig header, as the seed's) runs mon as root so lvs.alert can run ipvsadm.
     tasks.push(template({
-      name: 'mon init script', path: '/etc/init.d/mon', template: 'lvs/mon.init.hbs', mode: '0755', data: { monBin: layout.bin },
+      name: 'mon init script', path: '/etc/init.d/mon', template: 'lvs/mon.init.hbs', mode: '0755',
+      data: { monCandidates: [...new Set([layout.bin, '/usr/lib/mon/mon', '/usr/bin/mon', '/usr/sbin/mon'])] },
       notify: systemd ? [RELOAD_SYSTEMD, 'restart mon'] : ['restart mon'],
     }));
   }

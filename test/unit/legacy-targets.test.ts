@@ -55,7 +55,8 @@ test('mon where each packaging puts it: mon.cf dirs and the init script finds ev
     assert.ok(d.files.some((f) => f.path === `${dir}/alert.d/lvs.alert`), `${name}: lvs.alert in ${dir}/alert.d`);
   }
   const init = fileOf((await hostsOf('seed')).director!, '/etc/init.d/mon');
-  assert.match(init, /^for m in \/usr\/lib\/mon\/mon \/usr\/lib\/mon\/mon \/usr\/bin\/mon \/usr\/sbin\/mon; do$/m);
+  assert.match(init, /^for m in \/usr\/lib\/mon\/mon \/usr\/bin\/mon \/usr\/sbin\/mon; do$/m);
+  assert.match(fileOf((await hostsOf('centos-5')).director!, '/etc/init.d/mon'), /^for m in \/usr\/bin\/mon \/usr\/lib\/mon\/mon \/usr\/sbin\/mon; do$/m);
   // Debian keeps its packaged unit, with the capability drop-in; no init script of ours.
   const deb = (await hostsOf('debian-12')).director!;
   assert.ok(!deb.files.some((f) => f.path === '/etc/init.d/mon'));
@@ -118,7 +119,7 @@ test('boot order: EL 3/4 load modules from /etc/rc.modules, EL 5 from /etc/sysco
   assert.match(fileOf((await hostsOf('centos-5')).director!, '/etc/sysconfig/modules/ip_vs.modules'), /modprobe ip_vs/);
   for (const c of CASES.filter((x) => x.name !== 'rhel-as-3')) {
     const boot = fileOf((await rendered(c)).hosts.director!, '/usr/local/sbin/lvs-director');
-    const mod = boot.indexOf('modprobe ip_vs ');
+    const mod = boot.indexOf('if modprobe ip_vs; then');
     const sc = boot.indexOf('sysctl -w net.ipv4.vs.expire_nodest_conn=1');
     assert.ok(mod >= 0 && sc > mod, `${c.name}: modprobe ip_vs (${mod}) before the vs sysctl (${sc})`);
   }
