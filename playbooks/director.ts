@@ -7,8 +7,9 @@ import { desiredTable, renderIpvsSave, serviceKey } from '../src/lvs/ipvs-table.
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
 import { ipAddress } from '../src/modules/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
+import { IPVS_SYSCTLS, directorInterface, ipvsModules, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
+import { ipvsadmNoSaveTasks } from './lib/ipvsadm-persist.js';
 
 function ipvsadmInstall(ctx: TaskContext): Task {
   const src = artifactVar(ctx, 'ipvsadm_source');
@@ -54,6 +55,7 @@ export function directorTasks(ctx: TaskContext): Task[] {
     tasks.push(template({ name: 'ipvsadm loads its rules at boot', path: '/etc/default/ipvsadm', template: 'lvs/ipvsadm.default.hbs', mode: '0644', data: { iface } }));
   }
   // Enabled only: starting the service would flush and reload the live table, which provision manages itself.
+  tasks.push(...ipvsadmNoSaveTasks(ctx));
   tasks.push(service({ name: 'ipvsadm', enabled: true }));
 
   // The VIP: an ifcfg alias on legacy Red Hat (as the seed), else an address plus a boot unit.
@@ -67,12 +69,13 @@ export function directorTasks(ctx: TaskContext): Task[] {
     }
     tasks.push(ipAddress({ name: `VIP ${vip} on ${iface}`, dev: iface, address: vip, label }));
   });
-  if (!isLegacyEl(f)) {
-    tasks.push(...bootUnitTasks(ctx, {
-      name: 'lvs-director', role: 'director', vipDev: iface, vips, vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
-      sysctls: nat ? natDirectorSysctls(iface) : [],
-    }));
-  }
+  // Every director's boot unit loads the IPVS modules, then sets the sysctls that only exist once
+  // ip_vs is loaded (rc.sysinit's sysctl -p runs before EL 3/4's rc.modules); legacy Red Hat brings
+  // the VIP up from its ifcfg alias instead.
+  tasks.push(...bootUnitTasks(ctx, {
+    name: 'lvs-director', role: 'director', vipDev: iface, vips: isLegacyEl(f) ? [] : vips, vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
+    sysctls: nat ? natDirectorSysctls(iface) : [], ipvs: { modules: ipvsModules(lvs), sysctls: IPVS_SYSCTLS },
+  }));
 
   if (nat) {
     // NAT replies come back through the director: it must route, and must not redirect real servers elsewhere.

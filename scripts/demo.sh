@@ -20,6 +20,6 @@ echo "== provision check: no drift (exit 0)"
 $P check "$INV"
 echo "== provision verify: rules, VIP, ARP, sysctls, and 20 real requests through the VIP"
 $P verify "$INV"
-echo "== the seed inventory (production addresses) rendered offline, never connected to: .lab/seed-runbook.md"
-$P render inventory/seed.yaml --facts test/fixtures/facts/seed-legacy.yaml --limit director > .lab/seed-runbook.md
+echo "== the seed inventory (production addresses), every host rendered offline, never connected to: .lab/seed-runbook.md, files in .lab/seed/"
+$P render inventory/seed.yaml --facts test/fixtures/facts/seed-legacy.yaml --out .lab/seed > .lab/seed-runbook.md
 echo "demo ok: provision built a working LVS (VS/TUN) and proved it"

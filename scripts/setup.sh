@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 need=()
 # qemu + squashfs-tools + cpio: the VM lab (real IPVS kernel); arping/curl are used inside VMs only.
 # keepalived: its own parser (keepalived -t) checks the keepalived.conf we render, in the unit tests.
-for p in mmdebstrap openssh-client openssh-server iproute2 sudo dpkg-dev qemu-system-x86 squashfs-tools cpio keepalived; do
+# libperl-minimumversion-perl, devscripts (checkbashisms): static checks of every rendered perl and sh script (Perl 5.8, old shells).
+for p in mmdebstrap openssh-client openssh-server iproute2 sudo dpkg-dev qemu-system-x86 squashfs-tools cpio keepalived libperl-minimumversion-perl devscripts; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -15,10 +15,17 @@ export interface BootUnit {
   sysctls?: { key: string; value: string }[];
   gateway?: string;
   noarp?: { vip: string; rip: string }[];
+  /** Director: IPVS modules (ip_vs first), then the sysctls that exist only once ip_vs is loaded. */
+  ipvs?: { modules: string[]; sysctls: { key: string; value: string }[] };
+  /** arptables rules re-added at every boot (no save file to get lost). */
+  arptables?: { vip: string; rip: string }[];
 }
 
 export function bootUnitTasks(ctx: TaskContext, u: BootUnit): Task[] {
-  const data = { modules: [], sysctls: [], noarp: [], ...u };
+  const data = {
+    modules: [], sysctls: [], noarp: [], arptables: [], ...u,
+    ipvs: u.ipvs && { first: u.ipvs.modules[0] ?? 'ip_vs', more: u.ipvs.modules.slice(1), sysctls: u.ipvs.sysctls },
+  };
   const tasks: Task[] = [
     template({ name: `${u.name} boot script`, path: `/usr/local/sbin/${u.name}`, template: 'lvs/lvs-boot.sh.hbs', mode: '0755', data }),
   ];

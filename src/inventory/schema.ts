@@ -80,16 +80,22 @@ const HOST_VAR_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
   // Read by the LVS playbooks; checked here so a typo is a file:line error before any host is contacted.
   arp_method: [(v) => v === 'sysctl' || v === 'noarp' || v === 'arptables', 'is not an ARP method (sysctl, noarp or arptables)'],
   nat_gateway: [isIPv4, 'is not an IPv4 address'],
-  mon_packages: [isPackageList, 'is not a list of packages ({name, rpm?, deb?}: rpm/deb are controller paths of pushed packages)'],
+  mon_packages: [isPackageList, 'is not a list of packages ({name} from the repositories, or {name, rpm|deb: controller path, sha256} pushed)'],
 };
 
 const PKG_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
 
 function isPackageList(v: unknown): boolean {
-  return Array.isArray(v) && v.every((p) => typeof p === 'object' && p !== null
-    && typeof (p as { name?: unknown }).name === 'string' && PKG_NAME_RE.test((p as { name: string }).name)
-    && ['rpm', 'deb'].every((k) => (p as Record<string, unknown>)[k] === undefined || nonEmptyString((p as Record<string, unknown>)[k]))
-    && Object.keys(p).every((k) => ['name', 'rpm', 'deb'].includes(k)));
+  return Array.isArray(v) && v.every((p) => {
+    if (typeof p !== 'object' || p === null) return false;
+    const e = p as Record<string, unknown>;
+    const file = e.rpm ?? e.deb;
+    return typeof e.name === 'string' && PKG_NAME_RE.test(e.name)
+      && Object.keys(e).every((k) => ['name', 'rpm', 'deb', 'sha256'].includes(k))
+      && (e.rpm === undefined || e.deb === undefined)
+      // A pushed package is pinned: its file and sha256 come together.
+      && (file === undefined ? e.sha256 === undefined : nonEmptyString(file) && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256));
+  });
 }
 
 /** A source artifact pushed from the controller (`ipvsadm_source`, `noarp_source`, any `*_source`). */

@@ -21,6 +21,14 @@ export function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
+/** The kernel modules a director's services need: ip_vs and one per scheduler. */
+export function ipvsModules(lvs: LvsSpec): string[] {
+  return uniq(['ip_vs', ...lvs.services.map((s) => `ip_vs_${s.scheduler}`)]);
+}
+
+/** Director sysctls that exist only once ip_vs is loaded (so boot scripts set them after modprobe). */
+export const IPVS_SYSCTLS = [{ key: 'net.ipv4.vs.expire_nodest_conn', value: '1' }];
+
 export function vipsOf(services: VirtualServiceSpec[]): string[] {
   return uniq(services.map((s) => s.vip).filter(Boolean));
 }

@@ -99,13 +99,17 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const fwd = roles[0]!.forwarding;
       const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
       const state = await run(c, Script.join([
-        raw('for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done'),
+        raw('for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done'),
         raw('echo "--addr"; ip -o -4 addr show'),
-        sh`echo "--listen"; ss -Hltn ${`sport = :${port}`}`,
+        // RHEL 3 has no ss (and EL 5/6's has no -H): netstat's listening sockets instead.
+        sh`echo "--listen"; { command -v ss >/dev/null 2>&1 && ss -Hltn ${`sport = :${port}`} 2>/dev/null; } || netstat -ltn 2>/dev/null | awk ${`$4 ~ /:${port}$/`}`,
         ...(fwd === 'nat' && client ? [sh`echo "--route"; ip route get ${String(client.vars.lan_address ?? '0.0.0.0')}`] : []),
+        // Kernels without arp_ignore (2.4) hide the VIP with noarp or arptables instead.
+        raw('echo "--arp"; noarpctl list 2>/dev/null; arptables -L -n 2>/dev/null; true'),
       ], '\n'));
       const kv = Object.fromEntries(state.stdout.split('\n').filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l)).map((l) => l.split('=') as [string, string]));
-      const [, addrPart = '', listenPart = '', routePart = ''] = state.stdout.split(/^--(?:addr|listen|route)$/m);
+      const part = (name: string) => (state.stdout.split(new RegExp(`^--${name}$`, 'm'))[1] ?? '').split(/^--(?:addr|listen|route|arp)$/m)[0]!;
+      const [addrPart, listenPart, routePart, arpPart] = ['addr', 'listen', 'route', 'arp'].map(part) as [string, string, string, string];
       add(rsHost.name, `service listening on :${port}`, listenPart.trim().length > 0, listenPart.trim() || 'nothing listening', `real server ${rsHost.name} down (nothing listens on :${port})`);
       if (fwd === 'nat') {
         const dip = String(directors[0]?.vars.dip ?? '');
@@ -121,7 +125,11 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       }
       const ai = num(kv['all/arp_ignore']);
       const aa = num(kv['all/arp_announce']);
-      add(rsHost.name, 'ARP: arp_ignore>=1, arp_announce=2', ai >= 1 && aa === 2, `arp_ignore=${ai} arp_announce=${aa}`, `ARP problem on ${rsHost.name} (it may answer ARP for the VIP)`);
+      if (!kv['all/arp_ignore']) {
+        const hidden = [...new Set(roles.map((s) => s.vip))].every((vip) => new RegExp(`(^|[^0-9.])${vip.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(arpPart));
+        add(rsHost.name, 'ARP: the VIP hidden by noarp or arptables (kernel without arp_ignore)', hidden, arpPart.trim() || 'no noarp entry or arptables rule',
+          `ARP problem on ${rsHost.name} (no arp_ignore in its kernel and no noarp/arptables entry for the VIP)`);
+      } else add(rsHost.name, 'ARP: arp_ignore>=1, arp_announce=2', ai >= 1 && aa === 2, `arp_ignore=${ai} arp_announce=${aa}`, `ARP problem on ${rsHost.name} (it may answer ARP for the VIP)`);
       if (fwd === 'tun') {
         // The kernel uses max(all, dev): 1 (strict) on either drops decapsulated packets.
         const rp = Math.max(num(kv['all/rp_filter']), num(kv['tunl0/rp_filter']));

@@ -1,6 +1,7 @@
 // kernelModule: a kernel module is loaded now and (optionally) at every boot.
 // Persistence by init system: systemd reads /etc/modules-load.d/NAME.conf; Debian sysv reads
-// /etc/modules (one name per line); Red Hat sysv's rc.sysinit runs /etc/sysconfig/modules/*.modules.
+// /etc/modules (one name per line); Red Hat sysv's rc.sysinit runs /etc/sysconfig/modules/*.modules
+// (EL 5/6); EL 3/4's rc.sysinit knows only /etc/rc.modules (one executable script for all modules).
 import type { HostFacts, PlannedChange, Probe, Task } from '../core/types.js';
 import { SBIN_PATH, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
@@ -14,7 +15,7 @@ export interface KernelModuleOptions extends TaskMeta {
   persist?: boolean;
 }
 
-export type PersistKind = 'modules-load.d' | 'etc-modules' | 'sysconfig-modules';
+export type PersistKind = 'modules-load.d' | 'etc-modules' | 'sysconfig-modules' | 'rc-modules';
 
 export interface PersistTarget {
   kind: PersistKind;
@@ -33,6 +34,7 @@ const NAME_RE = /^[A-Za-z0-9_-]+$/;
 export function persistTarget(name: string, facts: HostFacts): PersistTarget {
   if (facts.init === 'systemd') return { kind: 'modules-load.d', path: `/etc/modules-load.d/${name}.conf` };
   if (facts.os.family === 'debian') return { kind: 'etc-modules', path: '/etc/modules' };
+  if (facts.os.family === 'redhat' && Number.parseInt(facts.os.version, 10) <= 4) return { kind: 'rc-modules', path: '/etc/rc.modules' };
   if (facts.os.family === 'redhat') return { kind: 'sysconfig-modules', path: `/etc/sysconfig/modules/${name}.modules` };
   throw new ModuleError('kernelModule', `do not know how to load ${name} at boot on a ${facts.os.family} sysv host (set persist: false)`);
 }
@@ -69,6 +71,15 @@ function persistChanges(name: string, target: PersistTarget, state: FileState): 
     if (state.type === 'file' && state.content === undefined) throw new ModuleError('kernelModule', `${target.path} is too large to edit`);
     if (text.split('\n').some((l) => re.test(l))) return [];
     return planFile('kernelModule', { path: target.path, content: Buffer.from(editLines(text, { line: name, state: 'present' })) }, state);
+  }
+  if (target.kind === 'rc-modules') {
+    // One line per module in a shared script; a new file gets a shebang and mode 0755 (rc.sysinit runs it).
+    const line = `/sbin/modprobe ${name}`;
+    const re = new RegExp(`^\\s*(/sbin/)?modprobe\\s+${name}(\\s|$)`);
+    if (state.type === 'file' && state.content === undefined) throw new ModuleError('kernelModule', `${target.path} is too large to edit`);
+    const text = state.type === 'file' ? state.content!.toString('utf8') : '#!/bin/sh\n# modules loaded at boot by rc.sysinit (EL 3/4); lines added by provision\n';
+    if (text.split('\n').some((l) => re.test(l))) return [];
+    return planFile('kernelModule', { path: target.path, content: Buffer.from(editLines(text, { line, state: 'present' })), ...(state.type === 'file' ? {} : { mode: '0755' }) }, state);
   }
   if (target.kind === 'modules-load.d') {
     return planFile('kernelModule', { path: target.path, content: Buffer.from(`${name}\n`), mode: '0644' }, state);

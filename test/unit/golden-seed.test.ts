@@ -12,16 +12,16 @@ import { renderOffline, type HostRender } from '../../src/core/offline.js';
 import site from '../../playbooks/site.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const NOARP = { path: 'test/fixtures/artifacts/noarp-standin-1.2.4.tar.gz', sha256: '6761aa1a5c2a81a0b5367440c46e6cca0b0bc0364356809988ae181ab73cf20f', kind: 'tarball' };
-
-async function render(withNoarp: boolean) {
+// The seed inventory itself pins its artifacts (stand-ins under inventory/artifacts/); `edit`
+// changes host vars of the rendered hosts (e.g. drops noarp_source) to test the refusals.
+async function render(edit: (name: string, vars: Record<string, unknown>) => Record<string, unknown> = (_n, v) => v) {
   const inventory = loadInventory(join(ROOT, 'inventory/seed.yaml'));
-  if (withNoarp) for (const rs of ['rs1', 'rs2']) inventory.hosts.get(rs)!.vars.noarp_source = NOARP;
   return renderOffline({
-    inventory, playbook: site, playbookName: 'site', hosts: selectHosts(inventory, 'all'),
+    inventory, playbook: site, playbookName: 'site', hosts: selectHosts(inventory, 'all').map((h) => ({ ...h, vars: edit(h.name, { ...h.vars }) })),
     facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')), projectDir: ROOT,
   });
 }
+const without = (key: string) => (_n: string, v: Record<string, unknown>) => { delete v[key]; return v; };
 
 const fileOf = (h: HostRender, path: string) => {
   const f = h.files.find((x) => x.path === path);
@@ -31,7 +31,7 @@ const fileOf = (h: HostRender, path: string) => {
 const ruleLines = (t: string) => t.split('\n').filter((l) => /^-[Aa] /.test(l));
 
 test('director (CentOS 4.5): the seed rules with -i, ifcfg-eth0:1, chkconfig, mon.cf, auth.cf, init script', async () => {
-  const { hosts } = await render(true);
+  const { hosts } = await render();
   const d = hosts.director!;
   assert.equal(d.report.error, undefined);
   assert.equal(d.report.recap.failed, 0, JSON.stringify(d.report.tasks.filter((t) => t.status === 'failed')));
@@ -84,7 +84,7 @@ test('director (CentOS 4.5): the seed rules with -i, ifcfg-eth0:1, chkconfig, mo
 });
 
 test('real servers (RHEL AS 3, 2.4 kernel): noarp from source, VIP on tunl0, ip_forward 0, boot script with chkconfig', async () => {
-  const { hosts } = await render(true);
+  const { hosts } = await render();
   for (const [rs, rip] of [['rs1', '192.168.0.216'], ['rs2', '192.168.0.217']] as const) {
     const h = hosts[rs]!;
     assert.equal(h.report.recap.failed, 0, JSON.stringify(h.report.tasks.filter((t) => t.status === 'failed')));
@@ -102,14 +102,14 @@ test('real servers (RHEL AS 3, 2.4 kernel): noarp from source, VIP on tunl0, ip_
     assert.match(fileOf(h, '/etc/sysctl.conf').text, /^net\.ipv4\.ip_forward = 0$/m);
     const cmds = h.commands.join('\n');
     assert.match(cmds, /chkconfig lvs-realserver on/);
-    assert.match(cmds, /upload .*noarp-standin-1\.2\.4\.tar\.gz/);
+    assert.match(cmds, /upload .*inventory\/artifacts\/noarp-1\.2\.4\.STANDIN\.tar\.gz/);
     assert.match(cmds, /noarpctl.* add 192\.168\.0\.218 /);
     assert.match(cmds, /ip addr add 192\.168\.0\.218\/32 dev tunl0/);
   }
 });
 
 test('without a noarp artifact, a 2.4 real server fails with a clear reason (nothing guessed)', async () => {
-  const { hosts } = await render(false);
+  const { hosts } = await render(without('noarp_source'));
   for (const rs of ['rs1', 'rs2']) {
     assert.match(hosts[rs]!.report.error ?? '', /2\.4\.21-37\.EL has no arp_ignore\/arp_announce; set noarp_source .* or arp_method: arptables/);
   }

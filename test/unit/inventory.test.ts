@@ -460,7 +460,7 @@ test('host vars the LVS playbooks read are checked at load time, with file and l
       arp_method: noarpp
       nat_gateway: 10.0.0.300
       noarp_source: {path: noarp-1.2.4.tar.gz, sha256: abc, kind: tarball}
-      mon_packages: [{name: mon, rpm: mon-1.2.0.rpm}, {name: "bad name"}]
+      mon_packages: [{name: mon, rpm: mon-1.2.0.rpm}, {name: fping}]
     rs2:
       arp_method: arptables
       ipvsadm_source: {path: ipvsadm-1.24-13.src.rpm, sha256: ${'a'.repeat(64)}, kind: srpm, version: 1.24-13}
