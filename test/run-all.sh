@@ -9,5 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Labs of this checkout stay in its .lab/ (a user's default is ~/.local/state/provision/labs).
+export PROVISION_LAB_DIR="$PWD/.lab"
 # Files run one at a time: lab and VM tests are CPU-bound on 2 cores.
 exec node --test --test-concurrency=1 dist/test/unit/ dist/test/ssh/ dist/test/lab/ dist/test/vm/ dist/test/e2e/

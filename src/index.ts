@@ -1,0 +1,19 @@
+// The public API of the `provision` package (`import { file, type Playbook } from 'provision'`):
+// the task contract and the generic modules a team's own playbook is written with. The LVS
+// playbooks are `provision/lvs`. Nothing else under dist/ is part of the API.
+export type {
+  Play, Playbook, Task, TaskContext, HostFacts, InterfaceFact, OsFamily, InitSystem, PackageManager,
+  Probe, ProbeOutput, PlannedChange, Step, Footprint, RunReport, HostReport, TaskReport, TaskStatus,
+} from './core/types.js';
+export type { Inventory, HostEntry, Forwarding, LvsSpec, VirtualServiceSpec } from './inventory/types.js';
+export { TaskError } from './core/errors.js';
+/** Quoting for the shell scripts a custom task's probe and steps run (every value that reaches a shell). */
+export { q, argv } from './core/shell.js';
+export {
+  file, template, directory, lineInFile, sysctl, kernelModule, pkg, service, serviceRestart, retiredService,
+  command, sourceBuild, renderTemplate, ModuleError, TemplateError, ArtifactChecksumError,
+} from './modules/index.js';
+export type {
+  FileOptions, FileState, TemplateOptions, DirectoryOptions, LineInFileOptions, SysctlOptions, KernelModuleOptions,
+  PkgOptions, ServiceOptions, CommandOptions, SourceBuildOptions, TaskMeta,
+} from './modules/index.js';
