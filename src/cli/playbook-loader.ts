@@ -44,7 +44,8 @@ export function locatePlaybook(nameOrPath: string, cwd = process.cwd()): { file:
 export async function loadPlaybook(nameOrPath: string, cwd = process.cwd()): Promise<LoadedPlaybook> {
   const { file, projectDir, tried } = locatePlaybook(nameOrPath, cwd);
   if (!existsSync(file)) {
-    const hint = insidePackage(file) && file.endsWith('.js') ? '; run `npm run build` after editing playbooks' : '';
+    // Working in provision's own repository: its playbooks/ run compiled.
+    const hint = insidePackage(file) && insidePackage(findProjectDir(cwd)) ? '; run `npm run build` after editing playbooks' : '';
     throw new UsageError(`playbook not found: ${nameOrPath} (looked for ${tried.join(', ')}${hint})`);
   }
   const ext = extname(file);
