@@ -158,7 +158,7 @@ test('lab up from the installed CLI writes its inventory under --lab-dir', async
   writeFileSync(inventory, yaml.dump(lvs));
 });
 
-test('check, up, up again: the LVS library and the team task converge, then 0 changed; state stays in the project', async () => {
+test('check, up, up again: the LVS library and the team task converge, then 0 changed; rollback undoes it; state stays in the project', async () => {
   assert.ok(inventory, 'the lab is up');
   const report = (r: Out) => JSON.parse(r.stdout) as RunReport;
   const run = (cmd: string) => npx(team, 'provision', cmd, inventory, '--limit', 'real_servers', '--json');
@@ -196,6 +196,15 @@ test('check, up, up again: the LVS library and the team task converge, then 0 ch
   // Journals in the team's .provision/ (the cwd), listed by `runs`; nothing written in the package.
   assert.equal(readdirSync(join(team, '.provision', 'runs')).filter((f) => f.endsWith('.json')).length, 2);
   assert.match(ok(await npx(team, 'provision', 'runs'), 'runs').stdout, /team\.yaml/);
+  // rollback loads the team's .ts playbook again (recorded in the journal) for its handlers.
+  t = Date.now();
+  const rb = ok(await npx(team, 'provision', 'rollback', inventory, '--limit', 'real_servers'), 'rollback');
+  timings.rollback = Date.now() - t;
+  assert.doesNotMatch(rb.stderr, /handlers will not run/);
+  assert.match(rb.stdout, /h2 : undone=\d+ skipped=0/);
+  assert.doesNotMatch(ok(await labHostExec(LAB, 'h2', 'cat /etc/motd 2>/dev/null; true', labDir), 'motd').stdout, /package test team/);
+  assert.equal((await run('check')).code, 3, 'after the rollback the hosts differ from the playbook again');
+
   const touched = (readdirSync(join(team, 'node_modules', 'provision'), { recursive: true }) as string[])
     .filter((f) => statSync(join(team, 'node_modules', 'provision', f)).mtimeMs > installedAt);
   assert.deepEqual(touched, [], 'nothing written under node_modules/provision');
