@@ -57,6 +57,14 @@ export function scaffoldFiles(dir: string, scaffoldDir = join(packageDir, 'scaff
   return files;
 }
 
+/** mkdir -p that records each directory it made (to remove them again if init fails). */
+function mkdirs(dir: string, made: string[]): void {
+  if (existsSync(dir)) return;
+  mkdirs(dirname(dir), made);
+  mkdirSync(dir);
+  made.push(dir);
+}
+
 /** Writes the scaffold into `dir`; refuses (writing nothing) if any of its files exists. */
 export function initProject(dir: string): { dir: string; written: string[] } {
   const root = resolve(dir);
@@ -71,10 +79,7 @@ export function initProject(dir: string): { dir: string; written: string[] } {
   try {
     for (const f of files) {
       const target = join(root, f.path);
-      for (let d = dirname(target), todo: string[] = []; ; d = dirname(d)) {
-        if (existsSync(d)) { for (const m of todo.reverse()) { mkdirSync(m); madeDirs.push(m); } break; }
-        todo.push(d);
-      }
+      mkdirs(dirname(target), madeDirs);
       writeFileSync(target, f.content, { flag: 'wx' }); // wx: a file that appeared meanwhile is not overwritten
       written.push(target);
     }

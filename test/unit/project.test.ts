@@ -107,3 +107,13 @@ describe('init', () => {
     assert.ok(scaffoldFiles('/x/y').some((s) => s.path === '.gitignore'), 'the scaffold ships gitignore as .gitignore');
   });
 });
+
+describe('init that fails half-way', () => {
+  it('removes every file and directory it created', () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'templates'));
+    writeFileSync(join(dir, 'templates', 'team'), 'a file where the scaffold wants a directory\n');
+    assert.throws(() => initProject(dir), (e: unknown) => e instanceof UsageError && /init failed, nothing was written: .*ENOTDIR/.test((e as Error).message));
+    assert.deepEqual((readdirSync(dir, { recursive: true }) as string[]).sort(), ['templates', 'templates/team']);
+  });
+});
