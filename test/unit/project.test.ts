@@ -37,8 +37,9 @@ describe('playbooks: by name from the project, else built in; by path with the p
     const team = tmp();
     writeFileSync(join(team, 'package.json'), '{"type":"module"}\n');
     mkdirSync(join(team, 'playbooks'));
-    writeFileSync(join(team, 'playbooks', 'ok.ts'), 'import type { Playbook } from "../x.js";\nconst n: number = 2;\nexport default { name: `ok${n}`, plays: [] } satisfies Playbook;\n');
-    writeFileSync(join(team, 'x.ts'), 'export interface Playbook { name: string; plays: unknown[] }\n');
+    // A sibling module imported as ./x.js is its .ts (the NodeNext convention tsc checks).
+    writeFileSync(join(team, 'playbooks', 'ok.ts'), 'import { n, type Playbook } from "../x.js";\nexport default { name: `ok${n}`, plays: [] } satisfies Playbook;\n');
+    writeFileSync(join(team, 'x.ts'), 'export interface Playbook { name: string; plays: unknown[] }\nexport const n: number = 2;\n');
     const ok = await loadPlaybook('playbooks/ok.ts', team);
     assert.equal(ok.playbook.name, 'ok2');
     assert.equal(ok.name, 'ok');
