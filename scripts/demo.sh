@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Labs of this checkout stay in its .lab/ (a user's default is ~/.local/state/provision/labs).
+export PROVISION_LAB_DIR="$PWD/.lab"
 P="node dist/src/cli.js"
 LAB=${PROVISION_DEMO_LAB:-demo}
 trap '$P lab down --name "$LAB" >/dev/null 2>&1 || true' EXIT

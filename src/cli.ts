@@ -5,14 +5,15 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, exitCodeOf } from './core/errors.js';
-import { projectDir } from './cli/paths.js';
+import { packageDir } from './cli/paths.js';
 import { err } from './cli/common.js';
 import { registerRunCommands } from './cli/run-commands.js';
 import { registerFactsCommand, registerRenderCommand, registerVerifyCommand } from './cli/inspect-commands.js';
 import { registerRollbackCommand, registerRunsCommand } from './cli/rollback-commands.js';
 import { registerLabCommands } from './cli/lab-commands.js';
+import { registerInitCommand } from './cli/init-command.js';
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(join(projectDir, 'package.json'), 'utf8')) as { version: string }).version;
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string }).version;
 
 export function buildProgram(): Command {
   const program = new Command('provision')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerVerifyCommand(program);
   registerRunsCommand(program);
   registerLabCommands(program);
+  registerInitCommand(program);
 
   return program;
 }

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Labs of this checkout stay in its .lab/ (a user's default is ~/.local/state/provision/labs).
+export PROVISION_LAB_DIR="$PWD/.lab"
 # Lint first (Biome, biome.json): errors fail the run before any test.
 npx biome lint --diagnostic-level=error .
 # Files run one at a time: lab and VM tests are CPU-bound on 2 cores.

@@ -14,7 +14,6 @@ import { verifyCluster } from '../lvs/verify.js';
 import { renderChanges, renderRecap } from '../ui/report.js';
 import { renderMarkdown } from '../ui/markdown.js';
 import { loadPlaybook } from './playbook-loader.js';
-import { projectDir } from './paths.js';
 import { DEFAULT_PLAYBOOK, color, intArg } from './common.js';
 
 export function registerFactsCommand(program: Command): void {
@@ -49,7 +48,7 @@ export function registerRenderCommand(program: Command): void {
     .addOption(new Option('--format <fmt>', 'report format').choices(['text', 'markdown', 'json']).default('markdown'))
     .action(async (inv: string, pb: string | undefined, f: { facts: string; limit?: string; out?: string; format: string }) => {
       const inventory = loadInventory(inv);
-      const { name, playbook } = await loadPlaybook(pb ?? DEFAULT_PLAYBOOK);
+      const { name, playbook, projectDir } = await loadPlaybook(pb ?? DEFAULT_PLAYBOOK);
       const hosts = selectHosts(inventory, 'all', f.limit);
       const r = await renderOffline({ inventory, playbook, playbookName: name, hosts, facts: loadFactsFixture(f.facts), projectDir });
       if (f.out) {

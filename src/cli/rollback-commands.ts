@@ -9,7 +9,6 @@ import { EXIT } from '../core/errors.js';
 import { listJournals } from '../core/journal.js';
 import { executeRollback, findRun, handlersToRun, planRollback } from '../core/rollback.js';
 import { loadPlaybook } from './playbook-loader.js';
-import { projectDir } from './paths.js';
 import { err, intArg } from './common.js';
 
 export function registerRollbackCommand(program: Command): void {
@@ -51,7 +50,7 @@ export function registerRollbackCommand(program: Command): void {
       });
       const r = await executeRollback({
         plan, stateDir, hosts, force: !!f.force, forks: f.forks, log: err,
-        handlerWork: pb ? (h) => hostWork(inventory, pb.playbook, h, projectDir) : undefined,
+        handlerWork: pb ? (h) => hostWork(inventory, pb.playbook, h, pb.projectDir) : undefined,
         connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
       });
       for (const [host, h] of Object.entries(r.hosts)) {

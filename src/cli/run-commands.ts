@@ -13,7 +13,6 @@ import { renderChanges, renderRecap } from '../ui/report.js';
 import { renderMarkdown } from '../ui/markdown.js';
 import { loadPlaybook } from './playbook-loader.js';
 import { ASK_PASS_ENV, askPass } from './ask-pass.js';
-import { projectDir } from './paths.js';
 import { DEFAULT_PLAYBOOK, collectVar, color, err, intArg } from './common.js';
 
 interface RunFlags {
@@ -37,7 +36,7 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
     await askPass();
     for (const h of inventory.hosts.values()) h.ssh.passwordEnv ??= ASK_PASS_ENV;
   }
-  const { name, file: playbookFile, playbook } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
+  const { name, file: playbookFile, playbook, projectDir } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
   const hosts = selectHosts(inventory, 'all', f.limit);
   if (hosts.length === 0) throw new UsageError('no hosts selected');
   const json = f.json || f.format === 'json';

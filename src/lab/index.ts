@@ -1,5 +1,4 @@
 // Public face of the lab: named labs under a base dir, driven by a LabDriver.
-import { fileURLToPath } from 'node:url';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ExecResult } from '../core/types.js';
@@ -13,8 +12,12 @@ import { vmDriver } from './vm/driver.js';
 export type { LabDriver, LabHostSpec, LabSpec, LabState, LabStatus, LabHostStatus } from './driver.js';
 export { LabError, LabCommandError, LabNotFoundError, LabTimeoutError, LabUnsupportedError } from './errors.js';
 
-/** <repo>/.lab: this file is <repo>/dist/src/lab/index.js once compiled. */
-export const DEFAULT_BASE_DIR = resolve(fileURLToPath(new URL('../../../.lab', import.meta.url)));
+import { defaultLabBaseDir } from './base-dir.js';
+
+export { defaultLabBaseDir } from './base-dir.js';
+
+/** Where labs live unless told (read once at start; see base-dir.ts): the user's state dir or $PROVISION_LAB_DIR. */
+export const DEFAULT_BASE_DIR = defaultLabBaseDir();
 
 const LAB_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 

@@ -1,13 +1,14 @@
 // template: a file rendered on the controller with Handlebars, then managed exactly like `file`.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import Handlebars from 'handlebars';
 import type { Task, TaskContext } from '../core/types.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
 import { TemplateError } from './errors.js';
 import { contentTask, type FileState, type ManagedFileSpec } from './file.js';
 
 export interface TemplateOptions extends ManagedFileSpec {
-  /** Path relative to `<projectDir>/templates/`, e.g. "keepalived/keepalived.conf.hbs". */
+  /** Path relative to `<projectDir>/templates/`, else to provision's own templates/, e.g. "lvs/mon.cf.hbs". */
   template: string;
   /** Render data; merged over `{ host, facts, vars..., }`. A function receives the task context. */
   data?: Record<string, unknown> | ((ctx: TaskContext) => Record<string, unknown>);
@@ -27,12 +28,24 @@ function environment(): typeof Handlebars {
 
 const env = environment();
 
+/**
+ * The template's file: the project's templates/ first (a team's own, or its override of a shipped
+ * one), then the package's own (the LVS templates when provision is installed as a dependency).
+ */
+export function templateFile(projectDir: string, template: string, host?: string): string {
+  const roots = [...new Set([resolve(projectDir, 'templates'), resolve(PACKAGE_ROOT, 'templates')])];
+  const files = roots.map((root) => {
+    const file = resolve(root, template);
+    const rel = relative(root, file);
+    if (rel.startsWith('..') || rel.split(sep).includes('..')) throw new TemplateError(template, undefined, 'template path escapes the templates directory', host);
+    return file;
+  });
+  return files.find((f) => existsSync(f)) ?? files[0]!;
+}
+
 /** Renders a template file; strict (a missing variable is an error) and unescaped (config files are not HTML). */
 export function renderTemplate(projectDir: string, template: string, data: Record<string, unknown>, host?: string): string {
-  const root = resolve(projectDir, 'templates');
-  const file = resolve(root, template);
-  const rel = relative(root, file);
-  if (rel.startsWith('..') || rel.split(sep).includes('..')) throw new TemplateError(template, undefined, 'template path escapes the templates directory', host);
+  const file = templateFile(projectDir, template, host);
   let source: string;
   try {
     source = readFileSync(file, 'utf8');

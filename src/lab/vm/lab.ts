@@ -2,10 +2,10 @@
 // and an inventory.yaml provision can run against as it is.
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../core/atomic-file.js';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Forwarding } from '../../inventory/types.js';
 import type { LabState } from '../driver.js';
+import { defaultLabBaseDir } from '../base-dir.js';
 import { LabError, LabNotFoundError } from '../errors.js';
 import { readState } from '../state.js';
 import { vmDriver, type VmHostDriverState } from './driver.js';
@@ -32,7 +32,8 @@ export interface VmLab {
   state: LabState;
 }
 
-export const defaultVmLabDir = (name: string) => join(process.env.PROVISION_LAB_DIR ?? join(tmpdir(), 'provision-lab'), `vm-${name}`);
+/** The same place as the container lab's labDir(name): one default for every lab. */
+export const defaultVmLabDir = (name: string) => join(defaultLabBaseDir(), name);
 
 export async function vmLabUp(opts: VmLabOptions = {}): Promise<VmLab> {
   const name = opts.name ?? 'lvs';
