@@ -9,6 +9,7 @@ import { ipAddress } from '../src/lvs/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { directorInterface, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
+import { RULES, tagged } from './lib/tags.js';
 
 function ipvsadmInstall(ctx: TaskContext): Task {
   const src = artifactVar(ctx, 'ipvsadm_source');
@@ -47,7 +48,7 @@ export function directorTasks(ctx: TaskContext): Task[] {
 
   // The table the ipvsadm service loads at boot.
   tasks.push(template({
-    name: 'IPVS rules loaded at boot', path: ipvsRulesPath(f), template: 'lvs/ipvsadm.rules.hbs', mode: '0600',
+    name: 'IPVS rules loaded at boot', path: ipvsRulesPath(f), template: 'lvs/ipvsadm.rules.hbs', mode: '0600', tags: [RULES],
     data: { rules: renderIpvsSave(table).trimEnd() },
   }));
   if (f.os.family === 'debian') {
@@ -95,12 +96,12 @@ export function directorIpvsTasks(ctx: TaskContext): Task[] {
   return tasks;
 }
 
-export const directorIpvsPlay: Play = { name: 'LVS director: IPVS table', hosts: 'directors', tasks: directorIpvsTasks };
+export const directorIpvsPlay: Play = { name: 'LVS director: IPVS table', hosts: 'directors', tasks: tagged('director', directorIpvsTasks) };
 
 export const directorPlay: Play = {
   name: 'LVS director',
   hosts: 'directors',
-  tasks: directorTasks,
+  tasks: tagged('director', directorTasks),
   handlers: reloadSystemd,
 };
 

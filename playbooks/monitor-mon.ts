@@ -4,6 +4,7 @@ import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
 import { directory, file, pkg, retiredService, service, serviceRestart, template } from '../src/modules/index.js';
 import { RELOAD_SYSTEMD, reloadSystemd } from './lib/handlers.js';
 import { isLegacyEl, lvsOf, monWatches } from '../src/lvs/model.js';
+import { RULES, tagged } from './lib/tags.js';
 
 const ALERT_DIR = '/usr/lib/mon/alert.d';
 const MON_DIR = '/usr/lib/mon/mon.d';
@@ -33,7 +34,7 @@ export function monTasks(ctx: TaskContext): Task[] {
     }),
     template({
       name: 'mon.cf: one watch per real server', path: '/etc/mon/mon.cf', template: 'lvs/mon.cf.hbs', mode: '0644',
-      data: { watches, alertDir: ALERT_DIR, monDir: MON_DIR }, notify: ['restart mon'],
+      data: { watches, alertDir: ALERT_DIR, monDir: MON_DIR }, notify: ['restart mon'], tags: [RULES],
     }),
     template({ name: 'mon auth.cf', path: '/etc/mon/auth.cf', template: 'lvs/auth.cf.hbs', mode: '0644', notify: ['restart mon'] }),
   );
@@ -57,7 +58,7 @@ export function monTasks(ctx: TaskContext): Task[] {
 export const monPlay: Play = {
   name: 'mon health checks',
   hosts: 'directors',
-  tasks: monTasks,
+  tasks: tagged('monitor', monTasks),
   handlers: () => ({ ...reloadSystemd(), 'restart mon': serviceRestart({ name: 'mon' }) }),
 };
 

@@ -9,6 +9,7 @@ import { ipAddress } from '../src/lvs/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
+import { tagged } from './lib/tags.js';
 
 /** The director's address real servers route through in NAT mode. */
 function natGateway(ctx: TaskContext): string {
@@ -110,7 +111,7 @@ export function realServerTasks(ctx: TaskContext): Task[] {
 export const realServerPlay: Play = {
   name: 'LVS real servers',
   hosts: 'real_servers',
-  tasks: realServerTasks,
+  tasks: tagged('realserver', realServerTasks),
   handlers: reloadSystemd,
 };
 
