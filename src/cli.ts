@@ -11,6 +11,7 @@ import { registerRunCommands } from './cli/run-commands.js';
 import { registerFactsCommand, registerRenderCommand, registerVerifyCommand } from './cli/inspect-commands.js';
 import { registerRollbackCommand, registerRunsCommand } from './cli/rollback-commands.js';
 import { registerLabCommands } from './cli/lab-commands.js';
+import { registerStatusCommand } from './cli/status-commands.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(projectDir, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerRenderCommand(program);
   registerRollbackCommand(program);
   registerVerifyCommand(program);
+  registerStatusCommand(program);
   registerRunsCommand(program);
   registerLabCommands(program);
 

@@ -4,6 +4,7 @@
 // it is down" from "deleted by hand", so this is what separates health (status) from drift.
 import type { LvsSpec } from '../inventory/types.js';
 import { monWatches } from './model.js';
+import { q } from '../core/shell.js';
 
 /** mon's _op_status values (mon 1.2/1.3: $STAT_FAIL .. $STAT_WARN = 0..9). */
 const MON_STATUS = ['fail', 'ok', 'coldstart', 'warmstart', 'linkdown', 'unknown', 'timeout', 'untested', 'depend', 'warn'] as const;
@@ -114,6 +115,6 @@ export function monHealth(lvs: LvsSpec, opstatus: MonOpstatus[] | Error): Map<st
 
 /** Shell that prints mon's opstatus after `marker`; prints nothing more when mon is not installed. */
 export function monProbeScript(marker: string): string {
-  return `echo ${marker}
+  return `echo ${q(marker)}
 if command -v moncmd >/dev/null 2>&1; then moncmd -s 127.0.0.1 list opstatus 2>&1 || true; else echo 'moncmd not installed'; fi`;
 }
