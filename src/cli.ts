@@ -12,6 +12,7 @@ import { registerFactsCommand, registerRenderCommand, registerVerifyCommand } fr
 import { registerRollbackCommand, registerRunsCommand } from './cli/rollback-commands.js';
 import { registerLabCommands } from './cli/lab-commands.js';
 import { registerStatusCommand } from './cli/status-commands.js';
+import { registerDrainCommands } from './cli/drain-commands.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(projectDir, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerRollbackCommand(program);
   registerVerifyCommand(program);
   registerStatusCommand(program);
+  registerDrainCommands(program);
   registerRunsCommand(program);
   registerLabCommands(program);
 

@@ -15,6 +15,7 @@ import { loadPlaybook } from './playbook-loader.js';
 import { ASK_PASS_ENV, askPass } from './ask-pass.js';
 import { projectDir } from './paths.js';
 import { DEFAULT_PLAYBOOK, collectVar, color, err, intArg } from './common.js';
+import { withRunLock } from './run-lock-cli.js';
 
 interface RunFlags {
   forks: number;
@@ -44,7 +45,8 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
   const progress = createProgress(hosts.map((h) => h.name), {
     tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
   });
-  const { report, journalPath } = await runPlaybook({
+  // up takes the run lock (state dir + each host); check changes nothing and takes none.
+  const run = (lock?: import('../core/run-lock.js').LockOwner) => runPlaybook({
     inventory, playbook, playbookName: name, playbookFile, hosts, mode,
     forks: f.forks,
     tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
@@ -52,7 +54,9 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
     stateDir: resolve(f.stateDir),
     connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
     onEvent: (e) => progress.onEvent(e),
+    ...(lock ? { lock } : {}),
   });
+  const { report, journalPath } = mode === 'apply' ? await withRunLock(resolve(f.stateDir), `up ${name}`, run) : await run();
   await progress.done();
   emitReport(report, mode, f);
   if (journalPath && !json) err(`journal: ${journalPath}`);

@@ -56,6 +56,10 @@ export interface Journal {
   finishedAt?: string;
   status: 'running' | 'ok' | 'failed';
   hosts: Record<string, JournalHost>;
+  /** A day-two operation run as an up (drain, undrain): what it was, for `runs` and rollback. */
+  operation?: string;
+  /** The inventory file the operation edited (drain): rollback puts `before` back if the file still holds `after`. */
+  inventoryEdit?: { file: string; before: string; after: string };
 }
 
 export function newRunId(now = new Date()): string {
