@@ -10,6 +10,7 @@ import { artifactVar } from '../src/lvs/artifacts.js';
 import { IPVS_SYSCTLS, directorInterface, ipvsModules, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 import { ipvsadmNoSaveTasks } from './lib/ipvsadm-persist.js';
+import { RULES, tagged } from './lib/tags.js';
 
 function ipvsadmInstall(ctx: TaskContext): Task {
   const src = artifactVar(ctx, 'ipvsadm_source');
@@ -48,7 +49,7 @@ export function directorTasks(ctx: TaskContext): Task[] {
 
   // The table the ipvsadm service loads at boot.
   tasks.push(template({
-    name: 'IPVS rules loaded at boot', path: ipvsRulesPath(f), template: 'lvs/ipvsadm.rules.hbs', mode: '0600',
+    name: 'IPVS rules loaded at boot', path: ipvsRulesPath(f), template: 'lvs/ipvsadm.rules.hbs', mode: '0600', tags: [RULES],
     data: { rules: renderIpvsSave(table).trimEnd() },
   }));
   if (f.os.family === 'debian') {
@@ -92,18 +93,18 @@ export function directorIpvsTasks(ctx: TaskContext): Task[] {
   const tasks: Task[] = [ipvsKernel()];
   for (const m of uniq(['ip_vs', ...lvs.services.map((s) => `ip_vs_${s.scheduler}`)])) tasks.push(kernelModule({ name: m }));
   const { mine, keepalived } = servicesByOwner(lvs);
-  tasks.push(ipvsRules({ table: desiredTable(mine), foreign: desiredTable(keepalived).map(serviceKey) }));
+  tasks.push(ipvsRules({ table: desiredTable(mine), foreign: desiredTable(keepalived).map(serviceKey), monitored: mine }));
   // Connections to a removed real server are expired at once instead of hanging (lvs-spec 3, problem 6).
   tasks.push(sysctl({ name: 'expire connections of removed real servers', key: 'net.ipv4.vs.expire_nodest_conn', value: '1', persistFile: sysctlFile }));
   return tasks;
 }
 
-export const directorIpvsPlay: Play = { name: 'LVS director: IPVS table', hosts: 'directors', tasks: directorIpvsTasks };
+export const directorIpvsPlay: Play = { name: 'LVS director: IPVS table', hosts: 'directors', tasks: tagged('director', directorIpvsTasks) };
 
 export const directorPlay: Play = {
   name: 'LVS director',
   hosts: 'directors',
-  tasks: directorTasks,
+  tasks: tagged('director', directorTasks),
   handlers: reloadSystemd,
 };
 

@@ -4,6 +4,7 @@
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
 import { directory, pkg, retiredService, service, serviceRestart, template } from '../src/modules/index.js';
 import { keepalivedServices, lvsOf } from '../src/lvs/model.js';
+import { RULES, tagged } from './lib/tags.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
 
@@ -17,7 +18,7 @@ export function keepalivedTasks(ctx: TaskContext): Task[] {
     template({
       // Written before the first start: Red Hat packages ship a sample config with demo VIPs.
       name: 'keepalived.conf: one virtual_server per service', path: KEEPALIVED_CONF, template: 'lvs/keepalived.conf.hbs', mode: '0640',
-      data: { services, routerId: ctx.host }, notify: ['restart keepalived'],
+      data: { services, routerId: ctx.host }, notify: ['restart keepalived'], tags: [RULES],
     }),
     service({ name: 'keepalived', enabled: true, running: true }),
   ];
@@ -26,7 +27,7 @@ export function keepalivedTasks(ctx: TaskContext): Task[] {
 export const keepalivedPlay: Play = {
   name: 'keepalived health checks',
   hosts: 'directors',
-  tasks: keepalivedTasks,
+  tasks: tagged('monitor', keepalivedTasks),
   // A restart re-adds every real server and checks again; running servers see a blip of at most one check.
   handlers: () => ({ 'restart keepalived': serviceRestart({ name: 'keepalived' }) }),
 };

@@ -7,6 +7,7 @@ import { RELOAD_SYSTEMD, reloadSystemd } from './lib/handlers.js';
 import { isLegacyEl, lvsOf, monWatches } from '../src/lvs/model.js';
 import { artifactVar, packageListVar, type PushedPackage } from '../src/lvs/artifacts.js';
 import { ModuleError } from '../src/modules/errors.js';
+import { RULES, tagged } from './lib/tags.js';
 
 /**
  * Where mon lives, by how it was installed: the tarball as the seed copied it (/usr/lib/mon/mon),
@@ -73,7 +74,7 @@ export function monTasks(ctx: TaskContext): Task[] {
     }),
     template({
       name: 'mon.cf: one watch per real server', path: '/etc/mon/mon.cf', template: 'lvs/mon.cf.hbs', mode: '0644',
-      data: { watches, alertDir, monDir }, notify: ['restart mon'],
+      data: { watches, alertDir, monDir }, notify: ['restart mon'], tags: [RULES],
     }),
     template({ name: 'mon auth.cf', path: '/etc/mon/auth.cf', template: 'lvs/auth.cf.hbs', mode: '0644', notify: ['restart mon'] }),
   );
@@ -102,7 +103,7 @@ export function monTasks(ctx: TaskContext): Task[] {
 export const monPlay: Play = {
   name: 'mon health checks',
   hosts: 'directors',
-  tasks: monTasks,
+  tasks: tagged('monitor', monTasks),
   handlers: () => ({ ...reloadSystemd(), 'restart mon': serviceRestart({ name: 'mon' }) }),
 };
 

@@ -9,6 +9,7 @@ import { ipAddress } from '../src/modules/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
+import { tagged } from './lib/tags.js';
 
 /**
  * Runs its argument (a command line) with the running kernel's source tree, configured for that
@@ -204,7 +205,7 @@ export function realServerTasks(ctx: TaskContext): Task[] {
 export const realServerPlay: Play = {
   name: 'LVS real servers',
   hosts: 'real_servers',
-  tasks: realServerTasks,
+  tasks: tagged('realserver', realServerTasks),
   handlers: reloadSystemd,
 };
 

@@ -12,6 +12,8 @@ import { registerFactsCommand, registerRenderCommand, registerVerifyCommand } fr
 import { registerRollbackCommand, registerRunsCommand } from './cli/rollback-commands.js';
 import { registerLabCommands } from './cli/lab-commands.js';
 import { registerInitCommand } from './cli/init-command.js';
+import { registerStatusCommand } from './cli/status-commands.js';
+import { registerDrainCommands } from './cli/drain-commands.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerRenderCommand(program);
   registerRollbackCommand(program);
   registerVerifyCommand(program);
+  registerStatusCommand(program);
+  registerDrainCommands(program);
   registerRunsCommand(program);
   registerLabCommands(program);
   registerInitCommand(program);

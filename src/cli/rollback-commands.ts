@@ -10,6 +10,8 @@ import { listJournals } from '../core/journal.js';
 import { executeRollback, findRun, handlersToRun, planRollback } from '../core/rollback.js';
 import { loadPlaybook } from './playbook-loader.js';
 import { err, intArg } from './common.js';
+import { withRunLock } from './run-lock-cli.js';
+import { restoreInventoryEdit } from './drain-commands.js';
 
 export function registerRollbackCommand(program: Command): void {
   program.command('rollback')
@@ -48,16 +50,19 @@ export function registerRollbackCommand(program: Command): void {
         err(`warning: handlers will not run: ${e.message}`);
         return undefined;
       });
-      const r = await executeRollback({
+      const r = await withRunLock(stateDir, `rollback ${plan.run.id}`, () => executeRollback({
         plan, stateDir, hosts, force: !!f.force, forks: f.forks, log: err,
         handlerWork: pb ? (h) => hostWork(inventory, pb.playbook, h, pb.projectDir) : undefined,
         connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
-      });
+      }));
       for (const [host, h] of Object.entries(r.hosts)) {
         process.stdout.write(`${host} : undone=${h.undone} skipped=${h.skipped} handlers=${h.handlers.length}${h.error ? ` ERROR: ${h.error}` : ''}\n`);
       }
       err(`journal: ${r.journalPath}`);
-      process.exitCode = Object.values(r.hosts).some((h) => h.error) ? EXIT.failed : EXIT.ok;
+      const failed = Object.values(r.hosts).some((h) => h.error);
+      // A drain's run also edited the inventory: put it back too (only if nobody edited it since).
+      if (!failed && plan.run.inventoryEdit) process.stdout.write(`${restoreInventoryEdit(plan.run.inventoryEdit)}\n`);
+      process.exitCode = failed ? EXIT.failed : EXIT.ok;
     });
 }
 

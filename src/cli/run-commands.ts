@@ -14,6 +14,8 @@ import { renderMarkdown } from '../ui/markdown.js';
 import { loadPlaybook } from './playbook-loader.js';
 import { ASK_PASS_ENV, askPass } from './ask-pass.js';
 import { DEFAULT_PLAYBOOK, collectVar, color, err, intArg } from './common.js';
+import { withRunLock } from './run-lock-cli.js';
+import type { LockOwner } from '../core/run-lock.js';
 
 interface RunFlags {
   forks: number;
@@ -40,19 +42,25 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
   const hosts = selectHosts(inventory, 'all', f.limit);
   if (hosts.length === 0) throw new UsageError('no hosts selected');
   const json = f.json || f.format === 'json';
-  const progress = createProgress(hosts.map((h) => h.name), {
-    tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
-  });
-  const { report, journalPath } = await runPlaybook({
-    inventory, playbook, playbookName: name, playbookFile, hosts, mode,
-    forks: f.forks,
-    tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
-    projectDir,
-    stateDir: resolve(f.stateDir),
-    connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
-    onEvent: (e) => progress.onEvent(e),
-  });
-  await progress.done();
+  // up takes the run lock (state dir + each host) before anything starts; check changes nothing and takes none.
+  const run = async (lock?: LockOwner) => {
+    const progress = createProgress(hosts.map((h) => h.name), {
+      tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
+    });
+    const r = await runPlaybook({
+      inventory, playbook, playbookName: name, playbookFile, hosts, mode,
+      forks: f.forks,
+      tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
+      projectDir,
+      stateDir: resolve(f.stateDir),
+      connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+      onEvent: (e) => progress.onEvent(e),
+      ...(lock ? { lock } : {}),
+    });
+    await progress.done();
+    return r;
+  };
+  const { report, journalPath } = mode === 'apply' ? await withRunLock(resolve(f.stateDir), `up ${name}`, run) : await run();
   emitReport(report, mode, f);
   if (journalPath && !json) err(`journal: ${journalPath}`);
   const failed = report.hosts.some((h) => h.error || h.recap.failed > 0);

@@ -110,6 +110,8 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
             batch.split(r.stdout).forEach((out, k) => { states[stale[k]!] = out; });
           }
           const state = probes[i]!.parse(states[i]!);
+          const notes = task.notes?.(state, ctx) ?? [];
+          if (notes.length) tr.notes = notes;
           const changes = await task.plan(state, ctx);
           tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
           if (changes.length > 0) {

@@ -10,7 +10,7 @@ import type { Connection, Evidence, Step } from './types.js';
 /** Where each host keeps its own copy of the runs that changed it. */
 export const HOST_RUNS_DIR = '/var/lib/provision/runs';
 import { writeFileAtomic } from './atomic-file.js';
-import { raw, sh } from './shell.js';
+import { raw, sh, type Script } from './shell.js';
 import { JournalError } from './errors.js';
 
 export { writeFileAtomic }; // the journal's own writes are atomic; rollback marks runs with it too
@@ -100,6 +100,10 @@ export interface Journal {
   finishedAt?: string;
   status: 'running' | 'ok' | 'failed';
   hosts: Record<string, JournalHost>;
+  /** A day-two operation run as an up (drain, undrain): what it was, for `runs` and rollback. */
+  operation?: string;
+  /** The inventory file the operation edited (drain): rollback puts `before` back if the file still holds `after`. */
+  inventoryEdit?: { file: string; before: string; after: string };
 }
 
 export function newRunId(now = new Date()): string {
@@ -140,14 +144,15 @@ export class JournalWriter {
 
   /**
    * Mirrors this host's part of the journal on the host (/var/lib/provision/runs/<id>.json), so
-   * another operator can see and undo it. One round trip; returns an error text or null.
+   * another operator can see and undo it; `then` runs after it in the same round trip (the run's
+   * host lock release). One round trip; returns an error text or null.
    */
-  async mirrorOn(conn: Connection, host: string): Promise<string | null> {
+  async mirrorOn(conn: Connection, host: string, then?: Script): Promise<string | null> {
     const body = JSON.stringify({ ...this.journal, hosts: { [host]: this.host(host) } }, null, 2);
     const dest = `${HOST_RUNS_DIR}/${this.journal.id}.json`;
     // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
     const tmp = `${dest}.tmp`;
-    const r = await conn.exec(sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}`, { become: true, stdin: body });
+    const r = await conn.exec(sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}${then ? sh`; ${then}` : raw('')}`, { become: true, stdin: body });
     return r.code === 0 ? null : `journal mirror on host failed: ${r.stderr.trim()}`;
   }
 

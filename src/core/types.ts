@@ -151,6 +151,8 @@ export interface Task<S = any> {
   footprint?(ctx: TaskContext): Footprint;
   /** Pure: compare state with the desired state. [] means ok (nothing to do). */
   plan(state: S, ctx: TaskContext): PlannedChange[] | Promise<PlannedChange[]>;
+  /** Status worth telling that is not a change (e.g. a real server out of service by its health check). */
+  notes?(state: S, ctx: TaskContext): string[];
 }
 
 /** A named group of tasks for the hosts of one inventory pattern. */
@@ -175,6 +177,8 @@ export interface TaskReport {
   module: string;
   status: TaskStatus;
   changes: Array<Pick<PlannedChange, 'summary' | 'reason' | 'diff'>>;
+  /** Task.notes(): status, not drift. */
+  notes?: string[];
   error?: string;
   durationMs: number;
 }

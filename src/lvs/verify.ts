@@ -174,7 +174,7 @@ async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string
     macs.length === 0 ? `ARP problem: nobody answers for ${s.vip}` : `ARP problem: ${strangers.join(', ')} answer(s) for ${s.vip} besides the director`);
 }
 
-async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: string, n: number, bodies: Map<string, string>, rsDown: Set<string>,
+export async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: string, n: number, bodies: Map<string, string>, rsDown: Set<string>,
   counts: Record<string, Record<string, number>>, add: Add) {
   const url = `http://${s.vip}:${s.port}${s.health.url}`;
   // One curl for all N requests (a process costs ~0.1 s under emulation), each on a new
@@ -195,6 +195,22 @@ async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: st
   const total = live.reduce((a, rs) => a + rs.weight, 0);
   const exact = s.scheduler === 'rr' || s.scheduler === 'wrr';
   const problems: string[] = [];
+  const failed = tally.failed ?? 0;
+  const summary = Object.entries(tally).map(([k, v]) => `${k}=${v}`).join(' ');
+  add(clientName, `${n} requests to ${s.vip}:${s.port} answered`, failed === 0, summary,
+    'requests failed: replies do not reach the client (ARP, rp_filter, NAT gateway or a missing rule; see the checks above)');
+  // A spread is judged on answers only: with none, there is nothing to judge (never "ok").
+  if (failed === n) {
+    add(clientName, `spread of ${s.vip}:${s.port}`, false, summary, 'no request succeeded: the spread cannot be judged');
+    return;
+  }
+  if (s.persistence !== undefined) {
+    // Persistent: one client must stay on one real server (its template), whatever the weights.
+    const responders = Object.keys(tally).filter((k) => k !== 'failed');
+    add(clientName, `persistence ${s.persistence}s: one client stays on one real server`, responders.length === 1 && responders[0] !== 'unknown', summary,
+      responders.includes('unknown') ? 'unknown responder (a page that is not any real server\'s)' : `persistence broken: one client was answered by ${responders.join(', ')}`);
+    return;
+  }
   for (const rs of live) {
     const label = rs.host ?? rs.address;
     const want = (n * rs.weight) / total;
@@ -202,10 +218,6 @@ async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: st
     const slack = exact ? 1 : Math.max(2, want * 0.25);
     if (Math.abs(got - want) > slack) problems.push(`${label}: ${got} (expected ~${want.toFixed(1)})`);
   }
-  const failed = tally.failed ?? 0;
-  const summary = Object.entries(tally).map(([k, v]) => `${k}=${v}`).join(' ');
-  add(clientName, `${n} requests to ${s.vip}:${s.port} answered`, failed === 0, summary,
-    'requests failed: replies do not reach the client (ARP, rp_filter, NAT gateway or a missing rule; see the checks above)');
   add(clientName, `spread matches ${s.scheduler} with weights ${s.realServers.map((x) => x.weight).join(':')}`, problems.length === 0 && !tally.unknown, problems.join('; ') || summary,
     tally.unknown ? 'unknown responder (a page that is not any real server\'s)' : `unbalanced: ${problems.join('; ')}`);
 }

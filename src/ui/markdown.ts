@@ -17,6 +17,7 @@ export function renderMarkdown(run: RunReport): string {
       const mark = t.status === 'changed' ? (run.mode === 'check' ? 'will change' : 'changed') : t.status;
       out.push(`${i + 1}. **${t.task}** (\`${t.module}\`) — ${mark}`);
       if (t.error) out.push(`   - error: ${t.error}`);
+      for (const n of t.notes ?? []) out.push(`   - note: ${n}`);
       for (const c of t.changes) {
         out.push(`   - ${c.summary}${c.reason ? ` — ${c.reason}` : ''}`);
         if (c.diff) out.push('', '     ```diff', ...c.diff.replace(/\n$/, '').split('\n').map((l) => `     ${l}`), '     ```', '');
@@ -24,5 +25,10 @@ export function renderMarkdown(run: RunReport): string {
     });
     out.push('');
   }
+  // The way back, for the change ticket.
+  out.push('## Rollback', '');
+  out.push(run.mode === 'check'
+    ? `After \`provision up ${run.inventory}${run.playbook === 'site' ? '' : ` ${run.playbook}`}\`, undo that run with \`provision rollback ${run.inventory} RUN\` (RUN: the id \`up\` prints as \`journal: …/RUN.json\`; without RUN, the last run with changes).`
+    : `\`provision rollback ${run.inventory} ${run.id}\``, '');
   return out.join('\n');
 }

@@ -26,6 +26,7 @@ export function renderChanges(run: RunReport, o: { diff: boolean; color: boolean
   const verb = run.mode === 'check' ? 'would change' : 'changed';
   for (const h of run.hosts) {
     for (const t of h.tasks) {
+      for (const n of t.notes ?? []) out.push(`${h.host} | note | ${t.task}: ${n}`);
       if (t.status !== 'changed' && t.status !== 'failed') continue;
       out.push(p.head(`${h.host} | ${t.status === 'failed' ? 'FAILED' : verb} | ${t.task}`));
       if (t.error) out.push(p.bad(`  ${t.error.split('\n').join('\n  ')}`));

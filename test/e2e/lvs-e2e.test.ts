@@ -373,6 +373,12 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     });
   });
 
+  it('day two on the running NAT cluster with mon: health is not drift, status, drain/undrain during a download, concurrent runs refused', async () => {
+    assert.ok(last?.method === 'nat', 'the NAT cluster with mon is running');
+    const { dayTwo } = await import('./day-two.js');
+    await dayTwo({ lab, inventory: last.inventory, stateDir, interval: INTERVAL, resultsFile: join(ROOT, 'bench/results/e2e-day-two.json') });
+  });
+
   it('switching the running cluster from mon to keepalived retires mon; keepalived removes a dead real server and re-adds it; a second up changes nothing', async () => {
     assert.ok(last, 'a method ran before');
     const { method } = last;

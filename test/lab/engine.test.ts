@@ -66,7 +66,8 @@ test('a second up changes nothing, in O(1) round trips per host', async () => {
   for (const h of report(r.stdout).hosts) {
     assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status !== 'ok'))}`);
     assert.equal(h.recap.ok, 7);
-    assert.ok(h.roundTrips <= 3, `${h.host}: ${h.roundTrips} round trips`);
+    // connect, host lock + facts, probes, unlock
+    assert.ok(h.roundTrips <= 4, `${h.host}: ${h.roundTrips} round trips`);
   }
 });
 

@@ -66,9 +66,9 @@ test('director (CentOS 4.5): the seed rules with -i, ifcfg-eth0:1, chkconfig, mo
   }
   assert.match(mon, /^alertdir = \/usr\/lib\/mon\/alert\.d$/m);
 
-  // auth.cf: exactly the seed's list.
+  // auth.cf: exactly the seed's list, plus read-only `list` for anyone (provision reads mon's opstatus).
   assert.deepEqual(fileOf(d, '/etc/mon/auth.cf').text.split('\n').filter((l) => l && !l.startsWith('#')),
-    ['disable', 'dump', 'enable', 'get', 'loadstate', 'reset', 'savestate', 'set', 'start', 'stop', 'term'].map((c) => `${c}: root`));
+    ['list: all', ...['disable', 'dump', 'enable', 'get', 'loadstate', 'reset', 'savestate', 'set', 'start', 'stop', 'term'].map((c) => `${c}: root`)]);
 
   // The seed's /etc/init.d/mon: chkconfig header, start/stop/status/restart, mon -f -c /etc/mon/mon.cf.
   const init = fileOf(d, '/etc/init.d/mon');

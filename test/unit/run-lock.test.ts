@@ -1,0 +1,52 @@
+// The run lock: one holder at a time in the state dir and on a host; the refusal names the holder
+// and since when; a holder from this controller whose process is gone is taken over.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { LockError, acquireControllerLock, hostLockScript, hostUnlockScript, lockOwner, parseHostLock } from '../../src/core/run-lock.js';
+import { sh } from './helpers/local-host.js';
+
+/** A pid that is not running (a child that has exited). */
+const deadPid = () => spawnSync('true').pid!;
+
+test('controller lock: the second run is refused naming the holder and since when; released = free again', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'provision-lock-'));
+  const first = acquireControllerLock(dir, { ...lockOwner('up site'), pid: process.pid });
+  assert.throws(() => acquireControllerLock(dir, lockOwner('drain rs2')), (e: Error) => {
+    assert.ok(e instanceof LockError);
+    assert.match(e.message, new RegExp(`is locked by .+@${hostname()} \\(pid ${process.pid}, up site\\) since \\d{4}-\\d\\d-\\d\\dT`));
+    return true;
+  });
+  first.release();
+  assert.equal(existsSync(join(dir, 'lock')), false);
+  acquireControllerLock(dir, lockOwner('drain rs2')).release();
+});
+
+test('controller lock: a holder of this controller whose process is gone is stale and taken over; another controller\'s is not', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'provision-lock-'));
+  mkdirSync(join(dir, 'lock'));
+  writeFileSync(join(dir, 'lock/owner.json'), JSON.stringify({ ...lockOwner('up site'), pid: deadPid() }));
+  const l = acquireControllerLock(dir, lockOwner('up site'));
+  assert.equal(JSON.parse(readFileSync(join(dir, 'lock/owner.json'), 'utf8')).pid, process.pid);
+  l.release();
+  mkdirSync(join(dir, 'lock'));
+  writeFileSync(join(dir, 'lock/owner.json'), JSON.stringify({ ...lockOwner('up site'), controller: 'other-laptop', pid: deadPid() }));
+  assert.throws(() => acquireControllerLock(dir, lockOwner('up')), /locked by .+@other-laptop/);
+});
+
+test('host lock script (run by sh): one holder; the other sees its record; unlock only removes our own', async () => {
+  const lock = join(mkdtempSync(join(tmpdir(), 'provision-hostlock-')), 'var/lib/provision/lock');
+  const a = lockOwner('up site', 'run-a');
+  const b = { ...lockOwner('up site', 'run-b'), controller: 'laptop-b' };
+  assert.deepEqual(parseHostLock((await sh(hostLockScript(a, lock).text)).stdout), { acquired: true });
+  const held = parseHostLock((await sh(hostLockScript(b, lock).text)).stdout);
+  assert.deepEqual(held, { acquired: false, owner: a });
+  await sh(hostUnlockScript(b, lock).text);
+  assert.ok(existsSync(lock), 'b cannot remove a\'s lock');
+  await sh(hostUnlockScript(a, lock).text);
+  assert.equal(existsSync(lock), false);
+  assert.deepEqual(parseHostLock((await sh(hostLockScript(b, lock).text)).stdout), { acquired: true });
+});
