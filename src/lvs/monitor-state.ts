@@ -22,7 +22,7 @@ export interface MonOpstatus {
 }
 
 /** mon's esc_str: every byte <= 32, > 126 and quotes become \xx (hex); a backslash in quotes doubles. */
-function unescape(s: string): string {
+function unescapeMon(s: string): string {
   return s.replace(/\\([0-9a-fA-F]{2}|\\)/g, (_, h: string) => (h === '\\' ? '\\' : String.fromCharCode(parseInt(h, 16))));
 }
 
@@ -31,7 +31,7 @@ function vars(line: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const tok of line.trim().split(/\s+/)) {
     const eq = tok.indexOf('=');
-    if (eq > 0) m.set(tok.slice(0, eq), unescape(tok.slice(eq + 1)));
+    if (eq > 0) m.set(tok.slice(0, eq), unescapeMon(tok.slice(eq + 1)));
   }
   return m;
 }
