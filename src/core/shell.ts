@@ -11,10 +11,22 @@ function quote(value: string | number): string {
 }
 
 const MASK = '***';
+/**
+ * The brand of every Script, in the global symbol registry: a team's playbook loaded through the
+ * TypeScript loader gets its own copy of this module, and its Scripts must still compose with ours.
+ */
+const BRAND = Symbol.for('provision.Script');
 /** Only this module holds it: sh``, raw(), secret() and Script.join are the only ways to make a Script. */
 const TOKEN: unique symbol = Symbol('Script');
 
 export class Script {
+  readonly [BRAND] = true;
+
+  /** A Script from any copy of this module (see BRAND). */
+  static [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[BRAND] === true;
+  }
+
   /** `text` is what the host runs; `display` is the same with every secret masked (logs, -v, journals). */
   constructor(
     token: typeof TOKEN,

@@ -70,3 +70,15 @@ describe('one error root', () => {
     assert.match(recapLine({ ...base, error: 'refused', errorKind: 'unreachable' }), /^UNREACHABLE: refused/);
   });
 });
+
+describe('Scripts across module copies', () => {
+  it("a Script made by another copy of the module (a team playbook under the TypeScript loader) composes as a Script, not as a quoted string", async () => {
+    const url = new URL('../../src/core/shell.js?second-copy', import.meta.url).href;
+    const copy = (await import(url)) as typeof import('../../src/core/shell.js');
+    assert.notEqual(copy.sh, sh, 'a distinct module instance');
+    const theirs = copy.sh`echo ${'a b'}`;
+    assert.ok(theirs instanceof Script);
+    assert.equal(sh`${theirs}; echo ok`.text, "echo 'a b'; echo ok");
+    assert.equal(run(sh`${theirs}`), 'a b\n');
+  });
+});
