@@ -14,6 +14,9 @@ import { bootUnitTasks } from './lib/boot-unit.js';
 function natGateway(ctx: TaskContext): string {
   const own = ctx.vars.nat_gateway;
   if (typeof own === 'string') return own;
+  // Two directors (lvs.ha): the floating gateway follows the master, so the replies do too.
+  const floating = ctx.inventory?.lvs?.ha?.natGateway;
+  if (floating) return floating;
   for (const name of ctx.inventory?.groups.get('directors') ?? []) {
     const dip = ctx.inventory?.hosts.get(name)?.vars.dip;
     if (typeof dip === 'string') return dip;
