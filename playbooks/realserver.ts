@@ -6,6 +6,7 @@ import { command, kernelModule, sourceBuild, sysctl } from '../src/modules/index
 import { reloadSystemd } from './lib/handlers.js';
 import { ModuleError } from '../src/modules/errors.js';
 import { ipAddress } from '../src/lvs/ip-address.js';
+import { defaultRoute } from '../src/lvs/default-route.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
@@ -40,11 +41,8 @@ export function realServerTasks(ctx: TaskContext): Task[] {
 
   if (fwd === 'nat') {
     const gw = natGateway(ctx);
-    tasks.push(command({
-      name: `default route via the director ${gw}`,
-      cmd: `PATH="$PATH:/sbin:/usr/sbin"; ${argv('ip', 'route', 'replace', 'default', 'via', gw)}`,
-      unless: `PATH="$PATH:/sbin:/usr/sbin"; ip -4 route show default | grep -q ${argv(`via ${gw} `)}`,
-    }));
+    // Undoable: a rollback puts back the gateway it replaced (e.g. the director's dip after an HA run).
+    tasks.push(defaultRoute({ name: `default route via the director ${gw}`, via: gw }));
     // A redirect from anywhere must not send replies around the director (they would not be un-NATed).
     tasks.push(sc('NAT: ignore ICMP redirects', 'net.ipv4.conf.all.accept_redirects', '0'));
     tasks.push(...bootUnitTasks(ctx, {

@@ -145,3 +145,9 @@ export async function vmLabRelayout(dir: string, forwarding: Forwarding, opts: {
 export async function vmLabDown(name: string, dir?: string): Promise<void> {
   await vmDriver.down(dir ?? defaultVmLabDir(name));
 }
+
+/** Returns one VM to the moment saved as `tag` (the others run on); the inventory stays as it is. */
+export async function vmLabRestoreHost(dir: string, host: string, tag: string): Promise<VmLab> {
+  const open = await vmLabOpen(dir);
+  return labFor(await vmDriver.restoreHost(dir, host, tag), { forwarding: open.forwarding, ha: open.ha }, false);
+}
