@@ -150,7 +150,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const c = await conn(client);
       const iface = String(client.vars.lan_interface ?? 'eth1');
       for (const s of lvs.services) {
-        if (s.forwarding !== 'nat') await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!master);
+        if (s.forwarding !== 'nat') await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!lvs.ha);
         await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add);
       }
       if (master && lvs.ha?.sync.enabled) await checkSyncedConnections(lvs.services, String(client.vars.lan_address ?? ''), master, directors, conn, section());
