@@ -7,7 +7,7 @@ import { desiredTable, renderIpvsSave, serviceKey } from '../src/lvs/ipvs-table.
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
 import { ipAddress } from '../src/modules/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { IPVS_SYSCTLS, directorInterface, ipvsModules, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf } from '../src/lvs/model.js';
+import { IPVS_SYSCTLS, directorInterface, ipvsModules, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf, vrrpInstance } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 import { ipvsadmNoSaveTasks } from './lib/ipvsadm-persist.js';
 import { RULES, tagged } from './lib/tags.js';
@@ -58,6 +58,13 @@ export function directorTasks(ctx: TaskContext): Task[] {
   // Enabled only: starting the service would flush and reload the live table, which provision manages itself.
   tasks.push(...ipvsadmNoSaveTasks(ctx));
   tasks.push(service({ name: 'ipvsadm', enabled: true }));
+
+  // lvs.ha: keepalived's VRRP instance holds the VIPs on the master only (monitor-keepalived.ts);
+  // a static alias here would make every director answer ARP for them.
+  if (vrrpInstance(ctx)) {
+    if (nat) for (const s of natDirectorSysctls(iface)) tasks.push(sysctl({ name: `NAT: ${s.key} = ${s.value}`, key: s.key, value: s.value, persistFile: sysctlFile }));
+    return tasks;
+  }
 
   // The VIP: an ifcfg alias on legacy Red Hat (as the seed), else an address plus a boot unit.
   vips.forEach((vip, i) => {

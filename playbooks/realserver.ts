@@ -6,6 +6,7 @@ import { command, kernelModule, sourceBuild, sysctl } from '../src/modules/index
 import { reloadSystemd } from './lib/handlers.js';
 import { ModuleError } from '../src/modules/errors.js';
 import { ipAddress } from '../src/modules/ip-address.js';
+import { defaultRoute } from '../src/modules/default-route.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
 import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
@@ -56,6 +57,9 @@ grep -qs "\\"$kver\\"" include/linux/version.h include/linux/utsrelease.h includ
 function natGateway(ctx: TaskContext): string {
   const own = ctx.vars.nat_gateway;
   if (typeof own === 'string') return own;
+  // Two directors (lvs.ha): the floating gateway follows the master, so the replies do too.
+  const floating = ctx.inventory?.lvs?.ha?.natGateway;
+  if (floating) return floating;
   for (const name of ctx.inventory?.groups.get('directors') ?? []) {
     const dip = ctx.inventory?.hosts.get(name)?.vars.dip;
     if (typeof dip === 'string') return dip;
@@ -77,11 +81,8 @@ type SysctlTask = (name: string, key: string, value: string) => Task;
 function natTasks(ctx: TaskContext, sc: SysctlTask): Task[] {
   const gw = natGateway(ctx);
   return [
-    command({
-      name: `default route via the director ${gw}`,
-      cmd: sh`${SBIN_PATH}; ip route replace default via ${gw}`,
-      unless: sh`${SBIN_PATH}; ip -4 route show default | grep -q ${`via ${gw} `}`,
-    }),
+    // Undoable: a rollback puts back the gateway it replaced (e.g. the director's dip after an HA run).
+    defaultRoute({ name: `default route via the director ${gw}`, via: gw }),
     // A redirect from anywhere must not send replies around the director (they would not be un-NATed).
     sc('NAT: ignore ICMP redirects', 'net.ipv4.conf.all.accept_redirects', '0'),
     ...bootUnitTasks(ctx, {

@@ -16,11 +16,12 @@ export function registerLabCommands(program: Command): void {
     .option('--hosts <n>', 'container: number of hosts', intArg(1, 250), 3)
     .addOption(new Option('--forwarding <method>', 'vm: LVS forwarding written to the lab inventory').choices(['tun', 'dr', 'nat']).default('tun'))
     .option('--real-servers <n>', 'vm: number of real servers', intArg(1, 200), 2)
+    .option('--directors <n>', 'vm: number of directors (2 or 3: backups, the inventory gets lvs.ha: VRRP + connection sync)', intArg(1, 3), 1)
     .option('--lab-dir <dir>', LAB_DIR_HELP)
-    .action(async (f: { name: string; hosts: number; driver: 'container' | 'vm'; forwarding: 'tun' | 'dr' | 'nat'; realServers: number; labDir?: string }) => {
+    .action(async (f: { name: string; hosts: number; driver: 'container' | 'vm'; forwarding: 'tun' | 'dr' | 'nat'; realServers: number; directors: number; labDir?: string }) => {
       if (f.driver === 'vm') {
-        const r = await vmLabUp({ name: f.name, dir: labDir(f.name, f.labDir), forwarding: f.forwarding, realServers: f.realServers, log: err });
-        process.stdout.write(`lab ${f.name}: ${r.hosts.length} VMs up; inventory: ${r.inventory}\n`);
+        const r = await vmLabUp({ name: f.name, dir: labDir(f.name, f.labDir), forwarding: f.forwarding, realServers: f.realServers, directors: f.directors, log: err });
+        process.stdout.write(`lab ${f.name}: ${r.hosts.length} VMs up${r.ha ? ' (lvs.ha: director is the VRRP master by priority)' : ''}; inventory: ${r.inventory}\n`);
         for (const h of r.hosts) process.stdout.write(`  ${h.name}  ssh 127.0.0.1:${h.sshPort}  lan ${h.lanAddress}\n`);
         process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
         return;

@@ -104,6 +104,7 @@ class Reader {
 
     const depth = this.groupDepths();
     const hostVars = new Map<string, Record<string, unknown>>();
+    const hostDefs = new Map<string, Map<string, VarDef>>();
     const hosts = new Map<string, HostEntry>();
     for (const host of this.hosts.values()) {
       const order = this.precedence(host, depth);
@@ -113,15 +114,18 @@ class Reader {
       for (const [k, d] of this.extra) merged.set(k, d);
       const vars = Object.fromEntries([...merged].map(([k, d]) => [k, d.value]));
       hostVars.set(host.name, vars);
+      hostDefs.set(host.name, merged);
       if (this.groups.has(host.name)) {
         this.issue({ path: host.path, atKey: true, value: host.name, message: 'is both a host and a group name, so patterns would be ambiguous' });
       }
       hosts.set(host.name, { name: host.name, groups: [...order].reverse(), vars, ssh: this.sshTarget(host.name, merged) });
     }
 
-    const lvs = this.readLvs(hostVars);
+    const groups = this.membership();
+    const lvs = this.readLvs(hostVars, groups.get('directors') ?? []);
+    if (lvs) this.checkAddresses(lvs, hostDefs, groups.get('directors') ?? []);
     if (this.raw.length) throw new InventoryError(this.located());
-    return { file: this.file, hosts, groups: this.membership(), ...(lvs ? { lvs } : {}) };
+    return { file: this.file, hosts, groups, ...(lvs ? { lvs } : {}) };
   }
 
   private issue(i: RawIssue): void {
@@ -328,13 +332,69 @@ class Reader {
     return resolve(fromFile ? dirname(this.file) : process.cwd(), p);
   }
 
-  private readLvs(hostVars: Map<string, Record<string, unknown>>): LvsSpec | undefined {
+  private readLvs(hostVars: Map<string, Record<string, unknown>>, directors: string[]): LvsSpec | undefined {
     const def = this.groups.get('all')!.vars.get('lvs');
     if (!def || def.path === undefined) return undefined;
     const base = def.path;
-    const { spec, issues } = validateLvs(def.value, { hostVars });
+    const { spec, issues } = validateLvs(def.value, { hostVars, directors });
     for (const i of issues) this.issue({ ...i, path: [...base, ...i.path] });
     return spec;
+  }
+
+  /**
+   * One address, one owner: two directors without lvs.ha would both hold the VIP (two hosts
+   * answering ARP for it); a VIP, RIP, DIP or floating address used twice sends packets to
+   * the wrong host. Reported where the second use is defined.
+   */
+  private checkAddresses(lvs: LvsSpec, hostDefs: Map<string, Map<string, VarDef>>, directors: string[]): void {
+    const base = this.groups.get('all')!.vars.get('lvs')!.path!;
+    if (directors.length >= 2 && !lvs.ha) {
+      const second = this.hosts.get(directors[1]!)!;
+      const vips = [...new Set(lvs.services.map((s) => s.vip))].join(', ');
+      this.issue({
+        path: second.path, atKey: true, value: second.name,
+        message: `is a second director but lvs has no ha section: each director would hold the VIP ${vips} as a static address and answer ARP for it (duplicate VIP); add lvs.ha (VRRP moves the VIP to one director at a time) or keep one director`,
+      });
+    }
+    /** Who owns an address: "host X's dip", "the VIP of services[0]". */
+    const owners = new Map<string, { what: string; path: DataPath; host?: string }>();
+    const claim = (address: string, what: string, path: DataPath, host?: string) => {
+      const prev = owners.get(address);
+      if (!prev) {
+        owners.set(address, { what, path, host });
+        return;
+      }
+      // One group var read by several hosts, or a real server naming its own host: the same definition.
+      if (JSON.stringify(prev.path) === JSON.stringify(path) && prev.host !== host) {
+        this.issue({ path, value: address, message: `is ${prev.what} and ${what}: one address cannot be on two hosts (define it per host)` });
+        return;
+      }
+      if (JSON.stringify(prev.path) === JSON.stringify(path) || (prev.host !== undefined && prev.host === host)) return;
+      this.issue({ path, value: address, message: `is already ${prev.what}: one address, one owner (${what} must differ)` });
+    };
+    for (const d of directors) {
+      const def = hostDefs.get(d)?.get('dip');
+      if (typeof def?.value === 'string' && def.path) claim(def.value, `director ${d}'s dip`, def.path, d);
+    }
+    for (const [name, defs] of hostDefs) {
+      const def = defs.get('rip');
+      if (typeof def?.value === 'string' && def.path) claim(def.value, `host ${name}'s rip`, def.path, name);
+      const dip = defs.get('dip');
+      if (!directors.includes(name) && typeof dip?.value === 'string' && dip.path) claim(dip.value, `host ${name}'s dip`, dip.path, name);
+    }
+    lvs.services.forEach((s, i) => s.realServers.forEach((rs, j) => {
+      // A real server named by host: its rip was claimed above (the same address, the same host).
+      const isHostRip = [...hostDefs.values()].some((defs) => defs.get('rip')?.value === rs.address);
+      if (rs.host === undefined && !isHostRip) claim(rs.address, `real server ${rs.address} of services[${i}]`, [...base, 'services', i, 'real_servers', j, 'address'], `rs:${rs.address}`);
+    }));
+    const vipOwner = new Map<string, number>();
+    lvs.services.forEach((s, i) => {
+      if (vipOwner.has(s.vip)) return; // several services (ports) share a VIP
+      vipOwner.set(s.vip, i);
+      claim(s.vip, `the VIP of services[${i}]`, [...base, 'services', i, 'vip']);
+    });
+    if (lvs.ha?.natGateway) claim(lvs.ha.natGateway, 'lvs.ha.nat_gateway', [...base, 'ha', 'nat_gateway']);
+    lvs.ha?.floating.forEach((c, k) => claim(c.split('/')[0]!, `lvs.ha.floating[${k}]`, [...base, 'ha', 'floating', k]));
   }
 
   private located(): InventoryIssue[] {

@@ -2,7 +2,7 @@
 // Validators return RawIssues (data paths); load.ts turns them into file positions.
 import { z } from 'zod';
 import type { RawIssue, DataPath } from './errors.js';
-import type { LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSpec } from './types.js';
+import type { HaSpec, LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSpec } from './types.js';
 
 export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** Linux IFNAMSIZ is 16 including the NUL; aliases like eth0:1 are allowed. */
@@ -174,8 +174,39 @@ const serviceSchema = z.strictObject(
   { error: 'is not a mapping' },
 );
 
+const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' }).refine((v) => {
+  const [addr, len, ...rest] = v.split('/');
+  return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
+}, { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' });
+const iface = z.string({ error: 'is not an interface name' }).regex(IFACE_RE, { error: 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])' });
+
+const haSchema = z.strictObject(
+  {
+    virtual_router_id: int(1, 255, 'is not a VRRP virtual router id (an integer 1..255)'),
+    priorities: z.record(z.string(), int(1, 254, 'is not a VRRP priority (an integer 1..254)'), { error: 'is not a mapping of director name to priority' }).optional(),
+    advert_interval: int(1, 255, 'is not a number of seconds (1..255)').default(1),
+    preempt: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
+    unicast: z.boolean({ error: 'is not a boolean (true/false)' }).default(false),
+    interface: iface.optional(),
+    nat_gateway: ipv4.optional(),
+    floating: z.array(cidr, { error: 'is not a list of a.b.c.d/n' }).default([]),
+    sync: z.strictObject(
+      {
+        enabled: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
+        interface: iface.optional(),
+        id: int(0, 255, 'is not a sync id (an integer 0..255)').optional(),
+      },
+      { error: 'is not a mapping (enabled:, interface:, id:)' },
+    ).default({ enabled: true }),
+  },
+  { error: 'is not a mapping (virtual_router_id:, priorities:, advert_interval:, preempt:, unicast:, interface:, nat_gateway:, floating:, sync:)' },
+);
+
 const lvsSchema = z.strictObject(
-  { services: z.array(serviceSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one service' }) },
+  {
+    services: z.array(serviceSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one service' }),
+    ha: haSchema.optional(),
+  },
   { error: 'is not a mapping (expected services:)' },
 );
 
@@ -212,6 +243,8 @@ function zodIssues(error: z.ZodError, raw: unknown): RawIssue[] {
 export interface LvsContext {
   /** Merged vars of every inventory host, to resolve `host:` real servers. */
   hostVars: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** Hosts of group directors, in inventory order (lvs.ha's VRRP peers). */
+  directors?: readonly string[];
 }
 
 /** Validates the raw `lvs` value; paths in the issues are relative to it. */
@@ -221,7 +254,54 @@ export function validateLvs(raw: unknown, ctx: LvsContext): { spec?: LvsSpec; is
   const issues: RawIssue[] = [];
   const seen: Seen = { keys: new Map(), names: new Map() };
   const services = parsed.data.services.map((svc, i) => checkService(svc, i, ctx, issues, seen));
-  return issues.length ? { issues } : { spec: { services }, issues };
+  const ha = parsed.data.ha ? checkHa(parsed.data.ha, services, ctx, issues) : undefined;
+  return issues.length ? { issues } : { spec: { services, ...(ha ? { ha } : {}) }, issues };
+}
+
+/** Default VRRP priorities by order in group directors: 150, 140, ... (the first is the preferred master). */
+export const defaultPriority = (index: number) => Math.max(1, 150 - 10 * index);
+
+function checkHa(raw: NonNullable<RawLvs['ha']>, services: VirtualServiceSpec[], ctx: LvsContext, issues: RawIssue[]): HaSpec {
+  const directors = ctx.directors ?? [];
+  if (directors.length < 2) {
+    issues.push({ path: ['ha'], atKey: true, message: `needs two or more hosts in group directors (found ${directors.length}): a backup director is what it configures` });
+  }
+  const priorities: Record<string, number> = {};
+  directors.forEach((d, i) => { priorities[d] = defaultPriority(i); });
+  for (const [name, prio] of Object.entries(raw.priorities ?? {})) {
+    if (!directors.includes(name)) issues.push({ path: ['ha', 'priorities', name], atKey: true, value: name, message: 'is not a host of group directors' });
+    else priorities[name] = prio;
+  }
+  const byPrio = new Map<number, string>();
+  for (const d of directors) {
+    const other = byPrio.get(priorities[d]!);
+    // Equal priorities elect by the higher address: legal, but no operator means it.
+    if (other !== undefined) issues.push({ path: ['ha', 'priorities'], message: `gives ${other} and ${d} the same priority ${priorities[d]}: set distinct priorities` });
+    byPrio.set(priorities[d]!, d);
+  }
+  if (raw.unicast) {
+    for (const d of directors) {
+      if (!isIPv4(ctx.hostVars.get(d)?.dip)) issues.push({ path: ['ha', 'unicast'], value: true, message: `needs every director's dip (the peers' addresses): ${d} has none` });
+    }
+  }
+  const nat = services.some((s) => s.forwarding === 'nat');
+  if (nat && raw.nat_gateway === undefined) {
+    issues.push({ path: ['ha'], atKey: true, message: 'needs nat_gateway: a NAT service\'s real servers route through the director, so their gateway must follow the master (a floating address)' });
+  }
+  if (!nat && raw.nat_gateway !== undefined) {
+    issues.push({ path: ['ha', 'nat_gateway'], value: raw.nat_gateway, message: 'is only for NAT services (no service has forwarding: nat)' });
+  }
+  return {
+    virtualRouterId: raw.virtual_router_id,
+    priorities,
+    advertInterval: raw.advert_interval,
+    preempt: raw.preempt,
+    unicast: raw.unicast,
+    ...(raw.interface !== undefined ? { interface: raw.interface } : {}),
+    ...(raw.nat_gateway !== undefined ? { natGateway: raw.nat_gateway } : {}),
+    floating: raw.floating,
+    sync: { enabled: raw.sync.enabled, ...(raw.sync.interface !== undefined ? { interface: raw.sync.interface } : {}), id: raw.sync.id ?? raw.virtual_router_id },
+  };
 }
 
 /** Services seen so far: identity key / name -> index. */

@@ -151,3 +151,54 @@ export function servicesByOwner(lvs: LvsSpec): { mine: LvsSpec; keepalived: LvsS
     keepalived: { ...lvs, services: lvs.services.filter(ownedByKeepalived) },
   };
 }
+
+/** keepalived's VRRP instance on one director of an lvs.ha cluster (keepalived.conf's vrrp_instance). */
+export interface VrrpInstance {
+  name: string;
+  /** MASTER for the preferred director when preempting; BACKUP otherwise (nopreempt requires it). */
+  state: 'MASTER' | 'BACKUP';
+  interface: string;
+  virtualRouterId: number;
+  priority: number;
+  advertInterval: number;
+  preempt: boolean;
+  /** Unicast: this director's dip and the other directors' dips; absent: multicast. */
+  unicast?: { src: string; peers: string[] };
+  /** What follows the master: the VIPs (/32), the NAT gateway (/32), the floating CIDRs. */
+  addresses: string[];
+  sync?: { interface: string; id: number };
+}
+
+/** This director's vrrp_instance, or undefined when the cluster has one director (no lvs.ha). */
+export function vrrpInstance(ctx: TaskContext): VrrpInstance | undefined {
+  const lvs = lvsOf(ctx);
+  const ha = lvs.ha;
+  if (!ha) return undefined;
+  if (isLegacyEl(ctx.facts)) {
+    // That era's keepalived (1.1.x) knows neither lvs_sync_daemon's syntax nor these options; a
+    // file it cannot read would leave both directors without VRRP.
+    throw new ModuleError('lvs', `${ctx.host}: lvs.ha is refused on legacy Red Hat (${ctx.facts.os.id} ${ctx.facts.os.version}, SysV): its keepalived cannot read the VRRP and sync configuration provision writes; run one director there (remove lvs.ha) or upgrade the directors`);
+  }
+  const priority = ha.priorities[ctx.host];
+  if (priority === undefined) throw new ModuleError('lvs', `${ctx.host} is not in group directors, which lvs.ha's VRRP peers are`);
+  const iface = ha.interface ?? directorInterface(ctx);
+  const best = Math.max(...Object.values(ha.priorities));
+  const dipOf = (h: string) => ctx.inventory?.hosts.get(h)?.vars.dip;
+  return {
+    name: `LVS_${ha.virtualRouterId}`,
+    state: ha.preempt && priority === best ? 'MASTER' : 'BACKUP',
+    interface: iface,
+    virtualRouterId: ha.virtualRouterId,
+    priority,
+    advertInterval: ha.advertInterval,
+    preempt: ha.preempt,
+    ...(ha.unicast ? {
+      unicast: {
+        src: String(ctx.vars.dip),
+        peers: Object.keys(ha.priorities).filter((h) => h !== ctx.host).map((h) => String(dipOf(h))),
+      },
+    } : {}),
+    addresses: [...vipsOf(lvs.services).map((v) => `${v}/32`), ...(ha.natGateway ? [`${ha.natGateway}/32`] : []), ...ha.floating],
+    ...(ha.sync.enabled ? { sync: { interface: ha.sync.interface ?? iface, id: ha.sync.id } } : {}),
+  };
+}

@@ -49,6 +49,8 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
   try {
     await Promise.all([...directors, ...rsHosts, ...(client ? [client] : [])].map(conn));
     const rsDown = new Set<string>();
+    const held = new Map<string, string>(); // director -> its `ip -o -4 addr show`
+    const syncd = new Map<string, string>(); // director -> its `ipvsadm -L --daemon`
     const bodies = new Map<string, string>(); // page body -> real server label
 
     // --- director: the live table and the VIP
@@ -70,9 +72,12 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
           missing.length ? `missing rule: ${missing.join(', ')}` : 'rules differ from the inventory (weights, methods or extra entries)');
       }
       const addrs = (await run(c, sh`ip -o -4 addr show`)).stdout;
-      for (const vip of new Set(lvs.services.map((s) => s.vip))) {
+      held.set(d.name, addrs);
+      // Two directors (lvs.ha): which one holds a VIP is VRRP's choice, checked across directors below.
+      if (!lvs.ha) for (const vip of new Set(lvs.services.map((s) => s.vip))) {
         add(d.name, `VIP ${vip} on the director`, addrs.includes(` ${vip}/`), addrs.includes(` ${vip}/`) ? 'present' : 'absent', 'VIP missing on the director');
       }
+      if (lvs.ha?.sync.enabled) syncd.set(d.name, (await run(c, sh`ipvsadm -L --daemon`)).stdout);
       if (lvs.services.some((s) => s.forwarding === 'nat')) {
         const dev = String(d.vars.lan_interface ?? 'eth0');
         const [fwd = '', all = '', ifc = ''] = (await run(c, sh`cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects ${`/proc/sys/net/ipv4/conf/${dev}/send_redirects`}`)).stdout.trim().split('\n');
@@ -99,7 +104,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const fwd = roles[0]!.forwarding;
       const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
       const state = await run(c, Script.join([
-        raw('for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done'),
+        raw('for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done'),
         raw('echo "--addr"; ip -o -4 addr show'),
         // RHEL 3 has no ss (and EL 5/6's has no -H): netstat's listening sockets instead.
         sh`echo "--listen"; { command -v ss >/dev/null 2>&1 && ss -Hltn ${`sport = :${port}`} 2>/dev/null; } || netstat -ltn 2>/dev/null | awk ${`$4 ~ /:${port}$/`}`,
@@ -112,7 +117,8 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const [addrPart, listenPart, routePart, arpPart] = ['addr', 'listen', 'route', 'arp'].map(part) as [string, string, string, string];
       add(rsHost.name, `service listening on :${port}`, listenPart.trim().length > 0, listenPart.trim() || 'nothing listening', `real server ${rsHost.name} down (nothing listens on :${port})`);
       if (fwd === 'nat') {
-        const dip = String(directors[0]?.vars.dip ?? '');
+        // Two directors: the floating gateway, which follows the master.
+        const dip = lvs.ha?.natGateway ?? String(directors[0]?.vars.dip ?? '');
         // "cache <redirected>" means an ICMP redirect already sent replies around the director.
         const ok = routePart.includes(`via ${dip} `) && !routePart.includes('redirected');
         add(rsHost.name, `NAT: replies to the client go via the director ${dip}`, ok, routePart.trim(), `NAT gateway wrong on ${rsHost.name}`);
@@ -142,15 +148,19 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       ...rsHosts.map((h) => realServerChecks(h, section())),
     ]);
 
+    // --- two directors: one master holds every floating address, the sync daemons pair up
+    const master = lvs.ha ? haChecks(lvs, directors, held, syncd, section()) : undefined;
+
     // --- from the client, once the real servers' pages are known: ARP, then traffic
     const add = section();
     if (client) {
       const c = await conn(client);
       const iface = String(client.vars.lan_interface ?? 'eth1');
       for (const s of lvs.services) {
-        if (s.forwarding !== 'nat') await checkArp(s, c, client.name, iface, directors, conn, add);
+        if (s.forwarding !== 'nat') await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!lvs.ha);
         await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add);
       }
+      if (master && lvs.ha?.sync.enabled) await checkSyncedConnections(lvs.services, String(client.vars.lan_address ?? ''), master, directors, conn, section());
     } else add('-', 'client', false, 'no host in group clients', 'no client to test from');
   } finally {
     await Promise.all([...conns.values()].map((p) => p.then((c) => c.close()).catch(() => {})));
@@ -159,8 +169,65 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
   return { checks, counts, ok: checks.every((c) => c.ok) };
 }
 
+/**
+ * lvs.ha: exactly one director (the VRRP master) holds each VIP and floating address, and the
+ * sync daemons run with the same id: a master daemon on the master, backup daemons elsewhere.
+ * Returns the master's name (undefined when there is none, or several).
+ */
+function haChecks(lvs: NonNullable<Inventory['lvs']>, directors: HostEntry[], held: Map<string, string>, syncd: Map<string, string>, add: Add): string | undefined {
+  const ha = lvs.ha!;
+  const floating = [...new Set(lvs.services.map((s) => s.vip)), ...(ha.natGateway ? [ha.natGateway] : []), ...ha.floating.map((c) => c.split('/')[0]!)];
+  const holders = new Set<string>();
+  for (const addr of floating) {
+    const who = directors.filter((d) => (held.get(d.name) ?? '').includes(` ${addr}/`)).map((d) => d.name);
+    who.forEach((w) => holders.add(w));
+    add('directors', `${addr} held by exactly one director`, who.length === 1, who.length ? `on ${who.join(', ')}` : 'on none',
+      who.length === 0 ? `VIP missing on every director (is keepalived running? ${addr})` : `split brain: ${who.join(' and ')} both hold ${addr} (VRRP adverts not reaching each other?)`);
+  }
+  const master = holders.size === 1 ? [...holders][0] : undefined;
+  add('directors', 'one VRRP master holds every floating address', master !== undefined, master ? `master ${master}` : `holders: ${[...holders].join(', ') || 'none'}`,
+    'VRRP: the floating addresses are not on one director');
+  if (ha.sync.enabled) {
+    for (const d of directors) {
+      const out = syncd.get(d.name) ?? '';
+      const role = d.name === master ? 'master' : 'backup';
+      const m = new RegExp(`${role} sync daemon \\(mcast=([^,]+), syncid=(\\d+)`).exec(out);
+      const ok = !!m && Number(m[2]) === ha.sync.id;
+      add(d.name, `${role} sync daemon with syncid ${ha.sync.id}`, ok, out.trim() || 'no sync daemon', m ? `sync daemon id ${m[2]} differs from ${ha.sync.id}` : `no ${role} sync daemon on ${d.name}: connections would not survive a takeover`);
+    }
+  }
+  return master;
+}
+
+/**
+ * After traffic: the backups' connection tables (ipvsadm -Lnc) hold the master's connections from
+ * the client to the VIPs (the sync daemon sends each after a few packets; waits up to 5 s).
+ */
+async function checkSyncedConnections(services: VirtualServiceSpec[], clientAddr: string, master: string, directors: HostEntry[], conn: (h: HostEntry) => Promise<Connection>, add: Add) {
+  const vips = new Set(services.map((s) => `${s.vip}:${s.port}`));
+  const table = async (d: HostEntry) => {
+    const out = (await run(await conn(d), sh`ipvsadm -Lnc`)).stdout;
+    // pro expire state source virtual destination
+    return new Set(out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 6 && vips.has(f[4]!) && (!clientAddr || f[3]!.startsWith(`${clientAddr}:`))).map((f) => `${f[3]} ${f[4]} ${f[5]}`));
+  };
+  const mine = await table(directors.find((d) => d.name === master)!);
+  for (const b of directors.filter((d) => d.name !== master)) {
+    let have = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      have = await table(b);
+      if (mine.size > 0 && [...mine].every((x) => have.has(x))) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const synced = [...mine].filter((x) => have.has(x)).length;
+    // Half at least: the sync daemon sends by UDP and may lose some; none synced is the failure.
+    const ok = mine.size > 0 && synced * 2 >= mine.size;
+    add(b.name, `holds the master's connections (ipvsadm -Lnc)`, ok, `${synced} of ${master}'s ${mine.size} client connection(s)`,
+      mine.size === 0 ? `no connection on ${master} to compare (did the requests go through it?)` : `sync broken: ${b.name} holds ${synced} of ${mine.size} connections`);
+  }
+}
+
 async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string, iface: string, directors: HostEntry[],
-  conn: (h: HostEntry) => Promise<Connection>, add: Add) {
+  conn: (h: HostEntry) => Promise<Connection>, add: Add, onlyOne = false) {
   const r = await run(c, sh`arping -c 3 -w 4 -I ${iface} ${s.vip} 2>&1`);
   const macs = [...new Set([...r.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase()))];
   const dmacs: string[] = [];
@@ -169,7 +236,8 @@ async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string
     dmacs.push((await run(await conn(d), sh`cat ${`/sys/class/net/${dev}/address`}`)).stdout.trim().toLowerCase());
   }
   const strangers = macs.filter((m) => !dmacs.includes(m));
-  const ok = macs.length > 0 && strangers.length === 0;
+  // Two directors: only the master's MAC (`directors` holds just the master then).
+  const ok = macs.length > 0 && strangers.length === 0 && (!onlyOne || macs.length === 1);
   add(clientName, `ARP for ${s.vip} answered by the director only`, ok, `replies from ${macs.join(', ') || 'nobody'} (director ${dmacs.join(', ')})`,
     macs.length === 0 ? `ARP problem: nobody answers for ${s.vip}` : `ARP problem: ${strangers.join(', ')} answer(s) for ${s.vip} besides the director`);
 }

@@ -12,3 +12,4 @@ export { command, type CommandOptions, type CommandState } from './command.js';
 export { sourceBuild, type SourceBuildOptions, type SourceBuildState } from './source-build.js';
 export type { TaskMeta } from './util.js';
 export { ipAddress, type IpAddressOptions, type IpAddressState } from './ip-address.js';
+export { defaultRoute, type DefaultRouteState } from './default-route.js';

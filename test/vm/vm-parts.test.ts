@@ -13,6 +13,7 @@ import { moduleClosure, parseModulesDep } from '../../src/lab/vm/kernel.js';
 import { inventoryYaml, lvsLabHosts, lvsSection, realServerAddress } from '../../src/lab/vm/layout.js';
 import { joinedGroups, macFor, pickMcast } from '../../src/lab/vm/net.js';
 import { qemuArgs, type QemuVmSpec } from '../../src/lab/vm/qemu.js';
+import { loadInventory } from '../../src/inventory/load.js';
 
 describe('cpio newc writer', () => {
   it('writes an archive GNU cpio extracts with the same names, contents, modes and types', async () => {
@@ -169,6 +170,32 @@ describe('lab layout and inventory', () => {
     assert.equal(inv.all.children.clients.hosts.client.lab_routes, undefined);
     assert.equal(inv.all.vars.lvs.services[0].forwarding, 'nat');
     assert.deepEqual(inv.all.vars.lvs.services[0].health, { monitor: 'mon', kind: 'http', url: '/', interval: 5, timeout: 3 });
+  });
+
+  it('two directors: director2 on a free address; the HA inventory lists both with lvs.ha (and loads), the single one only director', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lab-ha-'));
+    try {
+      for (const forwarding of ['tun', 'nat'] as const) {
+        for (const ha of [true, false]) {
+          const hosts = lvsLabHosts({ forwarding, directors: 2, ha });
+          assert.deepEqual(hosts.map((h) => h.name), ['client', 'director', 'director2', 'rs1', 'rs2']);
+          assert.deepEqual(hosts[2]!.vars!.lab_lan_addresses, ['10.0.0.13/24']);
+          if (forwarding === 'nat') assert.deepEqual(hosts[0]!.vars!.lab_routes, [`10.0.0.0/24 via ${ha ? '10.0.1.2' : '10.0.1.1'}`]);
+          const file = join(dir, `inventory-${forwarding}-${ha}.yaml`);
+          await writeFile(file, inventoryYaml(hosts.map((h, i) => ({ ...h, sshPort: 40000 + i })), lvsSection(['rs1', 'rs2'], forwarding, ha), 'header'));
+          // The real loader: no duplicate VIP, no address collision, the floating addresses free.
+          const inv = loadInventory(file);
+          assert.deepEqual(inv.groups.get('directors'), ha ? ['director', 'director2'] : ['director']);
+          if (ha) {
+            assert.deepEqual(inv.lvs!.ha!.priorities, { director: 150, director2: 140 });
+            assert.equal(inv.lvs!.ha!.natGateway, forwarding === 'nat' ? '10.0.0.14' : undefined);
+            assert.deepEqual(inv.lvs!.ha!.floating, forwarding === 'nat' ? ['10.0.1.2/24'] : []);
+          } else assert.equal(inv.lvs!.ha, undefined);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

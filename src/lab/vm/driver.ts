@@ -422,6 +422,34 @@ async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
 }
 
 /**
+ * Brings one VM back to the moment saved under `tag` (e.g. a director killed in a failover test
+ * returns as it was right after a converge); the other VMs run on untouched. Its LAN plan is the
+ * current one (the saved one must match it: a single VM cannot be re-addressed by a restore).
+ */
+async function restoreHost(dir: string, host: string, tag: string): Promise<LabState> {
+  const state = await mustReadState(resolve(dir));
+  const h = state.hosts.find((x) => x.name === host);
+  if (!h) throw new LabNotFoundError(`lab ${state.name} has no host ${host}`, { lab: state.name, host });
+  const file = snapshotFile(h, tag);
+  await stat(file).catch(() => { throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} of ${host} (${file})`, { lab: state.name, path: file }); });
+  const layout = JSON.parse(await readFile(savedLayoutFile(state.dir, tag), 'utf8')) as SavedLayout[];
+  const saved = layout.find((x) => x.name === host);
+  if (!saved || JSON.stringify([saved.lanAddresses, saved.routes]) !== JSON.stringify([vmState(h).lanAddresses, vmState(h).routes])) {
+    throw new LabError(`snapshot ${tag} of ${host} has another LAN plan than the running lab: restore the whole lab instead`, { lab: state.name, host });
+  }
+  const writer = new StateWriter(state);
+  const port = h.port;
+  await sshCloseMaster(sshEndpoint(state, h.name)).catch(() => {});
+  const pid = vmState(h).pid;
+  if (pid && (await isOurQemu(pid, vmState(h).qemu.pidfile))) await stopQemu(pid, vmState(h).qemu.pidfile);
+  await launch(h, state, writer, true, incomingFrom(file));
+  if (h.port !== port) await writeKnownHosts(state);
+  await resumeLoaded(h.name, vmState(h).qemu.qmpSocket);
+  await syncClock(state, h);
+  return state;
+}
+
+/**
  * Moves running VMs to another LAN plan (addresses, routes, /etc/hosts): e.g. the NAT
  * layout's client on its own subnet behind the director. Hosts whose plan is unchanged
  * keep their addresses; on the others every LAN address goes (a VIP too) before the
@@ -459,6 +487,7 @@ export const vmDriver: LabDriver & {
   hostExec(dir: string, host: string, cmd: string, timeoutMs?: number): Promise<ExecResult>;
   saveSnapshot(dir: string, tag: string): Promise<Record<string, number>>;
   restoreSnapshot(dir: string, tag: string): Promise<LabState>;
+  restoreHost(dir: string, host: string, tag: string): Promise<LabState>;
   relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState>;
-} = { name: 'vm', up, down, status, hostExec, stopHost, startHost, saveSnapshot, restoreSnapshot, relayout };
+} = { name: 'vm', up, down, status, hostExec, stopHost, startHost, saveSnapshot, restoreSnapshot, restoreHost, relayout };
 

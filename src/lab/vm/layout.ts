@@ -14,6 +14,12 @@ export const CLIENT_ADDRESS = '10.0.0.10';
 export const NAT_CLIENT_SUBNET = '10.0.1.0/24';
 export const NAT_CLIENT_ADDRESS = '10.0.1.10';
 export const NAT_DIRECTOR_CLIENT_SIDE = '10.0.1.1';
+/** Backup directors (--directors 2..3): below the DIP, clear of the real servers (.16 up) and the VIP. */
+export const BACKUP_DIRECTOR_DIPS = ['10.0.0.13', '10.0.0.12'];
+/** lvs.ha: VRRP router id, and the floating addresses that follow the master in NAT. */
+export const VRRP_ROUTER_ID = 51;
+export const HA_NAT_GATEWAY = '10.0.0.14';
+export const HA_NAT_CLIENT_GATEWAY = '10.0.1.2';
 
 /** rs1 = 10.0.0.16, rs2 = 10.0.0.17, then skip the VIP (.18): rs3 = .19, ... */
 export function realServerAddress(i: number): string {
@@ -29,18 +35,24 @@ export function realServerAddress(i: number): string {
 export interface VmLabHints {
   lab_lan_addresses: string[];
   lab_routes?: string[];
+  /** A backup director: in the inventory only when the layout is HA. */
+  lab_backup_director?: boolean;
 }
 
-export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwarding } = {}): LabHostSpec[] {
+export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwarding; directors?: number; ha?: boolean } = {}): LabHostSpec[] {
   const n = opts.realServers ?? 2;
   if (!Number.isInteger(n) || n < 1 || n > 200) throw new RangeError(`realServers must be 1..200, got ${n}`);
+  const directors = opts.directors ?? 1;
+  if (!Number.isInteger(directors) || directors < 1 || directors > 1 + BACKUP_DIRECTOR_DIPS.length) throw new RangeError(`directors must be 1..${1 + BACKUP_DIRECTOR_DIPS.length}, got ${directors}`);
   const nat = opts.forwarding === 'nat';
+  // HA NAT: the client reaches the real servers through the floating gateway, which follows the master.
+  const clientGateway = opts.ha ? HA_NAT_CLIENT_GATEWAY : NAT_DIRECTOR_CLIENT_SIDE;
   const hosts: LabHostSpec[] = [
     {
       name: 'client',
       groups: ['clients'],
       vars: nat
-        ? { lan_interface: LAN_INTERFACE, lan_address: NAT_CLIENT_ADDRESS, lab_lan_addresses: [`${NAT_CLIENT_ADDRESS}/24`], lab_routes: [`${LAN_SUBNET} via ${NAT_DIRECTOR_CLIENT_SIDE}`] }
+        ? { lan_interface: LAN_INTERFACE, lan_address: NAT_CLIENT_ADDRESS, lab_lan_addresses: [`${NAT_CLIENT_ADDRESS}/24`], lab_routes: [`${LAN_SUBNET} via ${clientGateway}`] }
         : { lan_interface: LAN_INTERFACE, lan_address: CLIENT_ADDRESS, lab_lan_addresses: [`${CLIENT_ADDRESS}/24`] },
     },
     {
@@ -53,6 +65,10 @@ export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwardin
       },
     },
   ];
+  for (let i = 2; i <= directors; i++) {
+    const dip = BACKUP_DIRECTOR_DIPS[i - 2]!;
+    hosts.push({ name: `director${i}`, groups: ['directors'], vars: { dip, lan_interface: LAN_INTERFACE, lab_lan_addresses: [`${dip}/24`], lab_backup_director: true } });
+  }
   for (let i = 1; i <= n; i++) {
     const rip = realServerAddress(i);
     hosts.push({ name: `rs${i}`, groups: ['real_servers'], vars: { rip, lan_interface: LAN_INTERFACE, lab_lan_addresses: [`${rip}/24`] } });
@@ -60,8 +76,15 @@ export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwardin
   return hosts;
 }
 
-export function lvsSection(realServers: string[], forwarding: Forwarding): Record<string, unknown> {
+/** The lab's lvs section; `ha` (two or more directors) adds lvs.ha with the lab's floating addresses. */
+export function lvsSection(realServers: string[], forwarding: Forwarding, ha = false): Record<string, unknown> {
   return {
+    ...(ha ? {
+      ha: {
+        virtual_router_id: VRRP_ROUTER_ID,
+        ...(forwarding === 'nat' ? { nat_gateway: HA_NAT_GATEWAY, floating: [`${HA_NAT_CLIENT_GATEWAY}/24`] } : {}),
+      },
+    } : {}),
     services: [
       {
         name: 'web',
@@ -87,7 +110,9 @@ export interface InventoryHost {
 const GROUP_ORDER = ['clients', 'directors', 'real_servers'];
 
 /** inventory.yaml text; paths are relative to the lab dir (the inventory's own dir). */
-export function inventoryYaml(hosts: InventoryHost[], lvs: Record<string, unknown> | undefined, header: string): string {
+export function inventoryYaml(hostsIn: InventoryHost[], lvs: Record<string, unknown> | undefined, header: string): string {
+  // Backup directors belong to the inventory of an HA layout only (lvs.ha present).
+  const hosts = hostsIn.filter((h) => !h.vars?.lab_backup_director || (lvs && 'ha' in lvs));
   const children: Record<string, { hosts: Record<string, Record<string, unknown>> }> = {};
   const groups = [...new Set([...GROUP_ORDER, ...hosts.flatMap((h) => h.groups)])];
   for (const g of groups) {
