@@ -73,7 +73,7 @@ export function registerRunsCommand(program: Command): void {
     .action((f: { stateDir: string }) => {
       for (const j of listJournals(resolve(f.stateDir))) {
         const changes = Object.values(j.hosts).reduce((n, h) => n + h.changes.length, 0);
-        process.stdout.write(`${j.id}  ${j.startedAt}  ${j.user}  ${j.kind}  ${j.inventory}  hosts=${Object.keys(j.hosts).length}  changes=${changes}  ${j.status}\n`);
+        process.stdout.write(`${j.id}  ${j.startedAt}  ${j.user}  ${j.operation ?? j.kind}  ${j.inventory}  hosts=${Object.keys(j.hosts).length}  changes=${changes}  ${j.status}\n`);
       }
     });
 }

@@ -116,5 +116,8 @@ export function monHealth(lvs: LvsSpec, opstatus: MonOpstatus[] | Error): Map<st
 /** Shell that prints mon's opstatus after `marker`; prints nothing more when mon is not installed. */
 export function monProbeScript(marker: string): Script {
   return sh`echo ${marker}
-if command -v moncmd >/dev/null 2>&1; then moncmd -s 127.0.0.1 list opstatus 2>&1 || true; else echo 'moncmd not installed'; fi`;
+# A wedged mon must not hang the probe: 10 s, where coreutils' timeout exists.
+if ! command -v moncmd >/dev/null 2>&1; then echo 'moncmd not installed'
+elif command -v timeout >/dev/null 2>&1; then timeout 10 moncmd -s 127.0.0.1 list opstatus 2>&1 || true
+else moncmd -s 127.0.0.1 list opstatus 2>&1 || true; fi`;
 }

@@ -102,7 +102,7 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       const commented = `# day two: operators' notes live in this file\n${original.replace(/\n( +)- host: rs2\n/, '\n$1- host: rs2 # the box with the new disks\n')}`;
       writeFileSync(inv, commented);
       await Promise.all(['rs1', 'rs2'].map((h) => on(h, 'dd if=/dev/zero of=/srv/demo-web/big.bin bs=1M count=8 2>/dev/null')));
-      await on('client', `rm -f /tmp/dl*.log; for n in 1 2; do setsid sh -c "curl -s --limit-rate 200k -o /dev/null -w '%{http_code} %{size_download}\\n' http://${VIP}/big.bin > /tmp/dl$n.log 2>&1" < /dev/null > /dev/null 2>&1 & sleep 0.3; done`);
+      await on('client', `rm -f /tmp/dl*.log; for n in 1 2; do setsid sh -c "curl -s --limit-rate 100k -o /dev/null -w '%{http_code} %{size_download}\\n' http://${VIP}/big.bin > /tmp/dl$n.log 2>&1" < /dev/null > /dev/null 2>&1 & sleep 0.3; done`);
       const activeOf = async (rs: string) => Number(new RegExp(`-> ${rs.replace(/\./g, '\\.')} +\\S+ +\\d+ +(\\d+)`).exec(await on('director', 'ipvsadm -Ln'))?.[1] ?? 0);
       await waitFor('a download on rs2', async () => (await activeOf(RS2)) >= 1, 20_000);
       const t0 = Date.now();
@@ -120,7 +120,8 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       assert.match(drain.stderr, new RegExp(`waiting: ${RS2} in -t ${VIP}:80: [1-9]\\d* active`));
       assert.match(drain.stderr, /drain: rs2 has no active connections/);
       assert.equal(await activeOf(RS2), 0);
-      const dl = await on('client', 'sleep 1; cat /tmp/dl1.log /tmp/dl2.log');
+      await waitFor('both downloads end', async () => (await on('client', 'cat /tmp/dl1.log /tmp/dl2.log')).trim().split('\n').length === 2, 60_000);
+      const dl = await on('client', 'cat /tmp/dl1.log /tmp/dl2.log');
       outputs.downloads = dl;
       assert.deepEqual(dl.trim().split('\n'), ['200 8388608', '200 8388608'], 'both downloads completed');
       // The inventory: weight 0, the old weight on the line, every comment intact.

@@ -61,3 +61,17 @@ test('drain refuses what it cannot name or edit safely', () => {
   const flow = SEED.replace('            - host: rs1\n              port: 80\n', '            - {host: rs1, port: 80}\n');
   assert.throws(() => drainText(flow, drainTargets(load(flow).lvs!.services, 'rs1')), /flow mapping/);
 });
+
+test('rollback of a drain puts the inventory back, unless it was edited since', async () => {
+  const { restoreInventoryEdit } = await import('../../src/cli/drain-commands.js');
+  const file = join(mkdtempSync(join(tmpdir(), 'provision-drain-')), 'inventory.yaml');
+  const targets = drainTargets(load(SEED).lvs!.services, 'rs2');
+  const after = drainText(SEED, targets).text;
+  writeFileSync(file, after);
+  assert.match(restoreInventoryEdit({ file, before: SEED, after }), /restored to before the run/);
+  assert.equal(readFileSync(file, 'utf8'), SEED);
+  assert.match(restoreInventoryEdit({ file, before: SEED, after }), /already as before the run/);
+  writeFileSync(file, `${after}# edited later\n`);
+  assert.match(restoreInventoryEdit({ file, before: SEED, after }), /NOT restored: it was edited after the run/);
+  assert.equal(readFileSync(file, 'utf8'), `${after}# edited later\n`);
+});
