@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Labs of this checkout stay in its .lab/ (a user's default is ~/.local/state/provision/labs).
 export PROVISION_LAB_DIR="$PWD/.lab"
-# Lint first (Biome, biome.json): errors fail the run before any test.
-npx biome lint --diagnostic-level=error .
+# Format and lint first (Biome, biome.json): a file not formatted or a lint error fails the run before any test.
+npx biome ci --diagnostic-level=error .
 # Files run one at a time: lab and VM tests are CPU-bound on 2 cores.
 exec node --test --test-concurrency=1 dist/test/unit/ dist/test/ssh/ dist/test/lab/ dist/test/vm/ dist/test/e2e/
