@@ -23,7 +23,12 @@ async function main(): Promise<void> {
   const timings: Record<string, number> = {};
   const timed = async <T>(what: string, f: () => Promise<T>) => {
     const t = Date.now();
-    try { return await f(); } finally { timings[what] = Date.now() - t; console.error(`${what}: ${timings[what]} ms`); }
+    try {
+      return await f();
+    } finally {
+      timings[what] = Date.now() - t;
+      console.error(`${what}: ${timings[what]} ms`);
+    }
   };
   const lab = await timed('boot', () => vmLabUp({ name, forwarding: method }));
   const results: Record<string, unknown> = { method, monitor: 'keepalived', timings };
@@ -33,7 +38,10 @@ async function main(): Promise<void> {
       if (r.code !== 0) throw new Error(`${host}: ${script}: ${r.stdout}${r.stderr}`);
       return r.stdout;
     };
-    const must = (ok: boolean, what: string) => { if (!ok) throw new Error(`FAILED: ${what}`); console.error(`ok: ${what}`); };
+    const must = (ok: boolean, what: string) => {
+      if (!ok) throw new Error(`FAILED: ${what}`);
+      console.error(`ok: ${what}`);
+    };
     const inv = join(lab.dir, 'inventory-keepalived.yaml');
     writeFileSync(inv, readFileSync(lab.inventory, 'utf8').replace('monitor: mon', 'monitor: keepalived'));
     const cli = (args: string[]) => provision([...args, '--state-dir', join(lab.dir, 'state')], { timeoutMs: 600_000 });
@@ -72,4 +80,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

@@ -11,7 +11,20 @@ function sshHostname(lab: LabUpResult, address: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'ssh',
-      ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-i', lab.keyFile, `root@${address}`, 'hostname'],
+      [
+        '-F',
+        '/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `UserKnownHostsFile=${lab.knownHosts}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-i',
+        lab.keyFile,
+        `root@${address}`,
+        'hostname',
+      ],
       { timeout: 30_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`ssh ${address}: ${stderr || err.message}`)) : resolve(stdout.trim())),
     );
@@ -45,7 +58,10 @@ async function measure(count: number): Promise<Row> {
   return { hosts: count, image, up, boot: lab.timings.boot ?? 0, sshReady: lab.timings.sshReady ?? 0, sshAll, down };
 }
 
-const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const counts = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const rows: Row[] = [];
 try {
   for (const n of counts.length ? counts : [3, 50]) rows.push(await measure(n));

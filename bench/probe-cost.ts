@@ -31,7 +31,10 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const r = await conn.exec(Script.join(parts, '\n'), { become: true });
       const wall = Date.now() - t0;
-      const rows = r.stdout.trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
+      const rows = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').map(Number) as [number, number]);
       const total = rows.reduce((a, [, ms]) => a + ms, 0);
       console.log(`\n${h.name}: ${tasks.length} probes, ${total} ms on the host, ${wall} ms wall for the batch`);
       for (const [i, ms] of rows.sort((a, b) => b[1] - a[1])) {
@@ -43,4 +46,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

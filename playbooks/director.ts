@@ -7,7 +7,19 @@ import { desiredTable, renderIpvsSave, serviceKey } from '../src/lvs/ipvs-table.
 import { ipvsKernel, ipvsRules } from '../src/lvs/ipvs-rules.js';
 import { ipAddress } from '../src/modules/ip-address.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { IPVS_SYSCTLS, directorInterface, ipvsModules, ipvsRulesPath, isLegacyEl, lvsOf, lvsSysctlFile, servicesByOwner, uniq, vipsOf, vrrpInstance } from '../src/lvs/model.js';
+import {
+  IPVS_SYSCTLS,
+  directorInterface,
+  ipvsModules,
+  ipvsRulesPath,
+  isLegacyEl,
+  lvsOf,
+  lvsSysctlFile,
+  servicesByOwner,
+  uniq,
+  vipsOf,
+  vrrpInstance,
+} from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 import { ipvsadmNoSaveTasks } from './lib/ipvsadm-persist.js';
 import { RULES, tagged } from './lib/tags.js';
@@ -15,9 +27,12 @@ import { RULES, tagged } from './lib/tags.js';
 function ipvsadmInstall(ctx: TaskContext): Task {
   const src = artifactVar(ctx, 'ipvsadm_source');
   if (!src) return pkg({ name: 'ipvsadm' });
-  const installedCheck = src.kind === 'srpm'
-    ? (src.version ? sh`rpm -q ipvsadm | grep -q -- ${`-${src.version}`}` : sh`rpm -q ipvsadm`)
-    : sh`command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]`;
+  const installedCheck =
+    src.kind === 'srpm'
+      ? src.version
+        ? sh`rpm -q ipvsadm | grep -q -- ${`-${src.version}`}`
+        : sh`rpm -q ipvsadm`
+      : sh`command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]`;
   return sourceBuild({ name: 'ipvsadm', artifact: src.path, sha256: src.sha256, kind: src.kind, installedCheck });
 }
 
@@ -48,12 +63,20 @@ export function directorTasks(ctx: TaskContext): Task[] {
   const tasks: Task[] = [ipvsadmInstall(ctx)];
 
   // The table the ipvsadm service loads at boot.
-  tasks.push(template({
-    name: 'IPVS rules loaded at boot', path: ipvsRulesPath(f), template: 'lvs/ipvsadm.rules.hbs', mode: '0600', tags: [RULES],
-    data: { rules: renderIpvsSave(table).trimEnd() },
-  }));
+  tasks.push(
+    template({
+      name: 'IPVS rules loaded at boot',
+      path: ipvsRulesPath(f),
+      template: 'lvs/ipvsadm.rules.hbs',
+      mode: '0600',
+      tags: [RULES],
+      data: { rules: renderIpvsSave(table).trimEnd() },
+    }),
+  );
   if (f.os.family === 'debian') {
-    tasks.push(template({ name: 'ipvsadm loads its rules at boot', path: '/etc/default/ipvsadm', template: 'lvs/ipvsadm.default.hbs', mode: '0644', data: { iface } }));
+    tasks.push(
+      template({ name: 'ipvsadm loads its rules at boot', path: '/etc/default/ipvsadm', template: 'lvs/ipvsadm.default.hbs', mode: '0644', data: { iface } }),
+    );
   }
   // Enabled only: starting the service would flush and reload the live table, which provision manages itself.
   tasks.push(...ipvsadmNoSaveTasks(ctx));
@@ -62,7 +85,9 @@ export function directorTasks(ctx: TaskContext): Task[] {
   // lvs.ha: keepalived's VRRP instance holds the VIPs on the master only (monitor-keepalived.ts);
   // a static alias here would make every director answer ARP for them.
   if (vrrpInstance(ctx)) {
-    if (nat) for (const s of natDirectorSysctls(iface)) tasks.push(sysctl({ name: `NAT: ${s.key} = ${s.value}`, key: s.key, value: s.value, persistFile: sysctlFile }));
+    if (nat)
+      for (const s of natDirectorSysctls(iface))
+        tasks.push(sysctl({ name: `NAT: ${s.key} = ${s.value}`, key: s.key, value: s.value, persistFile: sysctlFile }));
     return tasks;
   }
 
@@ -70,20 +95,39 @@ export function directorTasks(ctx: TaskContext): Task[] {
   vips.forEach((vip, i) => {
     const label = `${iface}:${i + 1}`;
     if (isLegacyEl(f)) {
-      tasks.push(template({
-        name: `VIP ${vip} alias file`, path: `/etc/sysconfig/network-scripts/ifcfg-${label}`, template: 'lvs/ifcfg-alias.hbs', mode: '0644',
-        data: { device: label, vip, services: lvs.services.filter((s) => s.vip === vip).map((s) => s.name).join(', ') },
-      }));
+      tasks.push(
+        template({
+          name: `VIP ${vip} alias file`,
+          path: `/etc/sysconfig/network-scripts/ifcfg-${label}`,
+          template: 'lvs/ifcfg-alias.hbs',
+          mode: '0644',
+          data: {
+            device: label,
+            vip,
+            services: lvs.services
+              .filter((s) => s.vip === vip)
+              .map((s) => s.name)
+              .join(', '),
+          },
+        }),
+      );
     }
     tasks.push(ipAddress({ name: `VIP ${vip} on ${iface}`, dev: iface, address: vip, label }));
   });
   // Every director's boot unit loads the IPVS modules, then sets the sysctls that only exist once
   // ip_vs is loaded (rc.sysinit's sysctl -p runs before EL 3/4's rc.modules); legacy Red Hat brings
   // the VIP up from its ifcfg alias instead.
-  tasks.push(...bootUnitTasks(ctx, {
-    name: 'lvs-director', role: 'director', vipDev: iface, vips: isLegacyEl(f) ? [] : vips, vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
-    sysctls: nat ? natDirectorSysctls(iface) : [], ipvs: { modules: ipvsModules(lvs), sysctls: IPVS_SYSCTLS },
-  }));
+  tasks.push(
+    ...bootUnitTasks(ctx, {
+      name: 'lvs-director',
+      role: 'director',
+      vipDev: iface,
+      vips: isLegacyEl(f) ? [] : vips,
+      vipLabel: vips.length === 1 ? `${iface}:1` : undefined,
+      sysctls: nat ? natDirectorSysctls(iface) : [],
+      ipvs: { modules: ipvsModules(lvs), sysctls: IPVS_SYSCTLS },
+    }),
+  );
 
   if (nat) {
     // NAT replies come back through the director: it must route, and must not redirect real servers elsewhere.

@@ -21,18 +21,28 @@ export function keepalivedTasks(ctx: TaskContext): Task[] {
   if (vrrp) {
     // VRRP owns the VIPs now: the single director's static VIP (its boot unit's stop removes it) must go first,
     // or the backup's keepalived and this alias would both answer ARP. Undone by rollback (start puts it back).
-    tasks.push(retiredService({
-      name: 'lvs-director', ownedIf: { path: '/usr/local/sbin/lvs-director', marker: 'written by provision' }, notify: [RESTART_LVS_DIRECTOR],
-    }));
+    tasks.push(
+      retiredService({
+        name: 'lvs-director',
+        ownedIf: { path: '/usr/local/sbin/lvs-director', marker: 'written by provision' },
+        notify: [RESTART_LVS_DIRECTOR],
+      }),
+    );
   }
   tasks.push(
     pkg({ name: 'keepalived' }),
     directory({ name: 'keepalived config dir', path: '/etc/keepalived', mode: '0755' }),
     template({
       // Written before the first start: Red Hat packages ship a sample config with demo VIPs.
-      name: vrrp ? `keepalived.conf: VRRP ${vrrp.name} (${vrrp.state}, priority ${vrrp.priority})${vrrp.sync ? `, connection sync id ${vrrp.sync.id}` : ''}, one virtual_server per service` : 'keepalived.conf: one virtual_server per service',
-      path: KEEPALIVED_CONF, template: 'lvs/keepalived.conf.hbs', mode: '0640',
-      data: { services, routerId: ctx.host, vrrp: vrrp ?? null }, notify: [RESTART_KEEPALIVED, RESTART_LVS_DIRECTOR], tags: [RULES],
+      name: vrrp
+        ? `keepalived.conf: VRRP ${vrrp.name} (${vrrp.state}, priority ${vrrp.priority})${vrrp.sync ? `, connection sync id ${vrrp.sync.id}` : ''}, one virtual_server per service`
+        : 'keepalived.conf: one virtual_server per service',
+      path: KEEPALIVED_CONF,
+      template: 'lvs/keepalived.conf.hbs',
+      mode: '0640',
+      data: { services, routerId: ctx.host, vrrp: vrrp ?? null },
+      notify: [RESTART_KEEPALIVED, RESTART_LVS_DIRECTOR],
+      tags: [RULES],
     }),
     service({ name: 'keepalived', enabled: true, running: true }),
   );

@@ -86,7 +86,11 @@ function natTasks(ctx: TaskContext, sc: SysctlTask): Task[] {
     // A redirect from anywhere must not send replies around the director (they would not be un-NATed).
     sc('NAT: ignore ICMP redirects', 'net.ipv4.conf.all.accept_redirects', '0'),
     ...bootUnitTasks(ctx, {
-      name: 'lvs-realserver', role: 'real server', vipDev: 'lo', vips: [], gateway: gw,
+      name: 'lvs-realserver',
+      role: 'real server',
+      vipDev: 'lo',
+      vips: [],
+      gateway: gw,
       sysctls: [{ key: 'net.ipv4.conf.all.accept_redirects', value: '0' }],
     }),
   ];
@@ -124,11 +128,17 @@ function arptablesTasks(vips: string[], rip: string, boot: BootState): Task[] {
 function noarpTasks(ctx: TaskContext, vips: string[], rip: string, boot: BootState): Task[] {
   const src = artifactVar(ctx, 'noarp_source');
   if (!src) {
-    throw new ModuleError('lvs', `${ctx.host}: kernel ${ctx.facts.kernel.release} has no arp_ignore/arp_announce; set noarp_source (noarp tarball + sha256) or arp_method: arptables`);
+    throw new ModuleError(
+      'lvs',
+      `${ctx.host}: kernel ${ctx.facts.kernel.release} has no arp_ignore/arp_announce; set noarp_source (noarp tarball + sha256) or arp_method: arptables`,
+    );
   }
   const tasks: Task[] = [
     sourceBuild({
-      name: 'noarp', artifact: src.path, sha256: src.sha256, kind: src.kind,
+      name: 'noarp',
+      artifact: src.path,
+      sha256: src.sha256,
+      kind: src.kind,
       installedCheck: raw('[ -x /usr/local/sbin/noarpctl ] && find "/lib/modules/$(uname -r)" -name "noarp.*o" 2>/dev/null | grep -q .'),
       buildScript: sh`top=$(pwd)\n${PREPARE_KERNEL_TREE}\ncd "$top" || exit 1\n${WITH_KERNEL_TREE}\n./configure && make`,
       installScript: sh`${WITH_KERNEL_TREE}
@@ -146,12 +156,14 @@ find "$STAGE" -name 'noarp.*o' | grep -q . || { echo "noarp's make install put n
   boot.modules.push('noarp');
   for (const vip of vips) {
     boot.noarp.push({ vip, rip });
-    tasks.push(command({
-      name: `noarp: hide ${vip}`,
-      cmd: sh`/usr/local/sbin/noarpctl add ${vip} ${rip}`,
-      unless: sh`/usr/local/sbin/noarpctl list | grep -q -- ${vip}`,
-      undo: sh`/usr/local/sbin/noarpctl del ${vip}`,
-    }));
+    tasks.push(
+      command({
+        name: `noarp: hide ${vip}`,
+        cmd: sh`/usr/local/sbin/noarpctl add ${vip} ${rip}`,
+        unless: sh`/usr/local/sbin/noarpctl list | grep -q -- ${vip}`,
+        undo: sh`/usr/local/sbin/noarpctl del ${vip}`,
+      }),
+    );
   }
   return tasks;
 }
@@ -160,7 +172,11 @@ find "$STAGE" -name 'noarp.*o' | grep -q . || { echo "noarp's make install put n
 function arpTasks(ctx: TaskContext, sc: SysctlTask, vips: string[], rip: string, boot: BootState): Task[] {
   const method = ctx.vars.arp_method ?? (ctx.facts.arpSysctls ? 'sysctl' : 'noarp');
   if (method === 'sysctl') {
-    if (!ctx.facts.arpSysctls) throw new ModuleError('lvs', `${ctx.host}: arp_method sysctl, but kernel ${ctx.facts.kernel.release} has no arp_ignore/arp_announce (use noarp or arptables)`);
+    if (!ctx.facts.arpSysctls)
+      throw new ModuleError(
+        'lvs',
+        `${ctx.host}: arp_method sysctl, but kernel ${ctx.facts.kernel.release} has no arp_ignore/arp_announce (use noarp or arptables)`,
+      );
     return arpSysctlTasks(sc, boot);
   }
   if (method === 'arptables') return arptablesTasks(vips, rip, boot);
@@ -197,9 +213,16 @@ export function realServerTasks(ctx: TaskContext): Task[] {
   const vipDev = fwd === 'tun' ? 'tunl0' : 'lo';
   if (fwd === 'tun') tasks.push(...tunTasks(ctx, sc, boot));
   for (const vip of vips) tasks.push(ipAddress({ name: `VIP ${vip}/32 on ${vipDev}`, dev: vipDev, address: vip, linkUp: vipDev === 'tunl0' }));
-  tasks.push(...bootUnitTasks(ctx, {
-    name: 'lvs-realserver', role: 'real server', vipDev, vips, linkUp: vipDev === 'tunl0', ...boot,
-  }));
+  tasks.push(
+    ...bootUnitTasks(ctx, {
+      name: 'lvs-realserver',
+      role: 'real server',
+      vipDev,
+      vips,
+      linkUp: vipDev === 'tunl0',
+      ...boot,
+    }),
+  );
   return tasks;
 }
 

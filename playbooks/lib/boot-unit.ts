@@ -23,21 +23,28 @@ export interface BootUnit {
 
 export function bootUnitTasks(ctx: TaskContext, u: BootUnit): Task[] {
   const data = {
-    modules: [], sysctls: [], noarp: [], arptables: [], ...u,
+    modules: [],
+    sysctls: [],
+    noarp: [],
+    arptables: [],
+    ...u,
     ipvs: u.ipvs && { first: u.ipvs.modules[0] ?? 'ip_vs', more: u.ipvs.modules.slice(1), sysctls: u.ipvs.sysctls },
   };
-  const tasks: Task[] = [
-    template({ name: `${u.name} boot script`, path: `/usr/local/sbin/${u.name}`, template: 'lvs/lvs-boot.sh.hbs', mode: '0755', data }),
-  ];
+  const tasks: Task[] = [template({ name: `${u.name} boot script`, path: `/usr/local/sbin/${u.name}`, template: 'lvs/lvs-boot.sh.hbs', mode: '0755', data })];
   if (ctx.facts.init === 'systemd') {
-    tasks.push(template({
-      name: `${u.name} unit`, path: `/etc/systemd/system/${u.name}.service`, template: 'lvs/lvs-boot.service.hbs', mode: '0644', data,
-      notify: [RELOAD_SYSTEMD],
-    }));
+    tasks.push(
+      template({
+        name: `${u.name} unit`,
+        path: `/etc/systemd/system/${u.name}.service`,
+        template: 'lvs/lvs-boot.service.hbs',
+        mode: '0644',
+        data,
+        notify: [RELOAD_SYSTEMD],
+      }),
+    );
   } else {
     tasks.push(template({ name: `${u.name} init script`, path: `/etc/init.d/${u.name}`, template: 'lvs/lvs-boot.init.hbs', mode: '0755', data }));
   }
   tasks.push(service({ name: u.name, enabled: true, running: true }));
   return tasks;
 }
-

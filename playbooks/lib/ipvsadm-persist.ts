@@ -19,13 +19,22 @@ export function ipvsadmNoSaveTasks(ctx: TaskContext): Task[] {
     return [
       directory({ name: 'ipvsadm unit drop-in dir', path: '/etc/systemd/system/ipvsadm.service.d', mode: '0755' }),
       template({
-        name: 'ipvsadm.service never saves the live table on stop', path: IPVSADM_DROPIN, template: 'lvs/ipvsadm-no-save.conf.hbs', mode: '0644',
+        name: 'ipvsadm.service never saves the live table on stop',
+        path: IPVSADM_DROPIN,
+        template: 'lvs/ipvsadm-no-save.conf.hbs',
+        mode: '0644',
         notify: [RELOAD_SYSTEMD],
       }),
     ];
   }
-  return ['IPVSADM_SAVE_ON_STOP', 'IPVSADM_SAVE_ON_RESTART'].map((k) => lineInFile({
-    name: `ipvsadm init script: ${k}="no"`, path: '/etc/sysconfig/ipvsadm-config', line: `${k}="no"`,
-    regexp: `^\\s*${k}=`, create: true, mode: '0644',
-  }));
+  return ['IPVSADM_SAVE_ON_STOP', 'IPVSADM_SAVE_ON_RESTART'].map((k) =>
+    lineInFile({
+      name: `ipvsadm init script: ${k}="no"`,
+      path: '/etc/sysconfig/ipvsadm-config',
+      line: `${k}="no"`,
+      regexp: `^\\s*${k}=`,
+      create: true,
+      mode: '0644',
+    }),
+  );
 }

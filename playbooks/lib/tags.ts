@@ -13,8 +13,9 @@ const BY_MODULE: Record<string, string> = { sysctl: 'sysctl', ipAddress: 'vip', 
 
 /** The play's task builder with its role tag (and module-derived tags) added to every task. */
 export function tagged(role: string, build: (ctx: TaskContext) => Task[]): (ctx: TaskContext) => Task[] {
-  return (ctx) => build(ctx).map((t) => {
-    const tags = [...new Set([...(t.tags ?? []), role, ...(BY_MODULE[t.module] ? [BY_MODULE[t.module]!] : [])])];
-    return Object.assign(Object.create(Object.getPrototypeOf(t) as object) as Task, t, { tags });
-  });
+  return (ctx) =>
+    build(ctx).map((t) => {
+      const tags = [...new Set([...(t.tags ?? []), role, ...(BY_MODULE[t.module] ? [BY_MODULE[t.module]!] : [])])];
+      return Object.assign(Object.create(Object.getPrototypeOf(t) as object) as Task, t, { tags });
+    });
 }

@@ -9,7 +9,12 @@ export const ASK_PASS_ENV = 'PROVISION_ASKED_PASSWORD';
 export async function askPass(prompt = 'SSH password: '): Promise<void> {
   if (!process.stdin.isTTY) throw new UsageError('--ask-pass needs a terminal; set ansible_password_env to the name of an environment variable instead');
   let muted = false;
-  const out = new Writable({ write(chunk, _enc, cb) { if (!muted) process.stderr.write(chunk); cb(); } });
+  const out = new Writable({
+    write(chunk, _enc, cb) {
+      if (!muted) process.stderr.write(chunk);
+      cb();
+    },
+  });
   const rl = createInterface({ input: process.stdin, output: out, terminal: true });
   const answer = await new Promise<string>((resolve) => {
     rl.question(prompt, resolve);

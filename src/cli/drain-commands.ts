@@ -23,7 +23,14 @@ import { loadPlaybook } from './playbook-loader.js';
 import { DEFAULT_PLAYBOOK, color, err, intArg } from './common.js';
 import { withRunLock } from './run-lock-cli.js';
 
-interface DrainFlags { service?: string; wait?: boolean; timeout: number; stateDir: string; acceptNewHostKeys?: boolean; json?: boolean }
+interface DrainFlags {
+  service?: string;
+  wait?: boolean;
+  timeout: number;
+  stateDir: string;
+  acceptNewHostKeys?: boolean;
+  json?: boolean;
+}
 
 /** Active connections of each target, summed over the directors (one `ipvsadm -Ln` each). */
 async function activeConns(conns: Connection[], targets: DrainTarget[], keys: string[]): Promise<number[]> {
@@ -65,11 +72,17 @@ async function drainCommand(op: 'drain' | 'undrain', inventoryFile: string, host
     if (op === 'drain') {
       const d = drainText(before, targets);
       after = d.text;
-      targets.forEach((t, i) => err(`${op}: ${t.address}:${t.port} in ${t.service}: ${d.was[i] === 'already' ? 'already drained (weight 0)' : `weight ${d.was[i]} -> 0`}`));
+      targets.forEach((t, i) =>
+        err(`${op}: ${t.address}:${t.port} in ${t.service}: ${d.was[i] === 'already' ? 'already drained (weight 0)' : `weight ${d.was[i]} -> 0`}`),
+      );
     } else {
       const u = undrainText(before, targets);
       after = u.text;
-      targets.forEach((t, i) => err(`${op}: ${t.address}:${t.port} in ${t.service}: ${u.restored[i] === 'not drained' ? 'not drained by provision (no drain mark): weight left as is' : `weight 0 -> ${u.restored[i]}`}`));
+      targets.forEach((t, i) =>
+        err(
+          `${op}: ${t.address}:${t.port} in ${t.service}: ${u.restored[i] === 'not drained' ? 'not drained by provision (no drain mark): weight left as is' : `weight 0 -> ${u.restored[i]}`}`,
+        ),
+      );
     }
     if (after !== before) {
       writeFileAtomic(file, after);
@@ -78,23 +91,46 @@ async function drainCommand(op: 'drain' | 'undrain', inventoryFile: string, host
     // Validated again from the file as written: a bad edit stops here, before any host changes.
     const inventory = loadInventory(file);
     const { name, file: playbookFile, playbook, projectDir } = await loadPlaybook(DEFAULT_PLAYBOOK);
-    const progress = createProgress(directors.map((h) => h.name), { tty: process.stderr.isTTY === true && !f.json, verbose: false, write: err });
+    const progress = createProgress(
+      directors.map((h) => h.name),
+      { tty: process.stderr.isTTY === true && !f.json, verbose: false, write: err },
+    );
     const { report, journalPath } = await runPlaybook({
-      inventory, playbook, playbookName: name, playbookFile, hosts: directors, mode: 'apply', forks: 10, tags: ['rules'], projectDir, stateDir,
-      connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }), lock: owner,
+      inventory,
+      playbook,
+      playbookName: name,
+      playbookFile,
+      hosts: directors,
+      mode: 'apply',
+      forks: 10,
+      tags: ['rules'],
+      projectDir,
+      stateDir,
+      connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+      lock: owner,
       onEvent: (e) => progress.onEvent(e),
-      journalExtra: { operation: `${op} ${host}${f.service ? ` --service ${f.service}` : ''}`, ...(after !== before ? { inventoryEdit: { file, before, after } } : {}) },
+      journalExtra: {
+        operation: `${op} ${host}${f.service ? ` --service ${f.service}` : ''}`,
+        ...(after !== before ? { inventoryEdit: { file, before, after } } : {}),
+      },
     });
     await progress.done();
-    process.stdout.write(`${f.json ? JSON.stringify(report, null, 2) : [renderChanges(report, { diff: true, color: color() }), renderRecap(report, color())].filter(Boolean).join('\n\n')}\n`);
+    process.stdout.write(
+      `${f.json ? JSON.stringify(report, null, 2) : [renderChanges(report, { diff: true, color: color() }), renderRecap(report, color())].filter(Boolean).join('\n\n')}\n`,
+    );
     if (journalPath) err(`journal: ${journalPath} (rollback undoes the table, the monitor's config and the inventory edit)`);
     if (report.hosts.some((h) => h.error || h.recap.failed > 0)) {
-      err(`${op}: the directors did not all take it; the inventory already says so: fix the cause and run \`provision up ${inventoryFile} -t rules\`, or \`provision rollback\``);
+      err(
+        `${op}: the directors did not all take it; the inventory already says so: fix the cause and run \`provision up ${inventoryFile} -t rules\`, or \`provision rollback\``,
+      );
       return EXIT.failed;
     }
     if (op === 'drain' && f.wait) {
       const ok = await waitDrained(directors, targets, keys, f);
-      if (!ok) { err(`drain: ${host} still has active connections after ${f.timeout}s`); return EXIT.failed; }
+      if (!ok) {
+        err(`drain: ${host} still has active connections after ${f.timeout}s`);
+        return EXIT.failed;
+      }
       err(`drain: ${host} has no active connections`);
     }
     return EXIT.ok;
@@ -104,7 +140,11 @@ async function drainCommand(op: 'drain' | 'undrain', inventoryFile: string, host
 /** Rollback of a drain/undrain run: the inventory back to before, unless it changed since the run. */
 export function restoreInventoryEdit(e: { file: string; before: string; after: string }): string {
   let now: string;
-  try { now = readFileSync(e.file, 'utf8'); } catch (x) { return `inventory: ${e.file} not restored: ${(x as Error).message}`; }
+  try {
+    now = readFileSync(e.file, 'utf8');
+  } catch (x) {
+    return `inventory: ${e.file} not restored: ${(x as Error).message}`;
+  }
   if (now === e.before) return `inventory: ${e.file} already as before the run`;
   if (now !== e.after) return `inventory: ${e.file} NOT restored: it was edited after the run (restore its weight by hand, or undrain)`;
   writeFileAtomic(e.file, e.before);
@@ -113,10 +153,13 @@ export function restoreInventoryEdit(e: { file: string; before: string; after: s
 
 export function registerDrainCommands(program: Command): void {
   for (const op of ['drain', 'undrain'] as const) {
-    const cmd = program.command(op)
-      .description(op === 'drain'
-        ? 'take a real server out of service gracefully: weight 0 in the live table, the monitor\'s config and the inventory file (comments kept); journaled'
-        : 'give a drained real server back the weight it had before `drain` (from the inventory\'s drain mark); journaled')
+    const cmd = program
+      .command(op)
+      .description(
+        op === 'drain'
+          ? "take a real server out of service gracefully: weight 0 in the live table, the monitor's config and the inventory file (comments kept); journaled"
+          : "give a drained real server back the weight it had before `drain` (from the inventory's drain mark); journaled",
+      )
       .argument('<inventory>', 'inventory YAML file')
       .argument('<host>', 'the real server (inventory name or address)')
       .option('--service <name>', 'only this service (default: every service it serves)')
@@ -124,9 +167,12 @@ export function registerDrainCommands(program: Command): void {
       .option('--json', 'print the run report as JSON')
       .option('--accept-new-host-keys', 'trust and record unknown host keys');
     if (op === 'drain') {
-      cmd.option('--wait', 'then wait until its active connections reach 0 (progress on stderr)')
+      cmd
+        .option('--wait', 'then wait until its active connections reach 0 (progress on stderr)')
         .option('--timeout <s>', 'how long --wait waits (seconds)', intArg(1, 86400), 300);
     }
-    cmd.action(async (inv: string, host: string, f: DrainFlags) => { process.exitCode = await drainCommand(op, inv, host, { ...f, timeout: f.timeout ?? 300 }); });
+    cmd.action(async (inv: string, host: string, f: DrainFlags) => {
+      process.exitCode = await drainCommand(op, inv, host, { ...f, timeout: f.timeout ?? 300 });
+    });
   }
 }

@@ -8,19 +8,28 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { packageDir } from './paths.js';
 
-export interface ScaffoldFile { path: string; content: string }
+export interface ScaffoldFile {
+  path: string;
+  content: string;
+}
 
-interface OwnPackage { name: string; version: string; devDependencies?: Record<string, string> }
+interface OwnPackage {
+  name: string;
+  version: string;
+  devDependencies?: Record<string, string>;
+}
 
 /** npm package name from a directory name ("Team LVS" -> "team-lvs"). */
 export function packageName(dir: string): string {
-  const n = basename(resolve(dir)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|[-]+$/g, '');
+  const n = basename(resolve(dir))
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[._-]+|[-]+$/g, '');
   return n || 'lvs-cluster';
 }
 
 function walk(root: string, rel = ''): string[] {
-  return readdirSync(join(root, rel), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(root, join(rel, e.name)) : [join(rel, e.name)]);
+  return readdirSync(join(root, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(root, join(rel, e.name)) : [join(rel, e.name)]));
 }
 
 /** Every file `init` writes into `dir`, with its content (nothing touches the disk). */
@@ -86,20 +95,31 @@ export function initProject(dir: string): { dir: string; written: string[] } {
   } catch (e) {
     // Nothing half-written: remove what this call created, newest first.
     for (const w of written.reverse()) unlinkSync(w);
-    for (const d of madeDirs.reverse()) { try { rmdirSync(d); } catch { /* not empty: someone else's */ } }
+    for (const d of madeDirs.reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* not empty: someone else's */
+      }
+    }
     throw new UsageError(`init failed, nothing was written: ${(e as Error).message}`);
   }
   return { dir: root, written: written.map((w) => relative(root, w)) };
 }
 
 export function registerInitCommand(program: Command): void {
-  program.command('init')
-    .description('scaffold a team repository: package.json, tsconfig, inventory/, playbooks/site.ts (LVS library + a team task), templates/, .gitignore, README runbook')
+  program
+    .command('init')
+    .description(
+      'scaffold a team repository: package.json, tsconfig, inventory/, playbooks/site.ts (LVS library + a team task), templates/, .gitignore, README runbook',
+    )
     .argument('[dir]', 'directory to create or fill (its files must not exist yet)', '.')
     .action((dir: string) => {
       const r = initProject(dir);
       const shown = relative(process.cwd(), r.dir) || '.';
       process.stdout.write(`created ${r.written.length} files in ${shown}/:\n${r.written.map((w) => `  ${w}\n`).join('')}`);
-      process.stdout.write(`next:\n${shown === '.' ? '' : `  cd ${shown}\n`}  npm install\n  npm run typecheck\n  npx provision check inventory/example.yaml\n(README.md is the runbook)\n`);
+      process.stdout.write(
+        `next:\n${shown === '.' ? '' : `  cd ${shown}\n`}  npm install\n  npm run typecheck\n  npx provision check inventory/example.yaml\n(README.md is the runbook)\n`,
+      );
     });
 }

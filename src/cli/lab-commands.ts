@@ -9,7 +9,8 @@ const LAB_DIR_HELP = 'where labs live (default: $PROVISION_LAB_DIR, else $XDG_ST
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('the built-in lab of real SSH hosts (used by the tests and the demo)');
-  lab.command('up')
+  lab
+    .command('up')
     .description('start lab hosts and write <dir>/inventory.yaml (container: sshd in namespaces; vm: qemu VMs with an IPVS kernel, LVS layout)')
     .option('--name <name>', 'lab name', 'default')
     .addOption(new Option('--driver <driver>', 'container hosts or VMs').choices(['container', 'vm']).default('container'))
@@ -18,29 +19,56 @@ export function registerLabCommands(program: Command): void {
     .option('--real-servers <n>', 'vm: number of real servers', intArg(1, 200), 2)
     .option('--directors <n>', 'vm: number of directors (2 or 3: backups, the inventory gets lvs.ha: VRRP + connection sync)', intArg(1, 3), 1)
     .option('--lab-dir <dir>', LAB_DIR_HELP)
-    .action(async (f: { name: string; hosts: number; driver: 'container' | 'vm'; forwarding: 'tun' | 'dr' | 'nat'; realServers: number; directors: number; labDir?: string }) => {
-      if (f.driver === 'vm') {
-        const r = await vmLabUp({ name: f.name, dir: labDir(f.name, f.labDir), forwarding: f.forwarding, realServers: f.realServers, directors: f.directors, log: err });
-        process.stdout.write(`lab ${f.name}: ${r.hosts.length} VMs up${r.ha ? ' (lvs.ha: director is the VRRP master by priority)' : ''}; inventory: ${r.inventory}\n`);
-        for (const h of r.hosts) process.stdout.write(`  ${h.name}  ssh 127.0.0.1:${h.sshPort}  lan ${h.lanAddress}\n`);
+    .action(
+      async (f: {
+        name: string;
+        hosts: number;
+        driver: 'container' | 'vm';
+        forwarding: 'tun' | 'dr' | 'nat';
+        realServers: number;
+        directors: number;
+        labDir?: string;
+      }) => {
+        if (f.driver === 'vm') {
+          const r = await vmLabUp({
+            name: f.name,
+            dir: labDir(f.name, f.labDir),
+            forwarding: f.forwarding,
+            realServers: f.realServers,
+            directors: f.directors,
+            log: err,
+          });
+          process.stdout.write(
+            `lab ${f.name}: ${r.hosts.length} VMs up${r.ha ? ' (lvs.ha: director is the VRRP master by priority)' : ''}; inventory: ${r.inventory}\n`,
+          );
+          for (const h of r.hosts) process.stdout.write(`  ${h.name}  ssh 127.0.0.1:${h.sshPort}  lan ${h.lanAddress}\n`);
+          process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
+          return;
+        }
+        const r = await labUp({ name: f.name, hosts: f.hosts, baseDir: f.labDir });
+        process.stdout.write(`lab ${f.name}: ${r.hosts.length} hosts up; inventory: ${r.inventory}\n`);
+        for (const h of r.hosts) process.stdout.write(`  ${h.name}  ${h.address}\n`);
         process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
-        return;
-      }
-      const r = await labUp({ name: f.name, hosts: f.hosts, baseDir: f.labDir });
-      process.stdout.write(`lab ${f.name}: ${r.hosts.length} hosts up; inventory: ${r.inventory}\n`);
-      for (const h of r.hosts) process.stdout.write(`  ${h.name}  ${h.address}\n`);
-      process.stdout.write(`timings (ms): ${JSON.stringify(r.timings)}\n`);
-    });
-  lab.command('save').description('vm: save every VM of the lab as <tag> (they pause for seconds, then run on)')
+      },
+    );
+  lab
+    .command('save')
+    .description('vm: save every VM of the lab as <tag> (they pause for seconds, then run on)')
     .argument('<tag>', 'snapshot name (a-z, 0-9, -)')
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
     .action(async (tag: string, f: { name: string; labDir?: string }) => {
       const bytes = await vmLabSave(labDir(f.name, f.labDir), tag);
       const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
-      process.stdout.write(`lab ${f.name}: saved as ${tag} (${Object.entries(bytes).map(([h, n]) => `${h} ${mb(n)}`).join(', ')})\n`);
+      process.stdout.write(
+        `lab ${f.name}: saved as ${tag} (${Object.entries(bytes)
+          .map(([h, n]) => `${h} ${mb(n)}`)
+          .join(', ')})\n`,
+      );
     });
-  lab.command('restore').description('vm: return every VM of the lab to the moment saved as <tag> (and its inventory)')
+  lab
+    .command('restore')
+    .description('vm: return every VM of the lab to the moment saved as <tag> (and its inventory)')
     .argument('<tag>', 'snapshot name given to `lab save`')
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
@@ -48,12 +76,21 @@ export function registerLabCommands(program: Command): void {
       const r = await vmLabRestore(labDir(f.name, f.labDir), tag);
       process.stdout.write(`lab ${f.name}: restored ${tag}; inventory: ${r.inventory} (forwarding ${r.forwarding})\n`);
     });
-  lab.command('down').description('stop the lab and remove everything it created')
+  lab
+    .command('down')
+    .description('stop the lab and remove everything it created')
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
-    .action(async (f: { name: string; labDir?: string }) => { await labDown(f.name, f.labDir); process.stdout.write(`lab ${f.name}: down\n`); });
-  lab.command('status').description('show lab hosts and whether they answer')
+    .action(async (f: { name: string; labDir?: string }) => {
+      await labDown(f.name, f.labDir);
+      process.stdout.write(`lab ${f.name}: down\n`);
+    });
+  lab
+    .command('status')
+    .description('show lab hosts and whether they answer')
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
-    .action(async (f: { name: string; labDir?: string }) => { process.stdout.write(`${JSON.stringify(await labStatus(f.name, f.labDir), null, 2)}\n`); });
+    .action(async (f: { name: string; labDir?: string }) => {
+      process.stdout.write(`${JSON.stringify(await labStatus(f.name, f.labDir), null, 2)}\n`);
+    });
 }

@@ -44,13 +44,26 @@ async function runCommand(mode: 'apply' | 'check', inventoryFile: string, playbo
   const json = f.json || f.format === 'json';
   // up takes the run lock (state dir + each host) before anything starts; check changes nothing and takes none.
   const run = async (lock?: LockOwner) => {
-    const progress = createProgress(hosts.map((h) => h.name), {
-      tty: process.stderr.isTTY === true && !json, verbose: !!f.verbose, write: err,
-    });
+    const progress = createProgress(
+      hosts.map((h) => h.name),
+      {
+        tty: process.stderr.isTTY === true && !json,
+        verbose: !!f.verbose,
+        write: err,
+      },
+    );
     const r = await runPlaybook({
-      inventory, playbook, playbookName: name, playbookFile, hosts, mode,
+      inventory,
+      playbook,
+      playbookName: name,
+      playbookFile,
+      hosts,
+      mode,
       forks: f.forks,
-      tags: f.tags?.split(',').map((t) => t.trim()).filter(Boolean),
+      tags: f.tags
+        ?.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
       projectDir,
       stateDir: resolve(f.stateDir),
       connect: (target) => openConnection(target, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
@@ -98,15 +111,23 @@ function addRunOptions(cmd: Command): Command {
 }
 
 export function registerRunCommands(program: Command): void {
-  addRunOptions(program.command('up')
-    .description('converge every host of the inventory to the playbook (default: site)')
-    .argument('<inventory>', 'inventory YAML file')
-    .argument('[playbook]', 'playbook name in playbooks/ or a path'))
-    .action(async (inv: string, pb: string | undefined, f: RunFlags) => { process.exitCode = await runCommand('apply', inv, pb, f); });
+  addRunOptions(
+    program
+      .command('up')
+      .description('converge every host of the inventory to the playbook (default: site)')
+      .argument('<inventory>', 'inventory YAML file')
+      .argument('[playbook]', 'playbook name in playbooks/ or a path'),
+  ).action(async (inv: string, pb: string | undefined, f: RunFlags) => {
+    process.exitCode = await runCommand('apply', inv, pb, f);
+  });
 
-  addRunOptions(program.command('check')
-    .description(`dry run: show what would change as diffs; exit ${EXIT.drift} on drift, never changes a host`)
-    .argument('<inventory>', 'inventory YAML file')
-    .argument('[playbook]', 'playbook name in playbooks/ or a path'))
-    .action(async (inv: string, pb: string | undefined, f: RunFlags) => { process.exitCode = await runCommand('check', inv, pb, f); });
+  addRunOptions(
+    program
+      .command('check')
+      .description(`dry run: show what would change as diffs; exit ${EXIT.drift} on drift, never changes a host`)
+      .argument('<inventory>', 'inventory YAML file')
+      .argument('[playbook]', 'playbook name in playbooks/ or a path'),
+  ).action(async (inv: string, pb: string | undefined, f: RunFlags) => {
+    process.exitCode = await runCommand('check', inv, pb, f);
+  });
 }

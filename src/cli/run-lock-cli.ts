@@ -6,7 +6,10 @@ export async function withRunLock<T>(stateDir: string, operation: string, f: (ow
   const owner = lockOwner(operation);
   const held = acquireControllerLock(stateDir, owner);
   try {
-    return await whileInterruptible(() => held.release(), () => f(owner));
+    return await whileInterruptible(
+      () => held.release(),
+      () => f(owner),
+    );
   } finally {
     held.release();
   }

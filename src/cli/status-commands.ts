@@ -6,8 +6,11 @@ import { EXIT, UsageError } from '../core/errors.js';
 import { clusterStatus, parseDirector, renderStatus, statusScript, type DirectorState } from '../lvs/status.js';
 
 export function registerStatusCommand(program: Command): void {
-  program.command('status')
-    .description('the LVS cluster on one screen: VIP holder, weights, health (since when), connections and rates, drift; exit 1 when a service has no healthy real server')
+  program
+    .command('status')
+    .description(
+      'the LVS cluster on one screen: VIP holder, weights, health (since when), connections and rates, drift; exit 1 when a service has no healthy real server',
+    )
     .argument('<inventory>', 'inventory YAML file')
     .option('--json', 'print the status as JSON')
     .option('--accept-new-host-keys', 'trust and record unknown host keys')
@@ -18,17 +21,30 @@ export function registerStatusCommand(program: Command): void {
       const directors = (inventory.groups.get('directors') ?? []).map((n) => inventory.hosts.get(n)!);
       if (directors.length === 0) throw new UsageError('the inventory has no group directors');
       const script = statusScript();
-      const states = await Promise.all(directors.map(async (h): Promise<DirectorState> => {
-        try {
-          const conn = await openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys });
+      const states = await Promise.all(
+        directors.map(async (h): Promise<DirectorState> => {
           try {
-            const r = await conn.exec(script, { become: true });
-            return parseDirector(h.name, r.stdout, lvs);
-          } finally { await conn.close(); }
-        } catch (e) {
-          return { director: h.name, error: (e as Error).message, addresses: [], table: [], list: new Map(), stats: new Map(), rate: new Map(), health: new Map() };
-        }
-      }));
+            const conn = await openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys });
+            try {
+              const r = await conn.exec(script, { become: true });
+              return parseDirector(h.name, r.stdout, lvs);
+            } finally {
+              await conn.close();
+            }
+          } catch (e) {
+            return {
+              director: h.name,
+              error: (e as Error).message,
+              addresses: [],
+              table: [],
+              list: new Map(),
+              stats: new Map(),
+              rate: new Map(),
+              health: new Map(),
+            };
+          }
+        }),
+      );
       const st = clusterStatus(lvs, states);
       process.stdout.write(`${f.json ? JSON.stringify(st, null, 2) : renderStatus(st)}\n`);
       process.exitCode = st.ok ? EXIT.ok : EXIT.failed;

@@ -17,6 +17,9 @@ export function writeFileAtomic(path: string, data: string): void {
   }
   renameSync(tmp, path);
   const dfd = openSync(dirname(path), 'r');
-  try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
 }
-

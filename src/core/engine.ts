@@ -1,8 +1,6 @@
 // The engine: for one host, probe every task in one round trip, plan, apply only what
 // differs, run notified handlers. It knows tasks and connections, nothing of LVS or SSH.
-import type {
-  Connection, HostFacts, HostReport, PlannedChange, ProbeOutput, Step, Task, TaskContext, TaskReport, TaskStatus,
-} from './types.js';
+import type { Connection, HostFacts, HostReport, PlannedChange, ProbeOutput, Step, Task, TaskContext, TaskReport, TaskStatus } from './types.js';
 import { batchProbes } from './batch.js';
 import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
@@ -45,7 +43,10 @@ export interface HostWork {
 /** Counts round trips so benchmarks and reports can show O(1) probing. */
 class CountingConnection {
   roundTrips = 0;
-  constructor(readonly conn: Connection, private readonly onEvent?: (e: HostEvent) => void) {}
+  constructor(
+    readonly conn: Connection,
+    private readonly onEvent?: (e: HostEvent) => void,
+  ) {}
   async exec(script: Script, stdin?: string | Buffer, display?: string) {
     this.roundTrips++;
     this.onEvent?.({ type: 'command', host: this.conn.host, display: display ?? script.display });
@@ -107,7 +108,9 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
             emit({ type: 'phase', host: work.host, phase: `probe ${stale.length} task(s)` });
             const batch = batchProbes(stale.map((j) => probes[j]!.script));
             const r = await c.exec(batch.script, undefined, `probe ${stale.length} task(s) in one batch`);
-            batch.split(r.stdout).forEach((out, k) => { states[stale[k]!] = out; });
+            batch.split(r.stdout).forEach((out, k) => {
+              states[stale[k]!] = out;
+            });
           }
           const state = probes[i]!.parse(states[i]!);
           const notes = task.notes?.(state, ctx) ?? [];
@@ -140,7 +143,11 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
       const unknown = [...notified].filter((n) => !handlers[n]);
       if (unknown.length) throw new TaskError(work.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
       // Handlers run in their declaration order, once each.
-      await runList(Object.keys(handlers).filter((n) => notified.has(n)).map((n) => handlers[n]!));
+      await runList(
+        Object.keys(handlers)
+          .filter((n) => notified.has(n))
+          .map((n) => handlers[n]!),
+      );
     }
   } catch (err) {
     report.error = err instanceof Error ? err.message : String(err);
@@ -172,7 +179,12 @@ async function applyChange(c: CountingConnection, host: string, task: Task, ch: 
 }
 
 /** Runs one step; a non-zero exit becomes a TaskError naming host, task and stderr. */
-export async function runStep(c: { exec: CountingConnection['exec']; upload: CountingConnection['upload'] }, host: string, task: string, step: Step): Promise<string> {
+export async function runStep(
+  c: { exec: CountingConnection['exec']; upload: CountingConnection['upload'] },
+  host: string,
+  task: string,
+  step: Step,
+): Promise<string> {
   if (step.kind === 'upload') {
     await c.upload(step.localPath, step.remotePath, step.mode);
     return '';

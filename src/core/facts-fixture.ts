@@ -9,21 +9,23 @@ import type { HostFacts } from './types.js';
 import { UsageError } from './errors.js';
 import { parseFacts } from './facts.js';
 
-const factsSchema = z.object({
-  hostname: z.string(),
-  os: z.object({ family: z.enum(['debian', 'redhat', 'unknown']), id: z.string(), version: z.string(), prettyName: z.string() }),
-  kernel: z.object({ release: z.string(), major: z.number().int(), minor: z.number().int() }),
-  init: z.enum(['systemd', 'sysv']),
-  packageManager: z.enum(['apt', 'dnf', 'yum', 'up2date', 'unknown']),
-  packageDb: z.enum(['dpkg', 'rpm', 'unknown']),
-  interfaces: z.array(z.object({ name: z.string(), ipv4: z.array(z.string()), up: z.boolean() })),
-  defaultInterface: z.string().nullable(),
-  arpSysctls: z.boolean(),
-  ipvsadm: z.object({ installed: z.boolean(), version: z.string().nullable() }),
-  ipvsKernel: z.boolean(),
-  user: z.string(),
-  arch: z.string(),
-}).strict();
+const factsSchema = z
+  .object({
+    hostname: z.string(),
+    os: z.object({ family: z.enum(['debian', 'redhat', 'unknown']), id: z.string(), version: z.string(), prettyName: z.string() }),
+    kernel: z.object({ release: z.string(), major: z.number().int(), minor: z.number().int() }),
+    init: z.enum(['systemd', 'sysv']),
+    packageManager: z.enum(['apt', 'dnf', 'yum', 'up2date', 'unknown']),
+    packageDb: z.enum(['dpkg', 'rpm', 'unknown']),
+    interfaces: z.array(z.object({ name: z.string(), ipv4: z.array(z.string()), up: z.boolean() })),
+    defaultInterface: z.string().nullable(),
+    arpSysctls: z.boolean(),
+    ipvsadm: z.object({ installed: z.boolean(), version: z.string().nullable() }),
+    ipvsKernel: z.boolean(),
+    user: z.string(),
+    arch: z.string(),
+  })
+  .strict();
 
 export function loadFactsFixture(file: string): Record<string, HostFacts> {
   let raw: unknown;
@@ -47,11 +49,17 @@ export function loadFactsFixture(file: string): Record<string, HostFacts> {
 
 /** The facts script's output for one host; refuses text that is not that output (a typo'd key would silently default). */
 function rawFacts(file: string, host: string, text: string): HostFacts {
-  const keys = new Set(text.split('\n').filter((l) => l.trim()).map((l) => l.slice(0, l.indexOf('='))));
+  const keys = new Set(
+    text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => l.slice(0, l.indexOf('='))),
+  );
   for (const k of ['hostname', 'kernel', 'arch', 'user', 'os_id', 'init', 'pkgdb', 'arp_sysctls', 'ipvs_kernel', 'ipvsadm', 'defroute']) {
     if (!keys.has(k)) throw new UsageError(`facts fixture ${file}: ${host}: no ${k}= line (expected the facts script's output)`);
   }
-  const known = /^(hostname|kernel|arch|user|os_id|os_like|os_version|os_pretty|init|pkgmgr|pkgdb|arp_sysctls|ipvs_kernel|ipvsadm|ipvsadm_version|link|addr|defroute)$/;
+  const known =
+    /^(hostname|kernel|arch|user|os_id|os_like|os_version|os_pretty|init|pkgmgr|pkgdb|arp_sysctls|ipvs_kernel|ipvsadm|ipvsadm_version|link|addr|defroute)$/;
   for (const k of keys) if (!known.test(k)) throw new UsageError(`facts fixture ${file}: ${host}: unknown line ${k}= (not printed by the facts script)`);
   return parseFacts(text);
 }

@@ -44,7 +44,11 @@ export function parseFacts(stdout: string): HostFacts {
   const byName = new Map<string, InterfaceFact>();
   const iface = (name: string): InterfaceFact => {
     let f = byName.get(name);
-    if (!f) { f = { name, ipv4: [], up: false }; byName.set(name, f); links.push(f); }
+    if (!f) {
+      f = { name, ipv4: [], up: false };
+      byName.set(name, f);
+      links.push(f);
+    }
     return f;
   };
   for (const [key, text] of new KeyValues(stdout).entries()) {
@@ -59,8 +63,11 @@ export function parseFacts(stdout: string): HostFacts {
   }
   const id = (kv.get('os_id') ?? '').toLowerCase();
   const like = (kv.get('os_like') ?? '').toLowerCase();
-  const family: OsFamily = /debian|ubuntu/.test(`${id} ${like}`) ? 'debian'
-    : /rhel|fedora|centos|redhat|rocky|alma/.test(`${id} ${like}`) ? 'redhat' : 'unknown';
+  const family: OsFamily = /debian|ubuntu/.test(`${id} ${like}`)
+    ? 'debian'
+    : /rhel|fedora|centos|redhat|rocky|alma/.test(`${id} ${like}`)
+      ? 'redhat'
+      : 'unknown';
   const release = kv.get('kernel') ?? '';
   const [major = 0, minor = 0] = release.split(/[.-]/).map((n) => Number.parseInt(n, 10));
   const pm = kv.get('pkgmgr');

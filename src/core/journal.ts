@@ -17,7 +17,7 @@ export { writeFileAtomic }; // the journal's own writes are atomic; rollback mar
 
 /** A Step as stored: Buffers become base64 so the journal is plain JSON. */
 export type JournalStep =
-  | { kind: 'exec'; script: string; stdinBase64?: string; /** The script held a secret: only its masked form was kept, it cannot be replayed. */ masked?: true }
+  | { kind: 'exec'; script: string; stdinBase64?: string /** The script held a secret: only its masked form was kept, it cannot be replayed. */; masked?: true }
   | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
 
 export interface JournalChange {
@@ -69,12 +69,22 @@ export function evidenceOf(change: JournalChange): Evidence | null {
   if (!after) return null;
   if (typeof after.path === 'string' && typeof after.sha256 === 'string') {
     const was = before.type === 'absent' ? '' : typeof before.sha256 === 'string' ? `${before.sha256}\n` : undefined;
-    return { what: `${after.path} content`, check: sh`sha256sum < ${after.path} 2>/dev/null | cut -d' ' -f1`, after: `${after.sha256}\n`, ...(was !== undefined ? { before: was } : {}) };
+    return {
+      what: `${after.path} content`,
+      check: sh`sha256sum < ${after.path} 2>/dev/null | cut -d' ' -f1`,
+      after: `${after.sha256}\n`,
+      ...(was !== undefined ? { before: was } : {}),
+    };
   }
   if (typeof after.key === 'string' && typeof after.runtime === 'string') {
     const proc = `/proc/sys/${after.key.replace(/\./g, '/')}`;
     const was = typeof before.runtime === 'string' ? `${before.runtime}\n` : undefined;
-    return { what: `sysctl ${after.key}`, check: sh`cat ${proc} 2>/dev/null | tr '\\t' ' '`, after: `${after.runtime}\n`, ...(was !== undefined ? { before: was } : {}) };
+    return {
+      what: `sysctl ${after.key}`,
+      check: sh`cat ${proc} 2>/dev/null | tr '\\t' ' '`,
+      after: `${after.runtime}\n`,
+      ...(was !== undefined ? { before: was } : {}),
+    };
   }
   return null;
 }
@@ -107,7 +117,10 @@ export interface Journal {
 }
 
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
 export function toJournalStep(step: Step): JournalStep {
@@ -152,7 +165,10 @@ export class JournalWriter {
     const dest = `${HOST_RUNS_DIR}/${this.journal.id}.json`;
     // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
     const tmp = `${dest}.tmp`;
-    const r = await conn.exec(sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}${then ? sh`; ${then}` : raw('')}`, { become: true, stdin: body });
+    const r = await conn.exec(
+      sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}${then ? sh`; ${then}` : raw('')}`,
+      { become: true, stdin: body },
+    );
     return r.code === 0 ? null : `journal mirror on host failed: ${r.stderr.trim()}`;
   }
 
@@ -193,7 +209,11 @@ export class JournalWriter {
 export function listJournals(stateDir: string): Journal[] {
   const dir = join(stateDir, 'runs');
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
   return names
     .filter((n) => n.endsWith('.json'))
     .sort()

@@ -33,4 +33,3 @@ export class KeyValues {
     return this.map.has(key);
   }
 }
-

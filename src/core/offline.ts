@@ -10,7 +10,12 @@ import type { HostEntry, Inventory } from '../inventory/types.js';
 import { hostWork } from './run.js';
 import { newRunId } from './journal.js';
 
-export interface RenderedFile { path: string; content: Buffer; mode?: string; task: string }
+export interface RenderedFile {
+  path: string;
+  content: Buffer;
+  mode?: string;
+  task: string;
+}
 
 /** The paths read by file probes composed into `script` (fileProbeScript: `p='PATH'` then `echo PREFIXtype=symlink`). */
 export function probedFiles(script: string): { path: string; prefix: string }[] {
@@ -23,7 +28,10 @@ export function probedFiles(script: string): { path: string; prefix: string }[] 
   return out;
 }
 
-interface VirtualFile { content: Buffer; mode?: string }
+interface VirtualFile {
+  content: Buffer;
+  mode?: string;
+}
 
 /** The blank probe output with each file an earlier task wrote shown as present, as the file probe prints it. */
 export function blankWithFiles(script: string, blank: string, fs: Map<string, VirtualFile>): string {
@@ -34,7 +42,10 @@ export function blankWithFiles(script: string, blank: string, fs: Map<string, Vi
     if (!f || !out.split('\n').includes(absent)) continue;
     const mode = (f.mode ?? '0644').replace(/^0(?=\d{3})/, '');
     const present = `${prefix}type=file\n${prefix}stat=${mode} 0 0 ${f.content.length} root root\n${prefix}b64=${f.content.toString('base64')}`;
-    out = out.split('\n').map((l) => (l === absent ? present : l)).join('\n');
+    out = out
+      .split('\n')
+      .map((l) => (l === absent ? present : l))
+      .join('\n');
   }
   return out;
 }
@@ -47,20 +58,37 @@ export interface HostRender {
 }
 
 export async function renderOffline(o: {
-  inventory: Inventory; playbook: Playbook; playbookName: string; hosts: HostEntry[];
-  facts: Record<string, HostFacts>; projectDir: string;
+  inventory: Inventory;
+  playbook: Playbook;
+  playbookName: string;
+  hosts: HostEntry[];
+  facts: Record<string, HostFacts>;
+  projectDir: string;
 }): Promise<{ report: RunReport; hosts: Record<string, HostRender> }> {
   const started = Date.now();
   const out: Record<string, HostRender> = {};
   for (const h of o.hosts) {
-    const r: HostRender = { report: { host: h.name, tasks: [], recap: { ok: 0, changed: 0, failed: 0, skipped: 0 }, roundTrips: 0, durationMs: 0 }, files: [], commands: [] };
+    const r: HostRender = {
+      report: { host: h.name, tasks: [], recap: { ok: 0, changed: 0, failed: 0, skipped: 0 }, roundTrips: 0, durationMs: 0 },
+      files: [],
+      commands: [],
+    };
     out[h.name] = r;
     const facts = o.facts[h.name];
-    if (!facts) { r.report.error = `no facts for ${h.name} in the fixture`; continue; }
+    if (!facts) {
+      r.report.error = `no facts for ${h.name} in the fixture`;
+      continue;
+    }
     const work = hostWork(o.inventory, o.playbook, h, o.projectDir);
     const ctx = { host: h.name, facts, vars: h.vars, projectDir: o.projectDir, inventory: o.inventory };
     let built: ReturnType<typeof work.build>;
-    try { built = work.build(ctx); } catch (e) { r.report.error = (e as Error).message; r.report.errorKind = 'failed'; continue; }
+    try {
+      built = work.build(ctx);
+    } catch (e) {
+      r.report.error = (e as Error).message;
+      r.report.errorKind = 'failed';
+      continue;
+    }
     const notified = new Set<string>();
     const fs = new Map<string, VirtualFile>();
     const planList = async (tasks: typeof built.tasks) => {
@@ -98,12 +126,21 @@ export async function renderOffline(o: {
       }
     };
     await planList(built.tasks);
-    await planList(Object.keys(built.handlers).filter((n) => notified.has(n)).map((n) => built.handlers[n]!));
+    await planList(
+      Object.keys(built.handlers)
+        .filter((n) => notified.has(n))
+        .map((n) => built.handlers[n]!),
+    );
   }
   return {
     report: {
-      id: newRunId(), mode: 'check', inventory: o.inventory.file, playbook: o.playbookName,
-      startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, hosts: Object.values(out).map((h) => h.report),
+      id: newRunId(),
+      mode: 'check',
+      inventory: o.inventory.file,
+      playbook: o.playbookName,
+      startedAt: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      hosts: Object.values(out).map((h) => h.report),
     },
     hosts: out,
   };

@@ -12,7 +12,11 @@ import type { Script } from './shell.js';
 import { TaskError, UsageError } from './errors.js';
 import { join } from 'node:path';
 
-export interface RollbackItem { host: string; change: JournalChange; undoable: boolean }
+export interface RollbackItem {
+  host: string;
+  change: JournalChange;
+  undoable: boolean;
+}
 
 export interface RollbackPlan {
   run: Journal;
@@ -24,7 +28,9 @@ export interface RollbackPlan {
 /** The run to undo: the given id, else the newest `up` of this inventory. */
 export function findRun(stateDir: string, inventoryFile: string, id?: string): Journal {
   const runs = listJournals(stateDir);
-  const run = id ? runs.find((j) => j.id === id) : runs.filter((j) => j.kind === 'up' && j.inventory === inventoryFile && Object.values(j.hosts).some((h) => h.changes.length)).pop();
+  const run = id
+    ? runs.find((j) => j.id === id)
+    : runs.filter((j) => j.kind === 'up' && j.inventory === inventoryFile && Object.values(j.hosts).some((h) => h.changes.length)).pop();
   if (!run) throw new UsageError(id ? `no run ${id} in ${stateDir}/runs` : `no run of ${inventoryFile} with changes in ${stateDir}/runs`);
   if (run.kind !== 'up') throw new UsageError(`run ${run.id} is a ${run.kind}; only up runs can be rolled back`);
   return run;
@@ -78,41 +84,68 @@ export function handlersToRun(items: RollbackItem[]): string[] {
  * apply), e.g. `restart mon` after mon.cf was restored. Returns the handlers that changed something.
  */
 async function runRollbackHandlers(
-  conn: Connection, work: HostWork, names: string[], record: (ch: JournalChange) => void, settle: (ch: JournalChange) => void, log: (line: string) => void,
+  conn: Connection,
+  work: HostWork,
+  names: string[],
+  record: (ch: JournalChange) => void,
+  settle: (ch: JournalChange) => void,
+  log: (line: string) => void,
 ): Promise<string[]> {
   const ran: string[] = [];
-  const report = await runHost(conn, {
-    ...work,
-    build(ctx) {
-      const { handlers } = work.build(ctx);
-      for (const n of names.filter((x) => !handlers[x])) log(`${work.host} | warning | handler "${n}" is no longer in the playbook: not run`);
-      // Declaration order, as after an up.
-      return { tasks: Object.keys(handlers).filter((n) => names.includes(n)).map((n) => handlers[n]!), handlers: {} };
+  const report = await runHost(
+    conn,
+    {
+      ...work,
+      build(ctx) {
+        const { handlers } = work.build(ctx);
+        for (const n of names.filter((x) => !handlers[x])) log(`${work.host} | warning | handler "${n}" is no longer in the playbook: not run`);
+        // Declaration order, as after an up.
+        return {
+          tasks: Object.keys(handlers)
+            .filter((n) => names.includes(n))
+            .map((n) => handlers[n]!),
+          handlers: {},
+        };
+      },
     },
-  }, {
-    mode: 'apply',
-    onChange: (ch) => record({ ...ch, task: `handler ${ch.task}` }),
-    onApplied: (ch) => settle({ ...ch, task: `handler ${ch.task}` }),
-    onEvent: (e) => {
-      if (e.type !== 'task-end') return;
-      const r = e.report;
-      if (r.status === 'changed') ran.push(r.task);
-      log(`${work.host} | handler | ${r.task}: ${r.status === 'changed' ? r.changes.map((c) => c.summary).join('; ') : r.status === 'ok' ? 'nothing to do' : `FAILED ${r.error ?? ''}`}`);
+    {
+      mode: 'apply',
+      onChange: (ch) => record({ ...ch, task: `handler ${ch.task}` }),
+      onApplied: (ch) => settle({ ...ch, task: `handler ${ch.task}` }),
+      onEvent: (e) => {
+        if (e.type !== 'task-end') return;
+        const r = e.report;
+        if (r.status === 'changed') ran.push(r.task);
+        log(
+          `${work.host} | handler | ${r.task}: ${r.status === 'changed' ? r.changes.map((c) => c.summary).join('; ') : r.status === 'ok' ? 'nothing to do' : `FAILED ${r.error ?? ''}`}`,
+        );
+      },
     },
-  });
+  );
   const failed = report.error ?? report.tasks.find((t) => t.status === 'failed')?.error;
   if (failed) throw new TaskError(work.host, 'rollback handlers', `handler failed: ${failed}`);
   return ran;
 }
 
 export async function executeRollback(o: {
-  plan: RollbackPlan; stateDir: string; hosts: HostEntry[]; force: boolean; forks: number;
-  connect(h: HostEntry): Promise<Connection>; log(line: string): void;
+  plan: RollbackPlan;
+  stateDir: string;
+  hosts: HostEntry[];
+  force: boolean;
+  forks: number;
+  connect(h: HostEntry): Promise<Connection>;
+  log(line: string): void;
   /** The run's playbook for a host, whose handlers run after the undo; absent: no handlers. */
   handlerWork?(h: HostEntry): HostWork;
 }): Promise<RollbackResult> {
   const id = newRunId();
-  const journal = new JournalWriter(o.stateDir, { id, kind: 'rollback', undoes: o.plan.run.id, inventory: o.plan.run.inventory, playbook: o.plan.run.playbook });
+  const journal = new JournalWriter(o.stateDir, {
+    id,
+    kind: 'rollback',
+    undoes: o.plan.run.id,
+    inventory: o.plan.run.inventory,
+    playbook: o.plan.run.playbook,
+  });
   journal.flush();
   const result: RollbackResult = { journalPath: journal.path, hosts: {} };
   const byHost = new Map<string, RollbackItem[]>();
@@ -121,19 +154,26 @@ export async function executeRollback(o: {
   // Phase 1, every host: connect and look for drift. Any drift refuses the whole rollback, so a
   // refused rollback changes nothing anywhere.
   const conns = new Map<string, Connection>();
-  await Promise.all([...byHost].map(([host, items]) => limit(async () => {
-    const res = (result.hosts[host] = { undone: 0, skipped: 0, handlers: [] } as RollbackResult['hosts'][string]);
-    const entry = o.hosts.find((h) => h.name === host);
-    if (!entry) { res.error = `${host} is not in the inventory`; return; }
-    try {
-      const conn = await o.connect(entry);
-      conns.set(host, conn);
-      const drift = await detectDrift(conn, items);
-      if (drift.length) res.drift = drift;
-    } catch (e) {
-      res.error = (e as Error).message;
-    }
-  })));
+  await Promise.all(
+    [...byHost].map(([host, items]) =>
+      limit(async () => {
+        const res = (result.hosts[host] = { undone: 0, skipped: 0, handlers: [] } as RollbackResult['hosts'][string]);
+        const entry = o.hosts.find((h) => h.name === host);
+        if (!entry) {
+          res.error = `${host} is not in the inventory`;
+          return;
+        }
+        try {
+          const conn = await o.connect(entry);
+          conns.set(host, conn);
+          const drift = await detectDrift(conn, items);
+          if (drift.length) res.drift = drift;
+        } catch (e) {
+          res.error = (e as Error).message;
+        }
+      }),
+    ),
+  );
   const drifted = Object.entries(result.hosts).filter(([, h]) => h.drift?.length);
   const blocked = Object.values(result.hosts).some((h) => h.error) || (drifted.length > 0 && !o.force);
   if (blocked) {
@@ -148,37 +188,60 @@ export async function executeRollback(o: {
     return result;
   }
   // Phase 2: undo, newest change first.
-  await Promise.all([...byHost].map(([host, items]) => limit(async () => {
-    const res = result.hosts[host]!;
-    const conn = conns.get(host);
-    try {
-      const c = conn!;
-      const exec = (script: Script, stdin?: string | Buffer) => c.exec(script, { become: true, stdin });
-      for (const it of items) {
-        if (!it.change.undo) { res.skipped++; o.log(`${host} | skipped | ${it.change.summary} (no exact undo)`); continue; }
-        let output = '';
-        for (const step of it.change.undo.map(fromJournalStep)) {
-          output += await runStep({ exec: (s, stdin) => exec(s, stdin), upload: (a, b, m) => c.upload(a, b, m) }, host, `undo ${it.change.task}`, step);
+  await Promise.all(
+    [...byHost].map(([host, items]) =>
+      limit(async () => {
+        const res = result.hosts[host]!;
+        const conn = conns.get(host);
+        try {
+          const c = conn!;
+          const exec = (script: Script, stdin?: string | Buffer) => c.exec(script, { become: true, stdin });
+          for (const it of items) {
+            if (!it.change.undo) {
+              res.skipped++;
+              o.log(`${host} | skipped | ${it.change.summary} (no exact undo)`);
+              continue;
+            }
+            let output = '';
+            for (const step of it.change.undo.map(fromJournalStep)) {
+              output += await runStep({ exec: (s, stdin) => exec(s, stdin), upload: (a, b, m) => c.upload(a, b, m) }, host, `undo ${it.change.task}`, step);
+            }
+            res.undone++;
+            o.log(`${host} | undone  | ${it.change.summary}`);
+            journal.record(host, {
+              task: `undo ${it.change.task}`,
+              module: it.change.module,
+              summary: `undo: ${it.change.summary}`,
+              before: it.change.after,
+              after: it.change.before,
+              output: output || undefined,
+              at: new Date().toISOString(),
+            });
+          }
+          const notified = handlersToRun(items);
+          const entry = o.hosts.find((h) => h.name === host)!;
+          if (notified.length && o.handlerWork) {
+            res.handlers = await runRollbackHandlers(
+              c,
+              o.handlerWork(entry),
+              notified,
+              (ch) => journal.record(host, ch),
+              (ch) => journal.settle(host, ch),
+              o.log,
+            );
+          } else if (notified.length) {
+            o.log(`${host} | warning | handlers not run (playbook unavailable): ${notified.join(', ')}`);
+          }
+          journal.finishHost(host, 'ok');
+        } catch (e) {
+          res.error = (e as Error).message;
+          journal.finishHost(host, 'failed', res.error);
+        } finally {
+          await conn?.close().catch(() => {});
         }
-        res.undone++;
-        o.log(`${host} | undone  | ${it.change.summary}`);
-        journal.record(host, { task: `undo ${it.change.task}`, module: it.change.module, summary: `undo: ${it.change.summary}`, before: it.change.after, after: it.change.before, output: output || undefined, at: new Date().toISOString() });
-      }
-      const notified = handlersToRun(items);
-      const entry = o.hosts.find((h) => h.name === host)!;
-      if (notified.length && o.handlerWork) {
-        res.handlers = await runRollbackHandlers(c, o.handlerWork(entry), notified, (ch) => journal.record(host, ch), (ch) => journal.settle(host, ch), o.log);
-      } else if (notified.length) {
-        o.log(`${host} | warning | handlers not run (playbook unavailable): ${notified.join(', ')}`);
-      }
-      journal.finishHost(host, 'ok');
-    } catch (e) {
-      res.error = (e as Error).message;
-      journal.finishHost(host, 'failed', res.error);
-    } finally {
-      await conn?.close().catch(() => {});
-    }
-  })));
+      }),
+    ),
+  );
   const failed = Object.values(result.hosts).some((h) => h.error);
   journal.finish(failed ? 'failed' : 'ok');
   if (!failed) {

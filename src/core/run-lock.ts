@@ -9,12 +9,24 @@ import { hostname, userInfo } from 'node:os';
 import { type Script, sh } from './shell.js';
 import { EXIT, ProvisionError } from './provision-error.js';
 
-export interface LockOwner { user: string; controller: string; pid: number; operation: string; since: string; run?: string }
+export interface LockOwner {
+  user: string;
+  controller: string;
+  pid: number;
+  operation: string;
+  since: string;
+  run?: string;
+}
 
 export class LockError extends ProvisionError {
   readonly exitCode = EXIT.failed;
-  constructor(readonly where: string, readonly owner: LockOwner | undefined) {
-    super(`${where} is locked${owner ? ` by ${describeOwner(owner)}` : ' (no owner record)'}: another run is in progress; wait for it${owner ? '' : ', or remove the lock if no run is going on'}`);
+  constructor(
+    readonly where: string,
+    readonly owner: LockOwner | undefined,
+  ) {
+    super(
+      `${where} is locked${owner ? ` by ${describeOwner(owner)}` : ' (no owner record)'}: another run is in progress; wait for it${owner ? '' : ', or remove the lock if no run is going on'}`,
+    );
   }
 }
 
@@ -25,13 +37,20 @@ export function lockOwner(operation: string, run?: string): LockOwner {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** True when `o` was held by a process of this controller that no longer runs. */
 export const isStale = (o: LockOwner | undefined) => !!o && o.controller === hostname() && !alive(o.pid);
 
-export interface HeldLock { release(): void }
+export interface HeldLock {
+  release(): void;
+}
 
 /** The controller lock: `<stateDir>/lock/owner.json`. Throws LockError when another live run holds it. */
 export function acquireControllerLock(stateDir: string, owner: LockOwner): HeldLock {
@@ -42,12 +61,26 @@ export function acquireControllerLock(stateDir: string, owner: LockOwner): HeldL
       mkdirSync(dir);
       writeFileSync(join(dir, 'owner.json'), `${JSON.stringify(owner, null, 2)}\n`);
       let released = false;
-      return { release: () => { if (!released) { released = true; rmSync(dir, { recursive: true, force: true }); } } };
+      return {
+        release: () => {
+          if (!released) {
+            released = true;
+            rmSync(dir, { recursive: true, force: true });
+          }
+        },
+      };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       let held: LockOwner | undefined;
-      try { held = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as LockOwner; } catch { /* being written, or none */ }
-      if (attempt === 0 && isStale(held)) { rmSync(dir, { recursive: true, force: true }); continue; }
+      try {
+        held = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as LockOwner;
+      } catch {
+        /* being written, or none */
+      }
+      if (attempt === 0 && isStale(held)) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
       throw new LockError(`the state dir ${stateDir}`, held);
     }
   }
@@ -68,7 +101,11 @@ else echo ${HELD}; cat ${`${dir}/owner.json`} 2>/dev/null; fi`;
 export function parseHostLock(stdout: string): { acquired: true } | { acquired: false; owner?: LockOwner } {
   if (stdout.includes(GOT)) return { acquired: true };
   const body = stdout.slice(stdout.indexOf(HELD) + HELD.length).trim();
-  try { return { acquired: false, owner: JSON.parse(body) as LockOwner }; } catch { return { acquired: false }; }
+  try {
+    return { acquired: false, owner: JSON.parse(body) as LockOwner };
+  } catch {
+    return { acquired: false };
+  }
 }
 
 /** Removes the host lock only if it is still ours (same controller, pid and time). */
@@ -86,7 +123,13 @@ export function whileInterruptible<T>(cleanup: () => void, f: () => Promise<T>):
   if (!installed) {
     installed = true;
     const handler = (sig: NodeJS.Signals) => {
-      for (const c of [...onInterrupt].reverse()) { try { c(); } catch { /* best effort on the way out */ } }
+      for (const c of [...onInterrupt].reverse()) {
+        try {
+          c();
+        } catch {
+          /* best effort on the way out */
+        }
+      }
       process.stderr.write(`\nprovision: stopped by ${sig}; the journal records what was done (\`provision rollback\` undoes it)\n`);
       process.exit(130);
     };

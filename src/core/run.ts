@@ -9,7 +9,17 @@ import { ConnectionError } from './provision-error.js';
 import { TaskError } from './errors.js';
 import { sh } from './shell.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
-import { HOST_LOCK, LockError, hostBreakScript, hostLockScript, hostUnlockScript, isStale, parseHostLock, whileInterruptible, type LockOwner } from './run-lock.js';
+import {
+  HOST_LOCK,
+  LockError,
+  hostBreakScript,
+  hostLockScript,
+  hostUnlockScript,
+  isStale,
+  parseHostLock,
+  whileInterruptible,
+  type LockOwner,
+} from './run-lock.js';
 
 export type RunEvent = HostEvent | { type: 'host-start'; host: string } | { type: 'host-end'; host: string; report: HostReport };
 
@@ -46,7 +56,11 @@ async function lockAndFacts(conn: Connection, host: string, owner: LockOwner): P
       if (r.code !== 0) throw new TaskError(host, 'gather facts', `facts script exited ${r.code}: ${r.stderr.trim()}`);
       return { facts: parseFacts(factsOut), trips };
     }
-    if (attempt === 0 && isStale(got.owner)) { trips++; await conn.exec(hostBreakScript(got.owner!), { become: true }); continue; }
+    if (attempt === 0 && isStale(got.owner)) {
+      trips++;
+      await conn.exec(hostBreakScript(got.owner!), { become: true });
+      continue;
+    }
     throw new LockError(`${host}:${HOST_LOCK}`, got.owner);
   }
 }
@@ -79,9 +93,17 @@ export function hostWork(inventory: Inventory, playbook: Playbook, h: HostEntry,
 export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; journalPath?: string }> {
   const id = newRunId();
   const started = Date.now();
-  const journal = o.mode === 'apply'
-    ? new JournalWriter(o.stateDir, { id, kind: 'up', inventory: o.inventory.file, playbook: o.playbookName, ...(o.playbookFile ? { playbookFile: o.playbookFile } : {}), ...o.journalExtra })
-    : undefined;
+  const journal =
+    o.mode === 'apply'
+      ? new JournalWriter(o.stateDir, {
+          id,
+          kind: 'up',
+          inventory: o.inventory.file,
+          playbook: o.playbookName,
+          ...(o.playbookFile ? { playbookFile: o.playbookFile } : {}),
+          ...o.journalExtra,
+        })
+      : undefined;
   journal?.flush();
   const limit = pLimit(Math.max(1, o.forks));
   const emit = o.onEvent ?? (() => {});
@@ -92,62 +114,82 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
     for (const [name, h] of Object.entries(journal.journal.hosts)) if (h.status === 'running') journal.finishHost(name, 'failed', 'interrupted (Ctrl-C)');
     journal.finish('failed');
   };
-  const reports = await whileInterruptible(interrupted, () => Promise.all(o.hosts.map((h) => limit(async (): Promise<HostReport> => {
-    emit({ type: 'host-start', host: h.name });
-    let conn: Connection | undefined;
-    let report: HostReport;
-    let locked = false;
-    try {
-      emit({ type: 'phase', host: h.name, phase: 'connect' });
-      conn = await o.connect(h.ssh);
-      let facts: HostFacts | undefined;
-      let lockTrips = 0;
-      if (o.lock) {
-        emit({ type: 'phase', host: h.name, phase: 'lock + facts' });
-        ({ facts, trips: lockTrips } = await lockAndFacts(conn, h.name, o.lock));
-        locked = true;
-      }
-      report = await runHost(conn, hostWork(o.inventory, o.playbook, h, o.projectDir), {
-        mode: o.mode,
-        tags: o.tags,
-        onEvent: emit,
-        onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
-        onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
-      }, facts);
-      report.roundTrips += 1 + lockTrips; // the connection itself (and the lock + facts round trip)
-      if (journal?.host(h.name).changes.length) {
-        // The host lock goes in the same round trip as the journal mirror, once the mirror is written.
-        const unlock = locked && o.lock ? hostUnlockScript(o.lock) : undefined;
-        report.roundTrips += 1;
-        const failed = await journal.mirrorOn(conn, h.name, unlock);
-        if (unlock && !failed) locked = false;
-        if (failed) report.error = failed;
-      }
-    } catch (err) {
-      report = {
-        host: h.name, tasks: [], recap: { ok: 0, changed: 0, failed: 0, skipped: 0 }, roundTrips: 0, durationMs: 0,
-        error: err instanceof Error ? err.message : String(err),
-        errorKind: err instanceof ConnectionError ? 'unreachable' : 'failed',
-      };
-    } finally {
-      if (locked && conn && o.lock) {
-        const released = await conn.exec(hostUnlockScript(o.lock), { become: true }).catch(() => undefined);
-        if (released) report!.roundTrips += 1;
-      }
-      await conn?.close().catch(() => {});
-    }
-    const failed = !!report.error || report.recap.failed > 0;
-    journal?.finishHost(h.name, report.errorKind === 'unreachable' ? 'unreachable' : failed ? 'failed' : 'ok', report.error);
-    emit({ type: 'host-end', host: h.name, report });
-    return report;
-  }))));
+  const reports = await whileInterruptible(interrupted, () =>
+    Promise.all(
+      o.hosts.map((h) =>
+        limit(async (): Promise<HostReport> => {
+          emit({ type: 'host-start', host: h.name });
+          let conn: Connection | undefined;
+          let report: HostReport;
+          let locked = false;
+          try {
+            emit({ type: 'phase', host: h.name, phase: 'connect' });
+            conn = await o.connect(h.ssh);
+            let facts: HostFacts | undefined;
+            let lockTrips = 0;
+            if (o.lock) {
+              emit({ type: 'phase', host: h.name, phase: 'lock + facts' });
+              ({ facts, trips: lockTrips } = await lockAndFacts(conn, h.name, o.lock));
+              locked = true;
+            }
+            report = await runHost(
+              conn,
+              hostWork(o.inventory, o.playbook, h, o.projectDir),
+              {
+                mode: o.mode,
+                tags: o.tags,
+                onEvent: emit,
+                onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
+                onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
+              },
+              facts,
+            );
+            report.roundTrips += 1 + lockTrips; // the connection itself (and the lock + facts round trip)
+            if (journal?.host(h.name).changes.length) {
+              // The host lock goes in the same round trip as the journal mirror, once the mirror is written.
+              const unlock = locked && o.lock ? hostUnlockScript(o.lock) : undefined;
+              report.roundTrips += 1;
+              const failed = await journal.mirrorOn(conn, h.name, unlock);
+              if (unlock && !failed) locked = false;
+              if (failed) report.error = failed;
+            }
+          } catch (err) {
+            report = {
+              host: h.name,
+              tasks: [],
+              recap: { ok: 0, changed: 0, failed: 0, skipped: 0 },
+              roundTrips: 0,
+              durationMs: 0,
+              error: err instanceof Error ? err.message : String(err),
+              errorKind: err instanceof ConnectionError ? 'unreachable' : 'failed',
+            };
+          } finally {
+            if (locked && conn && o.lock) {
+              const released = await conn.exec(hostUnlockScript(o.lock), { become: true }).catch(() => undefined);
+              if (released) report!.roundTrips += 1;
+            }
+            await conn?.close().catch(() => {});
+          }
+          const failed = !!report.error || report.recap.failed > 0;
+          journal?.finishHost(h.name, report.errorKind === 'unreachable' ? 'unreachable' : failed ? 'failed' : 'ok', report.error);
+          emit({ type: 'host-end', host: h.name, report });
+          return report;
+        }),
+      ),
+    ),
+  );
 
   const anyFailed = reports.some((r) => r.error || r.recap.failed > 0);
   journal?.finish(anyFailed ? 'failed' : 'ok');
   return {
     report: {
-      id, mode: o.mode, inventory: o.inventory.file, playbook: o.playbookName,
-      startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, hosts: reports,
+      id,
+      mode: o.mode,
+      inventory: o.inventory.file,
+      playbook: o.playbookName,
+      startedAt: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      hosts: reports,
     },
     journalPath: journal?.path,
   };

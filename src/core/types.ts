@@ -78,9 +78,7 @@ export interface Probe<S> {
 }
 
 /** One step of applying (or undoing) a change. */
-export type Step =
-  | { kind: 'exec'; script: Script; stdin?: string | Buffer }
-  | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
+export type Step = { kind: 'exec'; script: Script; stdin?: string | Buffer } | { kind: 'upload'; localPath: string; remotePath: string; mode?: number };
 
 /** Drift evidence of one change: `check` (read-only) prints `after` once the change is made. */
 export interface Evidence {

@@ -67,7 +67,10 @@ export function loadInventory(file: string, opts: LoadOptions = {}): Inventory {
 function syntaxIssue(file: string, text: string, e: yaml.YAMLException): InventoryIssue {
   const mark = (e as { mark?: { line: number; column: number } }).mark;
   const lineText = mark ? (text.split(/\r?\n/)[mark.line] ?? '') : '';
-  const near = lineText.slice(mark?.column ?? 0).trim().slice(0, 40);
+  const near = lineText
+    .slice(mark?.column ?? 0)
+    .trim()
+    .slice(0, 40);
   return {
     file,
     path: [],
@@ -352,7 +355,9 @@ class Reader {
       const second = this.hosts.get(directors[1]!)!;
       const vips = [...new Set(lvs.services.map((s) => s.vip))].join(', ');
       this.issue({
-        path: second.path, atKey: true, value: second.name,
+        path: second.path,
+        atKey: true,
+        value: second.name,
         message: `is a second director but lvs has no ha section: each director would hold the VIP ${vips} as a static address and answer ARP for it (duplicate VIP); add lvs.ha (VRRP moves the VIP to one director at a time) or keep one director`,
       });
     }
@@ -382,11 +387,14 @@ class Reader {
       const dip = defs.get('dip');
       if (!directors.includes(name) && typeof dip?.value === 'string' && dip.path) claim(dip.value, `host ${name}'s dip`, dip.path, name);
     }
-    lvs.services.forEach((s, i) => s.realServers.forEach((rs, j) => {
-      // A real server named by host: its rip was claimed above (the same address, the same host).
-      const isHostRip = [...hostDefs.values()].some((defs) => defs.get('rip')?.value === rs.address);
-      if (rs.host === undefined && !isHostRip) claim(rs.address, `real server ${rs.address} of services[${i}]`, [...base, 'services', i, 'real_servers', j, 'address'], `rs:${rs.address}`);
-    }));
+    lvs.services.forEach((s, i) =>
+      s.realServers.forEach((rs, j) => {
+        // A real server named by host: its rip was claimed above (the same address, the same host).
+        const isHostRip = [...hostDefs.values()].some((defs) => defs.get('rip')?.value === rs.address);
+        if (rs.host === undefined && !isHostRip)
+          claim(rs.address, `real server ${rs.address} of services[${i}]`, [...base, 'services', i, 'real_servers', j, 'address'], `rs:${rs.address}`);
+      }),
+    );
     const vipOwner = new Map<string, number>();
     lvs.services.forEach((s, i) => {
       if (vipOwner.has(s.vip)) return; // several services (ports) share a VIP

@@ -91,8 +91,7 @@ export class PositionIndex {
     if (!node) return { line: 1, column: 1, exact: path.length === 0 };
     for (let i = 0; i < path.length; i++) {
       const entry: BuiltEntry | undefined = node.entries.get(path[i]!);
-      const next: Built | undefined =
-        entry && (wantKey && i === path.length - 1 ? entry.key ?? entry.value : entry.value ?? entry.key);
+      const next: Built | undefined = entry && (wantKey && i === path.length - 1 ? (entry.key ?? entry.value) : (entry.value ?? entry.key));
       if (!next) return { ...this.positionOf(node.start), exact: false };
       node = next;
     }

@@ -27,8 +27,7 @@ export function isHostAddress(v: unknown): v is string {
   return v.length <= 253 && DNS_RE.test(v);
 }
 
-const isInt = (v: unknown, min: number, max: number): v is number =>
-  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
 // ---------------------------------------------------------------------------------------------
 // Host vars
@@ -86,29 +85,42 @@ const HOST_VAR_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
 const PKG_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9+._-]*$/;
 
 function isPackageList(v: unknown): boolean {
-  return Array.isArray(v) && v.every((p) => {
-    if (typeof p !== 'object' || p === null) return false;
-    const e = p as Record<string, unknown>;
-    const file = e.rpm ?? e.deb;
-    return typeof e.name === 'string' && PKG_NAME_RE.test(e.name)
-      && Object.keys(e).every((k) => ['name', 'rpm', 'deb', 'sha256'].includes(k))
-      && (e.rpm === undefined || e.deb === undefined)
-      // A pushed package is pinned: its file and sha256 come together.
-      && (file === undefined ? e.sha256 === undefined : nonEmptyString(file) && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256));
-  });
+  return (
+    Array.isArray(v) &&
+    v.every((p) => {
+      if (typeof p !== 'object' || p === null) return false;
+      const e = p as Record<string, unknown>;
+      const file = e.rpm ?? e.deb;
+      return (
+        typeof e.name === 'string' &&
+        PKG_NAME_RE.test(e.name) &&
+        Object.keys(e).every((k) => ['name', 'rpm', 'deb', 'sha256'].includes(k)) &&
+        (e.rpm === undefined || e.deb === undefined) &&
+        // A pushed package is pinned: its file and sha256 come together.
+        (file === undefined ? e.sha256 === undefined : nonEmptyString(file) && typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256))
+      );
+    })
+  );
 }
 
 /** A source artifact pushed from the controller (`ipvsadm_source`, `noarp_source`, any `*_source`). */
 function isSourceArtifact(v: unknown): boolean {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const a = v as Record<string, unknown>;
-  return nonEmptyString(a.path) && typeof a.sha256 === 'string' && /^[0-9a-f]{64}$/.test(a.sha256)
-    && (a.kind === 'tarball' || a.kind === 'srpm')
-    && (a.version === undefined || /^[A-Za-z0-9._:~+-]+$/.test(String(a.version)))
-    && Object.keys(a).every((k) => ['path', 'sha256', 'kind', 'version'].includes(k));
+  return (
+    nonEmptyString(a.path) &&
+    typeof a.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(a.sha256) &&
+    (a.kind === 'tarball' || a.kind === 'srpm') &&
+    (a.version === undefined || /^[A-Za-z0-9._:~+-]+$/.test(String(a.version))) &&
+    Object.keys(a).every((k) => ['path', 'sha256', 'kind', 'version'].includes(k))
+  );
 }
 
-const SOURCE_ARTIFACT_CHECK: [(v: unknown) => boolean, string] = [isSourceArtifact, 'is not a source artifact {path, sha256 (64 lowercase hex), kind: tarball|srpm, version?}'];
+const SOURCE_ARTIFACT_CHECK: [(v: unknown) => boolean, string] = [
+  isSourceArtifact,
+  'is not a source artifact {path, sha256 (64 lowercase hex), kind: tarball|srpm, version?}',
+];
 
 /**
  * Checks one var as defined in a group or host (already coerced). `path` is where it was
@@ -131,11 +143,9 @@ export function checkHostVar(key: string, value: unknown, path: DataPath): RawIs
 // ---------------------------------------------------------------------------------------------
 // The `lvs` section (snake_case in YAML)
 
-const int = (min: number, max: number, error: string) =>
-  z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+const int = (min: number, max: number, error: string) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 const ipv4 = z.string({ error: 'is not an IPv4 address' }).refine(isIPv4, { error: 'is not an IPv4 address' });
-const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `is not one of: ${values.join(', ')}` });
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `is not one of: ${values.join(', ')}` });
 
 const realServerSchema = z.strictObject(
   {
@@ -151,7 +161,10 @@ const healthSchema = z.strictObject(
   {
     monitor: oneOf(['mon', 'keepalived', 'none'] as const),
     kind: oneOf(['http', 'tcp'] as const),
-    url: z.string({ error: 'is not a URL path' }).regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' }).default('/'),
+    url: z
+      .string({ error: 'is not a URL path' })
+      .regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' })
+      .default('/'),
     interval: int(1, 86400, 'is not a number of seconds (1..86400)').default(10),
     timeout: int(1, 86400, 'is not a number of seconds (1..86400)').default(5),
   },
@@ -174,30 +187,37 @@ const serviceSchema = z.strictObject(
   { error: 'is not a mapping' },
 );
 
-const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' }).refine((v) => {
-  const [addr, len, ...rest] = v.split('/');
-  return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
-}, { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' });
+const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' }).refine(
+  (v) => {
+    const [addr, len, ...rest] = v.split('/');
+    return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
+  },
+  { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
+);
 const iface = z.string({ error: 'is not an interface name' }).regex(IFACE_RE, { error: 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])' });
 
 const haSchema = z.strictObject(
   {
     virtual_router_id: int(1, 255, 'is not a VRRP virtual router id (an integer 1..255)'),
-    priorities: z.record(z.string(), int(1, 254, 'is not a VRRP priority (an integer 1..254)'), { error: 'is not a mapping of director name to priority' }).optional(),
+    priorities: z
+      .record(z.string(), int(1, 254, 'is not a VRRP priority (an integer 1..254)'), { error: 'is not a mapping of director name to priority' })
+      .optional(),
     advert_interval: int(1, 255, 'is not a number of seconds (1..255)').default(1),
     preempt: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
     unicast: z.boolean({ error: 'is not a boolean (true/false)' }).default(false),
     interface: iface.optional(),
     nat_gateway: ipv4.optional(),
     floating: z.array(cidr, { error: 'is not a list of a.b.c.d/n' }).default([]),
-    sync: z.strictObject(
-      {
-        enabled: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
-        interface: iface.optional(),
-        id: int(0, 255, 'is not a sync id (an integer 0..255)').optional(),
-      },
-      { error: 'is not a mapping (enabled:, interface:, id:)' },
-    ).default({ enabled: true }),
+    sync: z
+      .strictObject(
+        {
+          enabled: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
+          interface: iface.optional(),
+          id: int(0, 255, 'is not a sync id (an integer 0..255)').optional(),
+        },
+        { error: 'is not a mapping (enabled:, interface:, id:)' },
+      )
+      .default({ enabled: true }),
   },
   { error: 'is not a mapping (virtual_router_id:, priorities:, advert_interval:, preempt:, unicast:, interface:, nat_gateway:, floating:, sync:)' },
 );
@@ -264,10 +284,16 @@ export const defaultPriority = (index: number) => Math.max(1, 150 - 10 * index);
 function checkHa(raw: NonNullable<RawLvs['ha']>, services: VirtualServiceSpec[], ctx: LvsContext, issues: RawIssue[]): HaSpec {
   const directors = ctx.directors ?? [];
   if (directors.length < 2) {
-    issues.push({ path: ['ha'], atKey: true, message: `needs two or more hosts in group directors (found ${directors.length}): a backup director is what it configures` });
+    issues.push({
+      path: ['ha'],
+      atKey: true,
+      message: `needs two or more hosts in group directors (found ${directors.length}): a backup director is what it configures`,
+    });
   }
   const priorities: Record<string, number> = {};
-  directors.forEach((d, i) => { priorities[d] = defaultPriority(i); });
+  directors.forEach((d, i) => {
+    priorities[d] = defaultPriority(i);
+  });
   for (const [name, prio] of Object.entries(raw.priorities ?? {})) {
     if (!directors.includes(name)) issues.push({ path: ['ha', 'priorities', name], atKey: true, value: name, message: 'is not a host of group directors' });
     else priorities[name] = prio;
@@ -276,17 +302,23 @@ function checkHa(raw: NonNullable<RawLvs['ha']>, services: VirtualServiceSpec[],
   for (const d of directors) {
     const other = byPrio.get(priorities[d]!);
     // Equal priorities elect by the higher address: legal, but no operator means it.
-    if (other !== undefined) issues.push({ path: ['ha', 'priorities'], message: `gives ${other} and ${d} the same priority ${priorities[d]}: set distinct priorities` });
+    if (other !== undefined)
+      issues.push({ path: ['ha', 'priorities'], message: `gives ${other} and ${d} the same priority ${priorities[d]}: set distinct priorities` });
     byPrio.set(priorities[d]!, d);
   }
   if (raw.unicast) {
     for (const d of directors) {
-      if (!isIPv4(ctx.hostVars.get(d)?.dip)) issues.push({ path: ['ha', 'unicast'], value: true, message: `needs every director's dip (the peers' addresses): ${d} has none` });
+      if (!isIPv4(ctx.hostVars.get(d)?.dip))
+        issues.push({ path: ['ha', 'unicast'], value: true, message: `needs every director's dip (the peers' addresses): ${d} has none` });
     }
   }
   const nat = services.some((s) => s.forwarding === 'nat');
   if (nat && raw.nat_gateway === undefined) {
-    issues.push({ path: ['ha'], atKey: true, message: 'needs nat_gateway: a NAT service\'s real servers route through the director, so their gateway must follow the master (a floating address)' });
+    issues.push({
+      path: ['ha'],
+      atKey: true,
+      message: "needs nat_gateway: a NAT service's real servers route through the director, so their gateway must follow the master (a floating address)",
+    });
   }
   if (!nat && raw.nat_gateway !== undefined) {
     issues.push({ path: ['ha', 'nat_gateway'], value: raw.nat_gateway, message: 'is only for NAT services (no service has forwarding: nat)' });
@@ -300,7 +332,11 @@ function checkHa(raw: NonNullable<RawLvs['ha']>, services: VirtualServiceSpec[],
     ...(raw.interface !== undefined ? { interface: raw.interface } : {}),
     ...(raw.nat_gateway !== undefined ? { natGateway: raw.nat_gateway } : {}),
     floating: raw.floating,
-    sync: { enabled: raw.sync.enabled, ...(raw.sync.interface !== undefined ? { interface: raw.sync.interface } : {}), id: raw.sync.id ?? raw.virtual_router_id },
+    sync: {
+      enabled: raw.sync.enabled,
+      ...(raw.sync.interface !== undefined ? { interface: raw.sync.interface } : {}),
+      id: raw.sync.id ?? raw.virtual_router_id,
+    },
   };
 }
 
@@ -333,9 +369,11 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
   const prev = seen.keys.get(key);
   if (prev === undefined) seen.keys.set(key, index);
   else {
-    issues.push(fwmark
-      ? { path: [...at, 'fwmark'], value: svc.fwmark, message: `duplicates services[${prev}] (the same firewall mark)` }
-      : { path: [...at, 'vip'], value: svc.vip, message: `duplicates services[${prev}] (the same ${svc.vip}:${port}/${svc.protocol})` });
+    issues.push(
+      fwmark
+        ? { path: [...at, 'fwmark'], value: svc.fwmark, message: `duplicates services[${prev}] (the same firewall mark)` }
+        : { path: [...at, 'vip'], value: svc.vip, message: `duplicates services[${prev}] (the same ${svc.vip}:${port}/${svc.protocol})` },
+    );
   }
 
   const realServers: RealServerSpec[] = [];
@@ -348,7 +386,11 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
       issues.push({ path: [...rsAt, 'port'], value: 0, message: 'is not a port (an integer 1..65535)' });
     }
     if (svc.forwarding !== 'nat' && rsPort !== port) {
-      issues.push({ path: [...rsAt, 'port'], value: rsPort, message: `must equal the service port ${port}: ${svc.forwarding.toUpperCase()} cannot change the destination port (only nat can)` });
+      issues.push({
+        path: [...rsAt, 'port'],
+        value: rsPort,
+        message: `must equal the service port ${port}: ${svc.forwarding.toUpperCase()} cannot change the destination port (only nat can)`,
+      });
     }
     if (address === undefined) return;
     const rsKey = `${address}:${rsPort}`;
@@ -369,7 +411,11 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
     issues.push({ path: [...at, 'health', 'monitor'], value: 'mon', message: 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none' });
   }
   if (health.monitor === 'keepalived' && svc.protocol !== 'tcp') {
-    issues.push({ path: [...at, 'health', 'monitor'], value: 'keepalived', message: `checks tcp services only here (HTTP GET or TCP connect): a ${svc.protocol} service needs monitor ${fwmark ? 'none' : 'mon or none'}` });
+    issues.push({
+      path: [...at, 'health', 'monitor'],
+      value: 'keepalived',
+      message: `checks tcp services only here (HTTP GET or TCP connect): a ${svc.protocol} service needs monitor ${fwmark ? 'none' : 'mon or none'}`,
+    });
   }
 
   return {
@@ -387,12 +433,7 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
 }
 
 /** A real server's address: explicit, or its inventory host's `rip`. */
-function resolveAddress(
-  rs: RawService['real_servers'][number],
-  at: DataPath,
-  ctx: LvsContext,
-  issues: RawIssue[],
-): string | undefined {
+function resolveAddress(rs: RawService['real_servers'][number], at: DataPath, ctx: LvsContext, issues: RawIssue[]): string | undefined {
   if (rs.host === undefined) {
     if (rs.address === undefined) issues.push({ path: at, message: 'needs host: (an inventory host) or address: (an IPv4 address)' });
     return rs.address;

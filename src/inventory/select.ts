@@ -3,7 +3,10 @@ import { InventoryError } from './errors.js';
 import type { HostEntry, Inventory } from './types.js';
 
 function names(list: string): string[] {
-  return list.split(',').map((s) => s.trim()).filter(Boolean);
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Hosts named by host or group names; unknown names are reported under `label`. */
@@ -17,13 +20,15 @@ function resolveNames(inv: Inventory, list: string[], label: string): Set<string
     else unknown.push(n);
   }
   if (unknown.length) {
-    throw new InventoryError(unknown.map((n) => ({
-      file: inv.file,
-      path: [],
-      label,
-      value: n,
-      message: 'is not a host or group of this inventory',
-    })));
+    throw new InventoryError(
+      unknown.map((n) => ({
+        file: inv.file,
+        path: [],
+        label,
+        value: n,
+        message: 'is not a host or group of this inventory',
+      })),
+    );
   }
   return out;
 }

@@ -145,9 +145,7 @@ export class ContainerDriver implements LabDriver {
       // Files first (parallel), then all namespaces and links in two batched ip calls, then boot.
       t = Date.now();
       const limit = pLimit(this.opts.concurrency ?? 16);
-      const hosts = await Promise.all(
-        spec.hosts.map((h, i) => limit(() => this.prepareHost(state, n, x, i + 1, h, controllerKey))),
-      );
+      const hosts = await Promise.all(spec.hosts.map((h, i) => limit(() => this.prepareHost(state, n, x, i + 1, h, controllerKey))));
       state.hosts.push(...hosts);
       state.resources.netns.push(...hosts.map((h) => details(h).netns));
       await writer.save();
@@ -231,9 +229,13 @@ export class ContainerDriver implements LabDriver {
       { path: 'home/deploy/.ssh/authorized_keys', content: `${controllerKey}\n`, mode: 0o600, uid: 1000, gid: 1000 },
       { path: SUPERVISOR_PATH, content: SUPERVISOR, mode: 0o755 },
     ]);
-    await writeFile(join(hostDir, 'init.sh'), renderInit({ hostname: spec.name, address: `${address}/24`, lower, ...paths, pidFile: join(hostDir, 'init.pid') }), {
-      mode: 0o755,
-    });
+    await writeFile(
+      join(hostDir, 'init.sh'),
+      renderInit({ hostname: spec.name, address: `${address}/24`, lower, ...paths, pidFile: join(hostDir, 'init.pid') }),
+      {
+        mode: 0o755,
+      },
+    );
     return {
       name: spec.name,
       groups: spec.groups,
@@ -334,11 +336,10 @@ export class ContainerDriver implements LabDriver {
   async hostExec(dir: string, hostName: string, cmd: string): Promise<ExecResult> {
     const { host } = await this.runningHost(dir, hostName);
     const d = details(host);
-    return run(
-      'nsenter',
-      ['--target', String(d.initPid), '--mount', '--uts', '--pid', '--net', '--root', '--wd', '--', '/bin/sh', '-c', cmd],
-      { allowFail: true, env: { ...CLEAN_ENV, HOME: '/root', USER: 'root', LOGNAME: 'root' } },
-    );
+    return run('nsenter', ['--target', String(d.initPid), '--mount', '--uts', '--pid', '--net', '--root', '--wd', '--', '/bin/sh', '-c', cmd], {
+      allowFail: true,
+      env: { ...CLEAN_ENV, HOME: '/root', USER: 'root', LOGNAME: 'root' },
+    });
   }
 
   async stopHost(dir: string, hostName: string): Promise<void> {
@@ -393,7 +394,14 @@ function validateSpec(spec: LabSpec): void {
 /** Picks X for 10.213.X.0/24: starts from a hash of the dir, skips any X already on an address or route. */
 async function freeSubnetOctet(dir: string): Promise<number> {
   const used = (await run('ip', ['-o', 'addr'])).stdout + (await run('ip', ['-o', 'route'])).stdout;
-  const start = Number.parseInt(createHash('sha256').update(`${resolve(dir)}:subnet`).digest('hex').slice(0, 4), 16) % 254;
+  const start =
+    Number.parseInt(
+      createHash('sha256')
+        .update(`${resolve(dir)}:subnet`)
+        .digest('hex')
+        .slice(0, 4),
+      16,
+    ) % 254;
   for (let i = 0; i < 254; i++) {
     const x = ((start + i) % 254) + 1;
     if (!used.includes(`${NET_PREFIX}.${x}.`)) return x;

@@ -115,9 +115,7 @@ export function mmdebstrapArgs(spec: ImageSpec, target: string): string[] {
 }
 
 /** Returns the cached image for `spec`, building it first if needed (once, even across processes). */
-export async function ensureImage(
-  opts: { spec?: ImageSpec; cacheDir?: string; log?: (line: string) => void } = {},
-): Promise<Image> {
+export async function ensureImage(opts: { spec?: ImageSpec; cacheDir?: string; log?: (line: string) => void } = {}): Promise<Image> {
   const spec = opts.spec ?? DEFAULT_IMAGE;
   const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
   const key = imageKey(spec);

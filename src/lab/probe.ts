@@ -21,9 +21,7 @@ export function probeSsh(address: string, port: number, timeoutMs = 2000): Promi
       const line = buf.split('\n').find((l) => l.startsWith('SSH-'));
       if (line !== undefined && buf.includes('\n')) done({ kind: 'banner', banner: line.trim() });
     });
-    sock.on('error', (e: NodeJS.ErrnoException) =>
-      done(e.code === 'ECONNREFUSED' ? { kind: 'refused' } : { kind: 'error', message: e.code ?? e.message }),
-    );
+    sock.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? { kind: 'refused' } : { kind: 'error', message: e.code ?? e.message }));
     sock.on('close', () => done({ kind: 'error', message: `closed before banner (got ${JSON.stringify(buf.slice(0, 80))})` }));
   });
 }
@@ -47,10 +45,12 @@ export async function waitForBanner(
     const dead = opts.alive !== undefined && !opts.alive();
     if (dead || Date.now() > deadline) {
       const detail = opts.describe ? await opts.describe() : '';
-      throw new LabTimeoutError(
-        `sshd at ${address}:${port} ${dead ? 'exited' : 'not ready'} (last probe: ${last.kind})${detail ? `\n${detail}` : ''}`,
-        { ...opts.context, address, port, probe: last },
-      );
+      throw new LabTimeoutError(`sshd at ${address}:${port} ${dead ? 'exited' : 'not ready'} (last probe: ${last.kind})${detail ? `\n${detail}` : ''}`, {
+        ...opts.context,
+        address,
+        port,
+        probe: last,
+      });
     }
     await sleep(delay);
   }

@@ -22,7 +22,10 @@ export function checkArtifactFile(ctx: TaskContext, what: string, path: string, 
   try {
     data = readFileSync(local);
   } catch (e) {
-    throw new ModuleError('lvs', `${ctx.host}: ${what}: artifact ${path} not readable on the controller (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ModuleError(
+      'lvs',
+      `${ctx.host}: ${what}: artifact ${path} not readable on the controller (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   const actual = createHash('sha256').update(data).digest('hex');
   if (actual !== sha256) throw new ModuleError('lvs', `${ctx.host}: ${what}: ${path} has sha256 ${actual}, the inventory pins ${sha256}`);
@@ -43,7 +46,12 @@ export function artifactVar(ctx: TaskContext, name: string): SourceArtifact | un
   return { path: a.path, sha256: a.sha256, kind: a.kind, version: a.version === undefined ? undefined : String(a.version) };
 }
 
-export interface PushedPackage { name: string; rpm?: string; deb?: string; sha256?: string }
+export interface PushedPackage {
+  name: string;
+  rpm?: string;
+  deb?: string;
+  sha256?: string;
+}
 
 /** A list var of packages `{name, rpm|deb, sha256}`; a pushed file must carry its sha256 and match it. */
 export function packageListVar(ctx: TaskContext, name: string): PushedPackage[] | undefined {

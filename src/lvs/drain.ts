@@ -22,7 +22,8 @@ export interface DrainTarget {
 
 /** The (service, real server) pairs HOST (inventory name or address) belongs to, optionally one service. */
 export function drainTargets(services: VirtualServiceSpec[], host: string, service?: string): DrainTarget[] {
-  if (service && !services.some((s) => s.name === service)) throw new UsageError(`no service ${service} in the inventory (${services.map((s) => s.name).join(', ')})`);
+  if (service && !services.some((s) => s.name === service))
+    throw new UsageError(`no service ${service} in the inventory (${services.map((s) => s.name).join(', ')})`);
   const out: DrainTarget[] = [];
   services.forEach((s, svc) => {
     if (service && s.name !== service) return;
@@ -34,7 +35,11 @@ export function drainTargets(services: VirtualServiceSpec[], host: string, servi
   return out;
 }
 
-interface Located { map: YAMLMap; weight?: Scalar; lineStart: (i: number) => number }
+interface Located {
+  map: YAMLMap;
+  weight?: Scalar;
+  lineStart: (i: number) => number;
+}
 
 function locate(text: string, t: DrainTarget): Located {
   const doc = parseDocument(text);
@@ -49,7 +54,10 @@ function locate(text: string, t: DrainTarget): Located {
   return { map, ...(w ? { weight: w } : {}), lineStart };
 }
 
-const lineEnd = (text: string, i: number) => { const n = text.indexOf('\n', i); return n < 0 ? text.length : n; };
+const lineEnd = (text: string, i: number) => {
+  const n = text.indexOf('\n', i);
+  return n < 0 ? text.length : n;
+};
 
 /**
  * Sets the targets' weight to 0 in the text. Returns the new text and, per target, the weight it
@@ -65,7 +73,10 @@ export function drainText(text: string, targets: DrainTarget[]): { text: string;
     if (loc.weight) {
       const [start, valueEnd] = loc.weight.range!;
       const end = lineEnd(out, valueEnd);
-      if (MARK_RE.test(out.slice(valueEnd, end))) { res[i] = 'already'; continue; }
+      if (MARK_RE.test(out.slice(valueEnd, end))) {
+        res[i] = 'already';
+        continue;
+      }
       out = `${out.slice(0, start)}0 # ${MARK} ${t.weight}${out.slice(valueEnd)}`;
       res[i] = t.weight;
     } else {
@@ -92,7 +103,10 @@ export function undrainText(text: string, targets: DrainTarget[]): { text: strin
   for (const { t, i } of order) {
     const loc = locate(out, t);
     const m = loc.weight ? MARK_RE.exec(out.slice(loc.weight.range![1], lineEnd(out, loc.weight.range![1]))) : null;
-    if (!loc.weight || !m) { res[i] = 'not drained'; continue; }
+    if (!loc.weight || !m) {
+      res[i] = 'not drained';
+      continue;
+    }
     const [start, valueEnd] = loc.weight.range!;
     const weight = Number(m[1]);
     if (m[2]) {

@@ -36,7 +36,11 @@ ${withMon ? monProbeScript(MON_MARK) : raw('true')}`,
       const body = rest.join('\n');
       let mon: IpvsRulesState['mon'];
       if (withMon) {
-        try { mon = parseMonOpstatus(monText ?? ''); } catch (e) { mon = e as Error; }
+        try {
+          mon = parseMonOpstatus(monText ?? '');
+        } catch (e) {
+          mon = e as Error;
+        }
       }
       if (head === `${MARK} noipvsadm`) return { ipvsadm: false, ok: false, table: [], error: 'ipvsadm is not installed' };
       if (head !== `${MARK} ok`) return { ipvsadm: true, ok: false, table: [], error: body.trim() || 'ipvsadm -S -n failed' };
@@ -46,7 +50,11 @@ ${withMon ? monProbeScript(MON_MARK) : raw('true')}`,
 }
 
 /** A member out of service by its health check: what `check` and `up` report instead of drift. */
-export interface OutOfService { service: string; dest: string; health: MemberHealth }
+export interface OutOfService {
+  service: string;
+  dest: string;
+  health: MemberHealth;
+}
 
 /**
  * The desired table minus the members that are missing from `live` while their monitor reports
@@ -81,22 +89,27 @@ function applyScript(cmds: IpvsCommand[], expected: IpvsTable, foreign: readonly
   const skip = foreign.length
     ? sh` | awk -v ${`skip=${foreign.join('|')}`} 'BEGIN { n = split(skip, k, "|"); for (i = 1; i <= n; i++) s[k[i]] = 1 } !(($2 " " $3) in s)'`
     : raw('');
-  return Script.join([
-    SBIN_PATH,
-    raw('set -e'),
-    ...cmds.map((c) => sh`ipvsadm ${c.args}`),
-    // Same normal form as canonicalIpvs(): 1.31's tunnel details dropped, C-locale sort.
-    sh`live=$(ipvsadm -S -n${skip} | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
-    sh`want=${want}`,
-    raw('[ "$live" = "$want" ] || { echo "IPVS table differs after applying; live table:" >&2; printf "%s\\n" "$live" >&2; exit 1; }'),
-  ], '\n');
+  return Script.join(
+    [
+      SBIN_PATH,
+      raw('set -e'),
+      ...cmds.map((c) => sh`ipvsadm ${c.args}`),
+      // Same normal form as canonicalIpvs(): 1.31's tunnel details dropped, C-locale sort.
+      sh`live=$(ipvsadm -S -n${skip} | sed -e 's/ --tun-type [a-z]*//' -e 's/ --tun-[a-z]*\\( [0-9]*\\)\\{0,1\\}//g' | LC_ALL=C sort)`,
+      sh`want=${want}`,
+      raw('[ "$live" = "$want" ] || { echo "IPVS table differs after applying; live table:" >&2; printf "%s\\n" "$live" >&2; exit 1; }'),
+    ],
+    '\n',
+  );
 }
 
 /**
  * The live table: `table` exactly, except the services keyed in `foreign` ("-t VIP:PORT", "-f MARK"),
  * which another daemon owns (keepalived adds and removes their real servers): never touched.
  */
-export function ipvsRules(o: TaskMeta & { table: IpvsTable; foreign?: readonly string[]; /** services whose mon health is read */ monitored?: LvsSpec }): Task<IpvsRulesState> {
+export function ipvsRules(
+  o: TaskMeta & { table: IpvsTable; foreign?: readonly string[] /** services whose mon health is read */; monitored?: LvsSpec },
+): Task<IpvsRulesState> {
   const foreign = o.foreign ?? [];
   const withMon = !!o.monitored?.services.some((s) => s.health.monitor === 'mon');
   const probe = rulesProbe(withMon);
@@ -120,15 +133,17 @@ export function ipvsRules(o: TaskMeta & { table: IpvsTable; foreign?: readonly s
       if (cmds.length === 0) return [];
       const undo = diffIpvs(want, live);
       const step = (c: IpvsCommand[], t: IpvsTable): Step => ({ kind: 'exec', script: applyScript(c, t, foreign) });
-      return [{
-        summary: `IPVS: ${cmds.map((c) => `ipvsadm ${c.args.join(' ')}`).join('; ')}`,
-        reason: cmds.map((c) => c.why).join('; '),
-        diff: createTwoFilesPatch('ipvs (live)', 'ipvs (inventory)', renderIpvsSave(live), renderIpvsSave(want)),
-        apply: [step(cmds, want)],
-        undo: [step(undo, live)],
-        before: { table: renderIpvsSave(live) },
-        after: { table: renderIpvsSave(want) },
-      }];
+      return [
+        {
+          summary: `IPVS: ${cmds.map((c) => `ipvsadm ${c.args.join(' ')}`).join('; ')}`,
+          reason: cmds.map((c) => c.why).join('; '),
+          diff: createTwoFilesPatch('ipvs (live)', 'ipvs (inventory)', renderIpvsSave(live), renderIpvsSave(want)),
+          apply: [step(cmds, want)],
+          undo: [step(undo, live)],
+          before: { table: renderIpvsSave(live) },
+          after: { table: renderIpvsSave(want) },
+        },
+      ];
     },
   };
 }
@@ -148,7 +163,10 @@ true`,
     }),
     plan(s) {
       if (!s.loaded && !s.available) {
-        throw new ModuleError('ipvsKernel', 'the kernel has no IPVS: /proc/net/ip_vs is missing and there is no ip_vs module to load (a kernel built with CONFIG_IP_VS is needed)');
+        throw new ModuleError(
+          'ipvsKernel',
+          'the kernel has no IPVS: /proc/net/ip_vs is missing and there is no ip_vs module to load (a kernel built with CONFIG_IP_VS is needed)',
+        );
       }
       return [];
     },

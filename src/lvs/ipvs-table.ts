@@ -37,7 +37,11 @@ export const METHOD_OF: Record<Forwarding, IpvsMethod> = { dr: 'g', tun: 'i', na
 
 export class IpvsParseError extends ProvisionError {
   readonly exitCode = EXIT.failed;
-  constructor(readonly lineNo: number, readonly line: string, why: string) {
+  constructor(
+    readonly lineNo: number,
+    readonly line: string,
+    why: string,
+  ) {
     super(`ipvsadm-save line ${lineNo}: ${why}: ${line}`);
   }
 }
@@ -64,7 +68,10 @@ export function parseIpvsSave(text: string): IpvsTable {
         if (t === '-s') svc.scheduler = tok[++i] ?? 'wlc';
         else if (t === '-p') {
           const n = Number(tok[i + 1]);
-          if (Number.isInteger(n)) { svc.persistent = n; i++; } else svc.persistent = 300;
+          if (Number.isInteger(n)) {
+            svc.persistent = n;
+            i++;
+          } else svc.persistent = 300;
         } else if (t === '-M') svc.netmask = tok[++i];
         else if (t === '-6') extra.push(t);
         else if (t === '-b' || t === '--pe') extra.push(t, tok[++i] ?? '');
@@ -185,7 +192,10 @@ export function diffIpvs(current: IpvsTable, desired: IpvsTable): IpvsCommand[] 
       const old = cd.get(addr);
       if (!old) adds.push({ args: ['-a', ...svcArgs(w), ...destOpts(d)], why: `add real server ${addr} to ${key}` });
       else if (destOpts(old).join(' ') !== destOpts(d).join(' ')) {
-        adds.push({ args: ['-e', ...svcArgs(w), ...destOpts(d)], why: `edit real server ${addr} of ${key}: ${destOpts(old).slice(2).join(' ')} -> ${destOpts(d).slice(2).join(' ')}` });
+        adds.push({
+          args: ['-e', ...svcArgs(w), ...destOpts(d)],
+          why: `edit real server ${addr} of ${key}: ${destOpts(old).slice(2).join(' ')} -> ${destOpts(d).slice(2).join(' ')}`,
+        });
       }
     }
   }

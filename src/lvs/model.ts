@@ -54,9 +54,9 @@ export interface RealServerRole {
 /** Services this host serves as a real server (by inventory name, or by its rip). */
 export function realServerRoles(ctx: TaskContext): RealServerRole[] {
   const rip = ctx.vars.rip;
-  return lvsOf(ctx).services.flatMap((service) => service.realServers
-    .filter((rs) => rs.host === ctx.host || (rs.host === undefined && rs.address === rip))
-    .map((rs) => ({ service, rs })));
+  return lvsOf(ctx).services.flatMap((service) =>
+    service.realServers.filter((rs) => rs.host === ctx.host || (rs.host === undefined && rs.address === rip)).map((rs) => ({ service, rs })),
+  );
 }
 
 /** One forwarding method per real server: TUN and DR put the VIP on different devices. */
@@ -91,21 +91,38 @@ export interface MonWatch {
 
 /** mon watches: one hostgroup per (service, real server) watched by mon. */
 export function monWatches(lvs: LvsSpec): MonWatch[] {
-  return lvs.services.filter((s) => s.health.monitor === 'mon' && s.protocol !== 'fwmark').flatMap((s) => s.realServers.map((rs) => {
-    const h = s.health;
-    const monitor = h.kind === 'http'
-      ? `http.monitor -p ${rs.port} -t ${h.timeout} -u ${h.url}`
-      : `tcp.monitor -p ${rs.port}`;
-    return {
-      group: `${s.name}_${(rs.host ?? rs.address).replace(/[^A-Za-z0-9_]/g, '_')}`,
-      service: s.name, host: rs.host, address: rs.address, port: rs.port,
-      vip: s.vip, vport: s.port, protocol: s.protocol, forwarding: s.forwarding, weight: rs.weight,
-      interval: h.interval, kind: h.kind, checkName: h.kind, monitor,
-    };
-  }));
+  return lvs.services
+    .filter((s) => s.health.monitor === 'mon' && s.protocol !== 'fwmark')
+    .flatMap((s) =>
+      s.realServers.map((rs) => {
+        const h = s.health;
+        const monitor = h.kind === 'http' ? `http.monitor -p ${rs.port} -t ${h.timeout} -u ${h.url}` : `tcp.monitor -p ${rs.port}`;
+        return {
+          group: `${s.name}_${(rs.host ?? rs.address).replace(/[^A-Za-z0-9_]/g, '_')}`,
+          service: s.name,
+          host: rs.host,
+          address: rs.address,
+          port: rs.port,
+          vip: s.vip,
+          vport: s.port,
+          protocol: s.protocol,
+          forwarding: s.forwarding,
+          weight: rs.weight,
+          interval: h.interval,
+          kind: h.kind,
+          checkName: h.kind,
+          monitor,
+        };
+      }),
+    );
 }
 
-export interface KeepalivedRealServer { address: string; port: number; weight: number; host?: string }
+export interface KeepalivedRealServer {
+  address: string;
+  port: number;
+  weight: number;
+  host?: string;
+}
 export interface KeepalivedService {
   name: string;
   /** "VIP PORT" or "fwmark N": what follows `virtual_server`. */
@@ -126,19 +143,21 @@ export interface KeepalivedService {
  * checkers replace mon + lvs.alert and keepalived owns those entries of the IPVS table.
  */
 export function keepalivedServices(lvs: LvsSpec): KeepalivedService[] {
-  return lvs.services.filter((s) => s.health.monitor === 'keepalived').map((s) => ({
-    name: s.name,
-    key: s.protocol === 'fwmark' ? `fwmark ${s.fwmark}` : `${s.vip} ${s.port}`,
-    delayLoop: s.health.interval,
-    lbAlgo: s.scheduler,
-    lbKind: ({ nat: 'NAT', dr: 'DR', tun: 'TUN' } as const)[s.forwarding],
-    // udp services are refused for keepalived by the inventory check (these checks are http/tcp).
-    protocol: s.protocol === 'udp' ? 'UDP' : 'TCP',
-    http: s.health.kind === 'http',
-    ...(s.persistence !== undefined ? { persistence: s.persistence } : {}),
-    check: { kind: s.health.kind, url: s.health.url, timeout: s.health.timeout },
-    realServers: s.realServers.map((rs) => ({ address: rs.address, port: rs.port, weight: rs.weight, ...(rs.host ? { host: rs.host } : {}) })),
-  }));
+  return lvs.services
+    .filter((s) => s.health.monitor === 'keepalived')
+    .map((s) => ({
+      name: s.name,
+      key: s.protocol === 'fwmark' ? `fwmark ${s.fwmark}` : `${s.vip} ${s.port}`,
+      delayLoop: s.health.interval,
+      lbAlgo: s.scheduler,
+      lbKind: ({ nat: 'NAT', dr: 'DR', tun: 'TUN' } as const)[s.forwarding],
+      // udp services are refused for keepalived by the inventory check (these checks are http/tcp).
+      protocol: s.protocol === 'udp' ? 'UDP' : 'TCP',
+      http: s.health.kind === 'http',
+      ...(s.persistence !== undefined ? { persistence: s.persistence } : {}),
+      check: { kind: s.health.kind, url: s.health.url, timeout: s.health.timeout },
+      realServers: s.realServers.map((rs) => ({ address: rs.address, port: rs.port, weight: rs.weight, ...(rs.host ? { host: rs.host } : {}) })),
+    }));
 }
 
 /** True when keepalived owns this service's IPVS entries (the live-table task and boot rules leave it alone). */
@@ -177,7 +196,10 @@ export function vrrpInstance(ctx: TaskContext): VrrpInstance | undefined {
   if (isLegacyEl(ctx.facts)) {
     // That era's keepalived (1.1.x) knows neither lvs_sync_daemon's syntax nor these options; a
     // file it cannot read would leave both directors without VRRP.
-    throw new ModuleError('lvs', `${ctx.host}: lvs.ha is refused on legacy Red Hat (${ctx.facts.os.id} ${ctx.facts.os.version}, SysV): its keepalived cannot read the VRRP and sync configuration provision writes; run one director there (remove lvs.ha) or upgrade the directors`);
+    throw new ModuleError(
+      'lvs',
+      `${ctx.host}: lvs.ha is refused on legacy Red Hat (${ctx.facts.os.id} ${ctx.facts.os.version}, SysV): its keepalived cannot read the VRRP and sync configuration provision writes; run one director there (remove lvs.ha) or upgrade the directors`,
+    );
   }
   const priority = ha.priorities[ctx.host];
   if (priority === undefined) throw new ModuleError('lvs', `${ctx.host} is not in group directors, which lvs.ha's VRRP peers are`);
@@ -192,12 +214,16 @@ export function vrrpInstance(ctx: TaskContext): VrrpInstance | undefined {
     priority,
     advertInterval: ha.advertInterval,
     preempt: ha.preempt,
-    ...(ha.unicast ? {
-      unicast: {
-        src: String(ctx.vars.dip),
-        peers: Object.keys(ha.priorities).filter((h) => h !== ctx.host).map((h) => String(dipOf(h))),
-      },
-    } : {}),
+    ...(ha.unicast
+      ? {
+          unicast: {
+            src: String(ctx.vars.dip),
+            peers: Object.keys(ha.priorities)
+              .filter((h) => h !== ctx.host)
+              .map((h) => String(dipOf(h))),
+          },
+        }
+      : {}),
     addresses: [...vipsOf(lvs.services).map((v) => `${v}/32`), ...(ha.natGateway ? [`${ha.natGateway}/32`] : []), ...ha.floating],
     ...(ha.sync.enabled ? { sync: { interface: ha.sync.interface ?? iface, id: ha.sync.id } } : {}),
   };

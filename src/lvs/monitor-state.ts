@@ -51,7 +51,10 @@ export class MonStateError extends Error {
  * allow `list`) throws: no answer from mon means its state is unknown, never "all healthy".
  */
 export function parseMonOpstatus(text: string): MonOpstatus[] {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (!lines.some((l) => /^220 /.test(l))) throw new MonStateError(lines.slice(-2).join(' / ') || 'no answer');
   const out: MonOpstatus[] = [];
   for (const line of lines) {

@@ -30,7 +30,10 @@ export function splitSections(stdout: string): Record<Section, string> {
   let cur: Section | undefined;
   for (const line of stdout.split('\n')) {
     const m = line.startsWith(`${MARK} `) ? (line.slice(MARK.length + 1) as Section) : undefined;
-    if (m && (SECTIONS as readonly string[]).includes(m)) { cur = m; continue; }
+    if (m && (SECTIONS as readonly string[]).includes(m)) {
+      cur = m;
+      continue;
+    }
     if (cur) out[cur] += `${line}\n`;
   }
   return out;
@@ -45,7 +48,10 @@ export function ipvsNumber(s: string): number {
 
 const PROTO: Record<string, string> = { TCP: '-t', UDP: '-u', FWM: '-f', SCTP: '--sctp-service' };
 
-export interface ListedService { fields: string[]; dests: Map<string, string[]> }
+export interface ListedService {
+  fields: string[];
+  dests: Map<string, string[]>;
+}
 
 /**
  * Parses the `ipvsadm -Ln` family (plain, --stats, --rate): service lines ("TCP  VIP:PORT ...",
@@ -90,14 +96,33 @@ export function parseDirector(director: string, stdout: string, lvs: LvsSpec): D
   let error: string | undefined;
   if (s.save.includes(`${MARK}-failed`)) error = `ipvsadm -S -n failed: ${s.save.replace(`${MARK}-failed`, '').trim()}`;
   else {
-    try { table = parseIpvsSave(s.save); } catch (e) { error = (e as Error).message; }
+    try {
+      table = parseIpvsSave(s.save);
+    } catch (e) {
+      error = (e as Error).message;
+    }
   }
   let monError: string | undefined;
   let health = new Map<string, MemberHealth>();
   if (lvs.services.some((x) => x.health.monitor === 'mon')) {
-    try { health = monHealth(lvs, parseMonOpstatus(s.mon)); } catch (e) { monError = (e as Error).message; health = monHealth(lvs, e as Error); }
+    try {
+      health = monHealth(lvs, parseMonOpstatus(s.mon));
+    } catch (e) {
+      monError = (e as Error).message;
+      health = monHealth(lvs, e as Error);
+    }
   }
-  return { director, ...(error ? { error } : {}), addresses, table, list: parseIpvsList(s.list), stats: parseIpvsList(s.stats), rate: parseIpvsList(s.rate), health, ...(monError ? { monError } : {}) };
+  return {
+    director,
+    ...(error ? { error } : {}),
+    addresses,
+    table,
+    list: parseIpvsList(s.list),
+    stats: parseIpvsList(s.stats),
+    rate: parseIpvsList(s.rate),
+    health,
+    ...(monError ? { monError } : {}),
+  };
 }
 
 export interface RealServerStatus {
@@ -134,7 +159,11 @@ export interface ServiceStatus {
   healthy: number;
 }
 
-export interface ClusterStatus { services: ServiceStatus[]; errors: { host: string; error: string }[]; ok: boolean }
+export interface ClusterStatus {
+  services: ServiceStatus[];
+  errors: { host: string; error: string }[];
+  ok: boolean;
+}
 
 const col = (l: ListedService | undefined, dest: string, i: number) => {
   const v = l?.dests.get(dest)?.[i];
@@ -194,18 +223,33 @@ const rate = (bps: number) => (bps >= 1e6 ? `${(bps / 1e6).toFixed(1)} MB/s` : b
 export function renderStatus(st: ClusterStatus): string {
   const lines: string[] = [];
   for (const s of st.services) {
-    lines.push(`${s.name}  ${s.key}  monitor ${s.monitor}  VIP on ${s.vipHolders.length ? s.vipHolders.join(', ') : 'NO DIRECTOR'}  (table of ${s.shownFrom})  healthy ${s.healthy}/${s.realServers.length}`);
+    lines.push(
+      `${s.name}  ${s.key}  monitor ${s.monitor}  VIP on ${s.vipHolders.length ? s.vipHolders.join(', ') : 'NO DIRECTOR'}  (table of ${s.shownFrom})  healthy ${s.healthy}/${s.realServers.length}`,
+    );
     const w = Math.max(...s.realServers.map((r) => (r.host ?? r.address).length));
     for (const r of s.realServers) {
-      const weight = r.liveWeight === null ? `weight ${r.weight} (not in table)` : r.liveWeight === r.weight ? `weight ${r.weight}` : `weight ${r.liveWeight} (inventory ${r.weight})`;
+      const weight =
+        r.liveWeight === null
+          ? `weight ${r.weight} (not in table)`
+          : r.liveWeight === r.weight
+            ? `weight ${r.weight}`
+            : `weight ${r.liveWeight} (inventory ${r.weight})`;
       const health = r.health === 'down' ? `DOWN${r.since ? ` since ${r.since}` : ''}` : r.health;
-      lines.push(`  ${(r.host ?? r.address).padEnd(w)}  ${r.address}  ${weight}  ${health}  active ${r.active} inactive ${r.inactive}  conns ${r.conns}  ${r.cps} conn/s in ${rate(r.inBps)} out ${rate(r.outBps)}`);
+      lines.push(
+        `  ${(r.host ?? r.address).padEnd(w)}  ${r.address}  ${weight}  ${health}  active ${r.active} inactive ${r.inactive}  conns ${r.conns}  ${r.cps} conn/s in ${rate(r.inBps)} out ${rate(r.outBps)}`,
+      );
       if (r.health !== 'up') lines.push(`  ${' '.repeat(w)}  health: ${r.healthDetail}`);
     }
     lines.push(`  drift: ${s.drift.length ? s.drift.join('; ') : 'none'}`);
   }
   for (const e of st.errors) lines.push(`${e.host}: ERROR ${e.error}`);
   const bad = st.services.filter((s) => s.healthy === 0).map((s) => s.name);
-  lines.push(bad.length ? `status: NO HEALTHY REAL SERVER for ${bad.join(', ')}` : st.errors.length ? 'status: ERRORS' : 'status: every service has a healthy real server');
+  lines.push(
+    bad.length
+      ? `status: NO HEALTHY REAL SERVER for ${bad.join(', ')}`
+      : st.errors.length
+        ? 'status: ERRORS'
+        : 'status: every service has a healthy real server',
+  );
   return lines.join('\n');
 }

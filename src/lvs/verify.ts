@@ -9,9 +9,19 @@ import type { HostEntry, Inventory, VirtualServiceSpec } from '../inventory/type
 import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
 
-export interface Check { host: string; check: string; ok: boolean; detail: string; cause?: string }
+export interface Check {
+  host: string;
+  check: string;
+  ok: boolean;
+  detail: string;
+  cause?: string;
+}
 
-export interface VerifyReport { checks: Check[]; counts: Record<string, Record<string, number>>; ok: boolean }
+export interface VerifyReport {
+  checks: Check[];
+  counts: Record<string, Record<string, number>>;
+  ok: boolean;
+}
 
 export interface VerifyOptions {
   inventory: Inventory;
@@ -33,7 +43,9 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
   const section = (): Add => {
     const list: Check[] = [];
     sections.push(list);
-    return (host, check, ok, detail, cause) => { list.push({ host, check, ok, detail, ...(ok ? {} : { cause }) }); };
+    return (host, check, ok, detail, cause) => {
+      list.push({ host, check, ok, detail, ...(ok ? {} : { cause }) });
+    };
   };
   const lvs = inv.lvs;
   if (!lvs) return { checks: [{ host: '-', check: 'inventory', ok: false, detail: 'no lvs section', cause: 'inventory' }], counts, ok: false };
@@ -68,32 +80,61 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
           if (!hs) missing.push(`service ${serviceKey(s)}`);
           else for (const dst of s.dests) if (!hs.dests.some((x) => x.address === dst.address)) missing.push(`${dst.address} in ${serviceKey(s)}`);
         }
-        add(d.name, 'IPVS table equals the inventory', same, same ? `${want.length} service(s)` : `live:\n${live.stdout.trim()}`,
-          missing.length ? `missing rule: ${missing.join(', ')}` : 'rules differ from the inventory (weights, methods or extra entries)');
+        add(
+          d.name,
+          'IPVS table equals the inventory',
+          same,
+          same ? `${want.length} service(s)` : `live:\n${live.stdout.trim()}`,
+          missing.length ? `missing rule: ${missing.join(', ')}` : 'rules differ from the inventory (weights, methods or extra entries)',
+        );
       }
       const addrs = (await run(c, sh`ip -o -4 addr show`)).stdout;
       held.set(d.name, addrs);
       // Two directors (lvs.ha): which one holds a VIP is VRRP's choice, checked across directors below.
-      if (!lvs.ha) for (const vip of new Set(lvs.services.map((s) => s.vip))) {
-        add(d.name, `VIP ${vip} on the director`, addrs.includes(` ${vip}/`), addrs.includes(` ${vip}/`) ? 'present' : 'absent', 'VIP missing on the director');
-      }
+      if (!lvs.ha)
+        for (const vip of new Set(lvs.services.map((s) => s.vip))) {
+          add(
+            d.name,
+            `VIP ${vip} on the director`,
+            addrs.includes(` ${vip}/`),
+            addrs.includes(` ${vip}/`) ? 'present' : 'absent',
+            'VIP missing on the director',
+          );
+        }
       if (lvs.ha?.sync.enabled) syncd.set(d.name, (await run(c, sh`ipvsadm -L --daemon`)).stdout);
       if (lvs.services.some((s) => s.forwarding === 'nat')) {
         const dev = String(d.vars.lan_interface ?? 'eth0');
-        const [fwd = '', all = '', ifc = ''] = (await run(c, sh`cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects ${`/proc/sys/net/ipv4/conf/${dev}/send_redirects`}`)).stdout.trim().split('\n');
+        const [fwd = '', all = '', ifc = ''] = (
+          await run(c, sh`cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects ${`/proc/sys/net/ipv4/conf/${dev}/send_redirects`}`)
+        ).stdout
+          .trim()
+          .split('\n');
         add(d.name, 'NAT: ip_forward=1', fwd === '1', `ip_forward=${fwd}`, 'NAT director does not forward');
         // send_redirects is OR-ed: one 1 makes real servers answer clients directly, bypassing the un-NAT.
-        add(d.name, `NAT: no ICMP redirects (all and ${dev})`, all === '0' && ifc === '0', `all=${all} ${dev}=${ifc}`, 'NAT gateway wrong: the director sends ICMP redirects');
+        add(
+          d.name,
+          `NAT: no ICMP redirects (all and ${dev})`,
+          all === '0' && ifc === '0',
+          `all=${all} ${dev}=${ifc}`,
+          'NAT gateway wrong: the director sends ICMP redirects',
+        );
       }
       // Each real server's own page, fetched from the director: it is up, and its body identifies it.
-      for (const s of lvs.services) for (const rs of s.realServers) {
-        const label = rs.host ?? rs.address;
-        const r = await run(c, sh`curl -s -m 3 ${`http://${rs.address}:${rs.port}${s.health.url}`}`);
-        const up = r.code === 0 && r.stdout.length > 0;
-        if (!up) rsDown.add(label);
-        else bodies.set(r.stdout, label);
-        add(d.name, `real server ${label} answers ${rs.address}:${rs.port}`, up, up ? `${r.stdout.length} bytes` : `curl exit ${r.code}`, `real server ${label} down`);
-      }
+      for (const s of lvs.services)
+        for (const rs of s.realServers) {
+          const label = rs.host ?? rs.address;
+          const r = await run(c, sh`curl -s -m 3 ${`http://${rs.address}:${rs.port}${s.health.url}`}`);
+          const up = r.code === 0 && r.stdout.length > 0;
+          if (!up) rsDown.add(label);
+          else bodies.set(r.stdout, label);
+          add(
+            d.name,
+            `real server ${label} answers ${rs.address}:${rs.port}`,
+            up,
+            up ? `${r.stdout.length} bytes` : `curl exit ${r.code}`,
+            `real server ${label} down`,
+          );
+        }
     };
 
     // --- real servers
@@ -103,19 +144,38 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const c = await conn(rsHost);
       const fwd = roles[0]!.forwarding;
       const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
-      const state = await run(c, Script.join([
-        raw('for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done'),
-        raw('echo "--addr"; ip -o -4 addr show'),
-        // RHEL 3 has no ss (and EL 5/6's has no -H): netstat's listening sockets instead.
-        sh`echo "--listen"; { command -v ss >/dev/null 2>&1 && ss -Hltn ${`sport = :${port}`} 2>/dev/null; } || netstat -ltn 2>/dev/null | awk ${`$4 ~ /:${port}$/`}`,
-        ...(fwd === 'nat' && client ? [sh`echo "--route"; ip route get ${String(client.vars.lan_address ?? '0.0.0.0')}`] : []),
-        // Kernels without arp_ignore (2.4) hide the VIP with noarp or arptables instead.
-        raw('echo "--arp"; noarpctl list 2>/dev/null; arptables -L -n 2>/dev/null; true'),
-      ], '\n'));
-      const kv = Object.fromEntries(state.stdout.split('\n').filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l)).map((l) => l.split('=') as [string, string]));
+      const state = await run(
+        c,
+        Script.join(
+          [
+            raw(
+              'for k in all/arp_ignore all/arp_announce all/rp_filter tunl0/rp_filter; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/net/ipv4/conf/$k 2>/dev/null)"; done',
+            ),
+            raw('echo "--addr"; ip -o -4 addr show'),
+            // RHEL 3 has no ss (and EL 5/6's has no -H): netstat's listening sockets instead.
+            sh`echo "--listen"; { command -v ss >/dev/null 2>&1 && ss -Hltn ${`sport = :${port}`} 2>/dev/null; } || netstat -ltn 2>/dev/null | awk ${`$4 ~ /:${port}$/`}`,
+            ...(fwd === 'nat' && client ? [sh`echo "--route"; ip route get ${String(client.vars.lan_address ?? '0.0.0.0')}`] : []),
+            // Kernels without arp_ignore (2.4) hide the VIP with noarp or arptables instead.
+            raw('echo "--arp"; noarpctl list 2>/dev/null; arptables -L -n 2>/dev/null; true'),
+          ],
+          '\n',
+        ),
+      );
+      const kv = Object.fromEntries(
+        state.stdout
+          .split('\n')
+          .filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l))
+          .map((l) => l.split('=') as [string, string]),
+      );
       const part = (name: string) => (state.stdout.split(new RegExp(`^--${name}$`, 'm'))[1] ?? '').split(/^--(?:addr|listen|route|arp)$/m)[0]!;
       const [addrPart, listenPart, routePart, arpPart] = ['addr', 'listen', 'route', 'arp'].map(part) as [string, string, string, string];
-      add(rsHost.name, `service listening on :${port}`, listenPart.trim().length > 0, listenPart.trim() || 'nothing listening', `real server ${rsHost.name} down (nothing listens on :${port})`);
+      add(
+        rsHost.name,
+        `service listening on :${port}`,
+        listenPart.trim().length > 0,
+        listenPart.trim() || 'nothing listening',
+        `real server ${rsHost.name} down (nothing listens on :${port})`,
+      );
       if (fwd === 'nat') {
         // Two directors: the floating gateway, which follows the master.
         const dip = lvs.ha?.natGateway ?? String(directors[0]?.vars.dip ?? '');
@@ -132,10 +192,24 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const ai = num(kv['all/arp_ignore']);
       const aa = num(kv['all/arp_announce']);
       if (!kv['all/arp_ignore']) {
-        const hidden = [...new Set(roles.map((s) => s.vip))].every((vip) => new RegExp(`(^|[^0-9.])${vip.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(arpPart));
-        add(rsHost.name, 'ARP: the VIP hidden by noarp or arptables (kernel without arp_ignore)', hidden, arpPart.trim() || 'no noarp entry or arptables rule',
-          `ARP problem on ${rsHost.name} (no arp_ignore in its kernel and no noarp/arptables entry for the VIP)`);
-      } else add(rsHost.name, 'ARP: arp_ignore>=1, arp_announce=2', ai >= 1 && aa === 2, `arp_ignore=${ai} arp_announce=${aa}`, `ARP problem on ${rsHost.name} (it may answer ARP for the VIP)`);
+        const hidden = [...new Set(roles.map((s) => s.vip))].every((vip) =>
+          new RegExp(`(^|[^0-9.])${vip.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(arpPart),
+        );
+        add(
+          rsHost.name,
+          'ARP: the VIP hidden by noarp or arptables (kernel without arp_ignore)',
+          hidden,
+          arpPart.trim() || 'no noarp entry or arptables rule',
+          `ARP problem on ${rsHost.name} (no arp_ignore in its kernel and no noarp/arptables entry for the VIP)`,
+        );
+      } else
+        add(
+          rsHost.name,
+          'ARP: arp_ignore>=1, arp_announce=2',
+          ai >= 1 && aa === 2,
+          `arp_ignore=${ai} arp_announce=${aa}`,
+          `ARP problem on ${rsHost.name} (it may answer ARP for the VIP)`,
+        );
       if (fwd === 'tun') {
         // The kernel uses max(all, dev): 1 (strict) on either drops decapsulated packets.
         const rp = Math.max(num(kv['all/rp_filter']), num(kv['tunl0/rp_filter']));
@@ -143,10 +217,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       }
     };
 
-    await Promise.all([
-      ...directors.map((d) => directorChecks(d, section())),
-      ...rsHosts.map((h) => realServerChecks(h, section())),
-    ]);
+    await Promise.all([...directors.map((d) => directorChecks(d, section())), ...rsHosts.map((h) => realServerChecks(h, section()))]);
 
     // --- two directors: one master holds every floating address, the sync daemons pair up
     const master = lvs.ha ? haChecks(lvs, directors, held, syncd, section()) : undefined;
@@ -157,7 +228,8 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       const c = await conn(client);
       const iface = String(client.vars.lan_interface ?? 'eth1');
       for (const s of lvs.services) {
-        if (s.forwarding !== 'nat') await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!lvs.ha);
+        if (s.forwarding !== 'nat')
+          await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!lvs.ha);
         await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add);
       }
       if (master && lvs.ha?.sync.enabled) await checkSyncedConnections(lvs.services, String(client.vars.lan_address ?? ''), master, directors, conn, section());
@@ -174,26 +246,50 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
  * sync daemons run with the same id: a master daemon on the master, backup daemons elsewhere.
  * Returns the master's name (undefined when there is none, or several).
  */
-function haChecks(lvs: NonNullable<Inventory['lvs']>, directors: HostEntry[], held: Map<string, string>, syncd: Map<string, string>, add: Add): string | undefined {
+function haChecks(
+  lvs: NonNullable<Inventory['lvs']>,
+  directors: HostEntry[],
+  held: Map<string, string>,
+  syncd: Map<string, string>,
+  add: Add,
+): string | undefined {
   const ha = lvs.ha!;
   const floating = [...new Set(lvs.services.map((s) => s.vip)), ...(ha.natGateway ? [ha.natGateway] : []), ...ha.floating.map((c) => c.split('/')[0]!)];
   const holders = new Set<string>();
   for (const addr of floating) {
     const who = directors.filter((d) => (held.get(d.name) ?? '').includes(` ${addr}/`)).map((d) => d.name);
     who.forEach((w) => holders.add(w));
-    add('directors', `${addr} held by exactly one director`, who.length === 1, who.length ? `on ${who.join(', ')}` : 'on none',
-      who.length === 0 ? `VIP missing on every director (is keepalived running? ${addr})` : `split brain: ${who.join(' and ')} both hold ${addr} (VRRP adverts not reaching each other?)`);
+    add(
+      'directors',
+      `${addr} held by exactly one director`,
+      who.length === 1,
+      who.length ? `on ${who.join(', ')}` : 'on none',
+      who.length === 0
+        ? `VIP missing on every director (is keepalived running? ${addr})`
+        : `split brain: ${who.join(' and ')} both hold ${addr} (VRRP adverts not reaching each other?)`,
+    );
   }
   const master = holders.size === 1 ? [...holders][0] : undefined;
-  add('directors', 'one VRRP master holds every floating address', master !== undefined, master ? `master ${master}` : `holders: ${[...holders].join(', ') || 'none'}`,
-    'VRRP: the floating addresses are not on one director');
+  add(
+    'directors',
+    'one VRRP master holds every floating address',
+    master !== undefined,
+    master ? `master ${master}` : `holders: ${[...holders].join(', ') || 'none'}`,
+    'VRRP: the floating addresses are not on one director',
+  );
   if (ha.sync.enabled) {
     for (const d of directors) {
       const out = syncd.get(d.name) ?? '';
       const role = d.name === master ? 'master' : 'backup';
       const m = new RegExp(`${role} sync daemon \\(mcast=([^,]+), syncid=(\\d+)`).exec(out);
       const ok = !!m && Number(m[2]) === ha.sync.id;
-      add(d.name, `${role} sync daemon with syncid ${ha.sync.id}`, ok, out.trim() || 'no sync daemon', m ? `sync daemon id ${m[2]} differs from ${ha.sync.id}` : `no ${role} sync daemon on ${d.name}: connections would not survive a takeover`);
+      add(
+        d.name,
+        `${role} sync daemon with syncid ${ha.sync.id}`,
+        ok,
+        out.trim() || 'no sync daemon',
+        m ? `sync daemon id ${m[2]} differs from ${ha.sync.id}` : `no ${role} sync daemon on ${d.name}: connections would not survive a takeover`,
+      );
     }
   }
   return master;
@@ -203,12 +299,25 @@ function haChecks(lvs: NonNullable<Inventory['lvs']>, directors: HostEntry[], he
  * After traffic: the backups' connection tables (ipvsadm -Lnc) hold the master's connections from
  * the client to the VIPs (the sync daemon sends each after a few packets; waits up to 5 s).
  */
-async function checkSyncedConnections(services: VirtualServiceSpec[], clientAddr: string, master: string, directors: HostEntry[], conn: (h: HostEntry) => Promise<Connection>, add: Add) {
+async function checkSyncedConnections(
+  services: VirtualServiceSpec[],
+  clientAddr: string,
+  master: string,
+  directors: HostEntry[],
+  conn: (h: HostEntry) => Promise<Connection>,
+  add: Add,
+) {
   const vips = new Set(services.map((s) => `${s.vip}:${s.port}`));
   const table = async (d: HostEntry) => {
     const out = (await run(await conn(d), sh`ipvsadm -Lnc`)).stdout;
     // pro expire state source virtual destination
-    return new Set(out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 6 && vips.has(f[4]!) && (!clientAddr || f[3]!.startsWith(`${clientAddr}:`))).map((f) => `${f[3]} ${f[4]} ${f[5]}`));
+    return new Set(
+      out
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length >= 6 && vips.has(f[4]!) && (!clientAddr || f[3]!.startsWith(`${clientAddr}:`)))
+        .map((f) => `${f[3]} ${f[4]} ${f[5]}`),
+    );
   };
   const mine = await table(directors.find((d) => d.name === master)!);
   for (const b of directors.filter((d) => d.name !== master)) {
@@ -221,13 +330,28 @@ async function checkSyncedConnections(services: VirtualServiceSpec[], clientAddr
     const synced = [...mine].filter((x) => have.has(x)).length;
     // Half at least: the sync daemon sends by UDP and may lose some; none synced is the failure.
     const ok = mine.size > 0 && synced * 2 >= mine.size;
-    add(b.name, `holds the master's connections (ipvsadm -Lnc)`, ok, `${synced} of ${master}'s ${mine.size} client connection(s)`,
-      mine.size === 0 ? `no connection on ${master} to compare (did the requests go through it?)` : `sync broken: ${b.name} holds ${synced} of ${mine.size} connections`);
+    add(
+      b.name,
+      `holds the master's connections (ipvsadm -Lnc)`,
+      ok,
+      `${synced} of ${master}'s ${mine.size} client connection(s)`,
+      mine.size === 0
+        ? `no connection on ${master} to compare (did the requests go through it?)`
+        : `sync broken: ${b.name} holds ${synced} of ${mine.size} connections`,
+    );
   }
 }
 
-async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string, iface: string, directors: HostEntry[],
-  conn: (h: HostEntry) => Promise<Connection>, add: Add, onlyOne = false) {
+async function checkArp(
+  s: VirtualServiceSpec,
+  c: Connection,
+  clientName: string,
+  iface: string,
+  directors: HostEntry[],
+  conn: (h: HostEntry) => Promise<Connection>,
+  add: Add,
+  onlyOne = false,
+) {
   const r = await run(c, sh`arping -c 3 -w 4 -I ${iface} ${s.vip} 2>&1`);
   const macs = [...new Set([...r.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase()))];
   const dmacs: string[] = [];
@@ -238,12 +362,25 @@ async function checkArp(s: VirtualServiceSpec, c: Connection, clientName: string
   const strangers = macs.filter((m) => !dmacs.includes(m));
   // Two directors: only the master's MAC (`directors` holds just the master then).
   const ok = macs.length > 0 && strangers.length === 0 && (!onlyOne || macs.length === 1);
-  add(clientName, `ARP for ${s.vip} answered by the director only`, ok, `replies from ${macs.join(', ') || 'nobody'} (director ${dmacs.join(', ')})`,
-    macs.length === 0 ? `ARP problem: nobody answers for ${s.vip}` : `ARP problem: ${strangers.join(', ')} answer(s) for ${s.vip} besides the director`);
+  add(
+    clientName,
+    `ARP for ${s.vip} answered by the director only`,
+    ok,
+    `replies from ${macs.join(', ') || 'nobody'} (director ${dmacs.join(', ')})`,
+    macs.length === 0 ? `ARP problem: nobody answers for ${s.vip}` : `ARP problem: ${strangers.join(', ')} answer(s) for ${s.vip} besides the director`,
+  );
 }
 
-export async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientName: string, n: number, bodies: Map<string, string>, rsDown: Set<string>,
-  counts: Record<string, Record<string, number>>, add: Add) {
+export async function checkTraffic(
+  s: VirtualServiceSpec,
+  c: Connection,
+  clientName: string,
+  n: number,
+  bodies: Map<string, string>,
+  rsDown: Set<string>,
+  counts: Record<string, Record<string, number>>,
+  add: Add,
+) {
   const url = `http://${s.vip}:${s.port}${s.health.url}`;
   // One curl for all N requests (a process costs ~0.1 s under emulation), each on a new
   // connection (Connection: close) so IPVS schedules every one; each response is followed by a
@@ -255,7 +392,7 @@ export async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientN
   for (let i = 0; i < n; i++) {
     const body = parts[2 * i];
     const code = parts[2 * i + 1];
-    const who = code === undefined || code === '000' || body === undefined ? 'failed' : bodies.get(body) ?? 'unknown';
+    const who = code === undefined || code === '000' || body === undefined ? 'failed' : (bodies.get(body) ?? 'unknown');
     tally[who] = (tally[who] ?? 0) + 1;
   }
   counts[s.name] = tally;
@@ -264,9 +401,16 @@ export async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientN
   const exact = s.scheduler === 'rr' || s.scheduler === 'wrr';
   const problems: string[] = [];
   const failed = tally.failed ?? 0;
-  const summary = Object.entries(tally).map(([k, v]) => `${k}=${v}`).join(' ');
-  add(clientName, `${n} requests to ${s.vip}:${s.port} answered`, failed === 0, summary,
-    'requests failed: replies do not reach the client (ARP, rp_filter, NAT gateway or a missing rule; see the checks above)');
+  const summary = Object.entries(tally)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  add(
+    clientName,
+    `${n} requests to ${s.vip}:${s.port} answered`,
+    failed === 0,
+    summary,
+    'requests failed: replies do not reach the client (ARP, rp_filter, NAT gateway or a missing rule; see the checks above)',
+  );
   // A spread is judged on answers only: with none, there is nothing to judge (never "ok").
   if (failed === n) {
     add(clientName, `spread of ${s.vip}:${s.port}`, false, summary, 'no request succeeded: the spread cannot be judged');
@@ -275,8 +419,15 @@ export async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientN
   if (s.persistence !== undefined) {
     // Persistent: one client must stay on one real server (its template), whatever the weights.
     const responders = Object.keys(tally).filter((k) => k !== 'failed');
-    add(clientName, `persistence ${s.persistence}s: one client stays on one real server`, responders.length === 1 && responders[0] !== 'unknown', summary,
-      responders.includes('unknown') ? 'unknown responder (a page that is not any real server\'s)' : `persistence broken: one client was answered by ${responders.join(', ')}`);
+    add(
+      clientName,
+      `persistence ${s.persistence}s: one client stays on one real server`,
+      responders.length === 1 && responders[0] !== 'unknown',
+      summary,
+      responders.includes('unknown')
+        ? "unknown responder (a page that is not any real server's)"
+        : `persistence broken: one client was answered by ${responders.join(', ')}`,
+    );
     return;
   }
   for (const rs of live) {
@@ -286,6 +437,11 @@ export async function checkTraffic(s: VirtualServiceSpec, c: Connection, clientN
     const slack = exact ? 1 : Math.max(2, want * 0.25);
     if (Math.abs(got - want) > slack) problems.push(`${label}: ${got} (expected ~${want.toFixed(1)})`);
   }
-  add(clientName, `spread matches ${s.scheduler} with weights ${s.realServers.map((x) => x.weight).join(':')}`, problems.length === 0 && !tally.unknown, problems.join('; ') || summary,
-    tally.unknown ? 'unknown responder (a page that is not any real server\'s)' : `unbalanced: ${problems.join('; ')}`);
+  add(
+    clientName,
+    `spread matches ${s.scheduler} with weights ${s.realServers.map((x) => x.weight).join(':')}`,
+    problems.length === 0 && !tally.unknown,
+    problems.join('; ') || summary,
+    tally.unknown ? "unknown responder (a page that is not any real server's)" : `unbalanced: ${problems.join('; ')}`,
+  );
 }

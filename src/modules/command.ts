@@ -41,7 +41,9 @@ export function commandProbe(o: Pick<CommandOptions, 'creates' | 'removes' | 'un
   return {
     script: Script.join(lines, '\n'),
     // Offline, assume the command has to run.
-    blank: [o.creates ? 'creates=0' : '', o.removes ? 'removes=1' : '', o.unless ? 'unless=1' : '', o.onlyIf ? 'onlyif=0' : '', 'done=1'].filter(Boolean).join('\n'),
+    blank: [o.creates ? 'creates=0' : '', o.removes ? 'removes=1' : '', o.unless ? 'unless=1' : '', o.onlyIf ? 'onlyif=0' : '', 'done=1']
+      .filter(Boolean)
+      .join('\n'),
     parse(out) {
       const kv = new KeyValues(out.stdout);
       if (!kv.has('done')) throw new ModuleError('command', 'guard probe did not complete');
@@ -75,13 +77,15 @@ export function planCommand(o: CommandOptions, s: CommandState): PlannedChange[]
     o.unless ? `unless guard exited ${s.unlessCode}` : '',
     o.onlyIf ? 'onlyIf guard passed' : '',
   ].filter(Boolean);
-  return [{
-    summary: o.undo ? `run ${o.name}` : `run ${o.name} (no undo: a command's effects are not tracked)`,
-    reason: why.length ? why.join('; ') : 'no guard: runs every time',
-    apply: [{ kind: 'exec', script: o.cmd }],
-    ...(o.undo ? { undo: [{ kind: 'exec' as const, script: o.undo }] } : {}),
-    before: { command: o.name, guards: s },
-  }];
+  return [
+    {
+      summary: o.undo ? `run ${o.name}` : `run ${o.name} (no undo: a command's effects are not tracked)`,
+      reason: why.length ? why.join('; ') : 'no guard: runs every time',
+      apply: [{ kind: 'exec', script: o.cmd }],
+      ...(o.undo ? { undo: [{ kind: 'exec' as const, script: o.undo }] } : {}),
+      before: { command: o.name, guards: s },
+    },
+  ];
 }
 
 export function command(opts: CommandOptions): Task<CommandState> {

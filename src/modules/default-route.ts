@@ -27,16 +27,24 @@ export function defaultRoute(o: TaskMeta & { via: string }): Task<DefaultRouteSt
     }),
     plan(s): PlannedChange[] {
       if (s.via === o.via) return [];
-      return [{
-        summary: `default route via ${o.via}${s.via ? ` (was via ${s.via})` : ''}`,
-        reason: s.via ? `the default route goes via ${s.via}` : 'no default route',
-        diff: `${s.via ? `-default via ${s.via}\n` : ''}+default via ${o.via}\n`,
-        apply: [{ kind: 'exec', script: sh`${SBIN_PATH}; ip route replace default via ${o.via}` }],
-        undo: [{ kind: 'exec', script: s.via
-          ? sh`${SBIN_PATH}; ip route replace default via ${s.via}`
-          : sh`${SBIN_PATH}; ip -4 route show default | grep -q . && ip route del default || true` }],
-        before: { via: s.via ?? null }, after: { via: o.via },
-      }];
+      return [
+        {
+          summary: `default route via ${o.via}${s.via ? ` (was via ${s.via})` : ''}`,
+          reason: s.via ? `the default route goes via ${s.via}` : 'no default route',
+          diff: `${s.via ? `-default via ${s.via}\n` : ''}+default via ${o.via}\n`,
+          apply: [{ kind: 'exec', script: sh`${SBIN_PATH}; ip route replace default via ${o.via}` }],
+          undo: [
+            {
+              kind: 'exec',
+              script: s.via
+                ? sh`${SBIN_PATH}; ip route replace default via ${s.via}`
+                : sh`${SBIN_PATH}; ip -4 route show default | grep -q . && ip route del default || true`,
+            },
+          ],
+          before: { via: s.via ?? null },
+          after: { via: o.via },
+        },
+      ];
     },
   };
 }

@@ -70,15 +70,27 @@ export function planDirectory(want: FileAttrs & { path: string }, state: Directo
   if (state.type === 'absent') {
     const mode = want.mode ?? DEFAULT_DIR_MODE;
     // rmdir, deepest first: fails loudly (instead of deleting) if something was put inside since.
-    const undo: Step[] = [{ kind: 'exec', script: state.missing.length ? Script.join(state.missing.map((d) => sh`rmdir ${d}`), ' && ') : raw('true') }];
-    return [{
-      summary: `create directory ${path} (mode ${mode}${want.owner || want.group ? `, ${want.owner ?? '-'}:${want.group ?? '-'}` : ''})`,
-      reason: `${path} does not exist`,
-      apply: [{ kind: 'exec', script: sh`mkdir -p ${t} && ${attrScript(t, { ...want, mode })}` }],
-      undo,
-      before: { path, exists: false, created: state.missing },
-      after: { path, exists: true, mode, owner: want.owner, group: want.group },
-    }];
+    const undo: Step[] = [
+      {
+        kind: 'exec',
+        script: state.missing.length
+          ? Script.join(
+              state.missing.map((d) => sh`rmdir ${d}`),
+              ' && ',
+            )
+          : raw('true'),
+      },
+    ];
+    return [
+      {
+        summary: `create directory ${path} (mode ${mode}${want.owner || want.group ? `, ${want.owner ?? '-'}:${want.group ?? '-'}` : ''})`,
+        reason: `${path} does not exist`,
+        apply: [{ kind: 'exec', script: sh`mkdir -p ${t} && ${attrScript(t, { ...want, mode })}` }],
+        undo,
+        before: { path, exists: false, created: state.missing },
+        after: { path, exists: true, mode, owner: want.owner, group: want.group },
+      },
+    ];
   }
   const modeDiff = want.mode !== undefined && want.mode !== state.mode;
   const ownerDiff = want.owner !== undefined && want.owner !== state.owner && want.owner !== String(state.uid);
@@ -90,15 +102,24 @@ export function planDirectory(want: FileAttrs & { path: string }, state: Directo
     ...(groupDiff ? [`group ${state.group} -> ${want.group}`] : []),
   ];
   const finalMode = want.mode ?? state.mode!;
-  return [{
-    summary: `set directory ${path} ${parts.join(', ')}`,
-    reason: `${path} attributes differ`,
-    diff: parts.map((p) => p.replace(/^(\w+) (\S+) -> (\S+)$/, '-$1 $2\n+$1 $3')).join('\n'),
-    apply: [{ kind: 'exec', script: attrScript(t, { ...(ownerDiff ? { owner: want.owner } : {}), ...(groupDiff ? { group: want.group } : {}), mode: finalMode }) }],
-    undo: [{ kind: 'exec', script: attrScript(t, { ...(ownerDiff || groupDiff ? { owner: String(state.uid), group: String(state.gid) } : {}), mode: state.mode! }) }],
-    before: { path, exists: true, mode: state.mode, owner: state.owner, group: state.group, uid: state.uid, gid: state.gid },
-    after: { path, exists: true, mode: finalMode, owner: want.owner ?? state.owner, group: want.group ?? state.group },
-  }];
+  return [
+    {
+      summary: `set directory ${path} ${parts.join(', ')}`,
+      reason: `${path} attributes differ`,
+      diff: parts.map((p) => p.replace(/^(\w+) (\S+) -> (\S+)$/, '-$1 $2\n+$1 $3')).join('\n'),
+      apply: [
+        { kind: 'exec', script: attrScript(t, { ...(ownerDiff ? { owner: want.owner } : {}), ...(groupDiff ? { group: want.group } : {}), mode: finalMode }) },
+      ],
+      undo: [
+        {
+          kind: 'exec',
+          script: attrScript(t, { ...(ownerDiff || groupDiff ? { owner: String(state.uid), group: String(state.gid) } : {}), mode: state.mode! }),
+        },
+      ],
+      before: { path, exists: true, mode: state.mode, owner: state.owner, group: state.group, uid: state.uid, gid: state.gid },
+      after: { path, exists: true, mode: finalMode, owner: want.owner ?? state.owner, group: want.group ?? state.group },
+    },
+  ];
 }
 
 export function directory(opts: DirectoryOptions): Task<DirectoryState> {

@@ -85,7 +85,8 @@ export function parseFileState(module: string, kv: KeyValues, path: string, pref
     return { path, type: type as FileType };
   }
   const st = (kv.get(`${prefix}stat`) ?? '').split(' ');
-  if (st.length < 6 || !/^[0-7]+$/.test(st[0]!)) throw new ModuleError(module, `probe of ${path}: unparseable stat line ${JSON.stringify(kv.get(`${prefix}stat`))}`);
+  if (st.length < 6 || !/^[0-7]+$/.test(st[0]!))
+    throw new ModuleError(module, `probe of ${path}: unparseable stat line ${JSON.stringify(kv.get(`${prefix}stat`))}`);
   const [modeS, uidS, gidS, sizeS, owner, group] = st as [string, string, string, string, string, string];
   let content: Buffer | undefined;
   const b64 = kv.get(`${prefix}b64`);
@@ -103,7 +104,7 @@ export function parseFileState(module: string, kv: KeyValues, path: string, pref
     owner,
     group,
     size,
-    sha256: content ? sha256(content) : (kv.get(`${prefix}sha256`) || null),
+    sha256: content ? sha256(content) : kv.get(`${prefix}sha256`) || null,
     ...(content ? { content } : {}),
   };
 }
@@ -178,13 +179,29 @@ function describeAttrs(a: FileAttrs): string {
 /** Before-state as journal data: never the content, only its hash. */
 export function fileBefore(state: FileState): Record<string, unknown> {
   if (state.type !== 'file') return { path: state.path, exists: state.type !== 'absent', type: state.type };
-  return { path: state.path, exists: true, type: 'file', mode: state.mode, owner: state.owner, group: state.group, uid: state.uid, gid: state.gid, size: state.size, sha256: state.sha256 };
+  return {
+    path: state.path,
+    exists: true,
+    type: 'file',
+    mode: state.mode,
+    owner: state.owner,
+    group: state.group,
+    uid: state.uid,
+    gid: state.gid,
+    size: state.size,
+    sha256: state.sha256,
+  };
 }
 
 /** A file's drift evidence: its sha256 as the host computes it (before: '' when it did not exist). */
 export function fileEvidence(path: string, newSha: string, state: FileState): Evidence {
   const before = state.type === 'absent' ? '' : state.sha256 ? `${state.sha256}\n` : undefined;
-  return { what: `${path} content`, check: sh`sha256sum < ${path} 2>/dev/null | cut -d' ' -f1`, after: `${newSha}\n`, ...(before !== undefined ? { before } : {}) };
+  return {
+    what: `${path} content`,
+    check: sh`sha256sum < ${path} 2>/dev/null | cut -d' ' -f1`,
+    after: `${newSha}\n`,
+    ...(before !== undefined ? { before } : {}),
+  };
 }
 
 /** Pure: compare the probed file with the wanted one. [] when equal. */
@@ -196,21 +213,32 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
   const newSha = sha256(want.content);
   const secret = want.secret === true;
   const secretNote = secret ? ' (secret: content not shown)' : '';
-  const after = (a: FileAttrs): Record<string, unknown> => ({ path, exists: true, type: 'file', mode: a.mode, owner: a.owner, group: a.group, size: want.content.length, sha256: newSha });
+  const after = (a: FileAttrs): Record<string, unknown> => ({
+    path,
+    exists: true,
+    type: 'file',
+    mode: a.mode,
+    owner: a.owner,
+    group: a.group,
+    size: want.content.length,
+    sha256: newSha,
+  });
 
   if (state.type === 'absent') {
     const attrs = { mode: want.mode ?? DEFAULT_FILE_MODE, owner: want.owner, group: want.group };
-    return [{
-      summary: `create ${path} (${want.content.length} bytes, ${describeAttrs(attrs)})${secretNote}`,
-      reason: `${path} does not exist`,
-      ...(secret ? {} : { diff: contentDiff(path, Buffer.alloc(0), sha256(''), want.content) }),
-      apply: [atomicWriteStep(path, want.content, attrs)],
-      undo: [removeFileStep(path)],
-      ...(secret ? {} : { writes: { path, content: want.content, mode: attrs.mode } }),
-      before: fileBefore(state),
-      after: after(attrs),
-      evidence: fileEvidence(path, newSha, state),
-    }];
+    return [
+      {
+        summary: `create ${path} (${want.content.length} bytes, ${describeAttrs(attrs)})${secretNote}`,
+        reason: `${path} does not exist`,
+        ...(secret ? {} : { diff: contentDiff(path, Buffer.alloc(0), sha256(''), want.content) }),
+        apply: [atomicWriteStep(path, want.content, attrs)],
+        undo: [removeFileStep(path)],
+        ...(secret ? {} : { writes: { path, content: want.content, mode: attrs.mode } }),
+        before: fileBefore(state),
+        after: after(attrs),
+        evidence: fileEvidence(path, newSha, state),
+      },
+    ];
   }
 
   const contentSame = state.content !== undefined ? state.content.equals(want.content) : state.sha256 === newSha;
@@ -241,17 +269,19 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
     // Write with the final numeric-or-named ids: keep what was there when not managed.
     const writeAttrs = { mode: final.mode, owner: want.owner ?? String(state.uid), group: want.group ?? String(state.gid) };
     const diff = secret ? undefined : [contentDiff(path, state.content, state.sha256, want.content), valueDiff].filter(Boolean).join('\n');
-    return [{
-      summary: `update ${path}: ${parts.join(', ')}${secretNote}${undoNote}`,
-      reason: `${path} differs from the wanted ${module === 'file' ? 'content' : module}`,
-      ...(diff ? { diff } : {}),
-      apply: [atomicWriteStep(path, want.content, writeAttrs)],
-      ...(undo ? { undo } : {}),
-      ...(secret ? {} : { writes: { path, content: want.content, mode: writeAttrs.mode } }),
-      before: fileBefore(state),
-      after: after(final),
-      evidence: fileEvidence(path, newSha, state),
-    }];
+    return [
+      {
+        summary: `update ${path}: ${parts.join(', ')}${secretNote}${undoNote}`,
+        reason: `${path} differs from the wanted ${module === 'file' ? 'content' : module}`,
+        ...(diff ? { diff } : {}),
+        apply: [atomicWriteStep(path, want.content, writeAttrs)],
+        ...(undo ? { undo } : {}),
+        ...(secret ? {} : { writes: { path, content: want.content, mode: writeAttrs.mode } }),
+        before: fileBefore(state),
+        after: after(final),
+        evidence: fileEvidence(path, newSha, state),
+      },
+    ];
   }
 
   const target = path;
@@ -265,16 +295,18 @@ export function planFile(module: string, want: DesiredFile, state: FileState): P
     ...(ownerDiff || groupDiff ? { owner: oldAttrs.owner, group: oldAttrs.group } : {}),
     mode: oldAttrs.mode,
   };
-  return [{
-    summary: `set ${path} ${parts.join(', ')}`,
-    reason: `${path} attributes differ`,
-    diff: valueDiff,
-    apply: [{ kind: 'exec', script: Script.join(attrCommands(target, applyAttrs), ' && ') }],
-    undo: [{ kind: 'exec', script: Script.join(attrCommands(target, undoAttrs), ' && ') }],
-    before: fileBefore(state),
-    after: after(final),
-    evidence: fileEvidence(path, newSha, state),
-  }];
+  return [
+    {
+      summary: `set ${path} ${parts.join(', ')}`,
+      reason: `${path} attributes differ`,
+      diff: valueDiff,
+      apply: [{ kind: 'exec', script: Script.join(attrCommands(target, applyAttrs), ' && ') }],
+      undo: [{ kind: 'exec', script: Script.join(attrCommands(target, undoAttrs), ' && ') }],
+      before: fileBefore(state),
+      after: after(final),
+      evidence: fileEvidence(path, newSha, state),
+    },
+  ];
 }
 
 export interface ManagedFileSpec extends TaskMeta, FileAttrs {
@@ -298,11 +330,7 @@ export function toBuffer(content: string | Buffer): Buffer {
  * A Task managing one whole file whose content is computed at plan time (file, template).
  * `render` may read controller files; errors it throws fail the task before anything is applied.
  */
-export function contentTask(
-  module: string,
-  spec: ManagedFileSpec,
-  render: (ctx: TaskContext) => Buffer | Promise<Buffer>,
-): Task<FileState> {
+export function contentTask(module: string, spec: ManagedFileSpec, render: (ctx: TaskContext) => Buffer | Promise<Buffer>): Task<FileState> {
   const path = checkPath(module, spec.path);
   const attrs = checkAttrs(module, spec);
   return {

@@ -57,10 +57,13 @@ else echo dev=0; fi`,
       const changes: PlannedChange[] = [];
       if (o.linkUp && !s.up) {
         changes.push({
-          summary: `set link ${o.dev} up`, reason: `${o.dev} is down`, diff: `-${o.dev} down\n+${o.dev} up\n`,
+          summary: `set link ${o.dev} up`,
+          reason: `${o.dev} is down`,
+          diff: `-${o.dev} down\n+${o.dev} up\n`,
           apply: [{ kind: 'exec', script: sh`${SBIN_PATH}; ip link set ${o.dev} up` }],
           undo: [{ kind: 'exec', script: sh`${SBIN_PATH}; if ip link show dev ${o.dev} >/dev/null 2>&1; then ip link set ${o.dev} down; fi` }],
-          before: { dev: o.dev, up: false }, after: { dev: o.dev, up: true },
+          before: { dev: o.dev, up: false },
+          after: { dev: o.dev, up: true },
         });
       }
       if (!s.addresses.includes(cidr)) {
@@ -72,8 +75,14 @@ else echo dev=0; fi`,
           diff: `${same ? `-${same}\n` : ''}+${cidr}\n`,
           apply: [{ kind: 'exec', script: sh`${SBIN_PATH}; ${same ? sh`ip addr del ${same} dev ${o.dev} && ` : raw('')}${add}` }],
           // Tolerates the address being gone already (a boot unit's stop, undone just before, removes it too).
-          undo: [{ kind: 'exec', script: sh`${SBIN_PATH}; if ip -o -4 addr show dev ${o.dev} 2>/dev/null | grep -q ${` ${cidr} `}; then ip addr del ${cidr} dev ${o.dev}; fi${same ? sh` && ip addr add ${same} dev ${o.dev}` : raw('')}` }],
-          before: { dev: o.dev, addresses: s.addresses }, after: { dev: o.dev, add: cidr },
+          undo: [
+            {
+              kind: 'exec',
+              script: sh`${SBIN_PATH}; if ip -o -4 addr show dev ${o.dev} 2>/dev/null | grep -q ${` ${cidr} `}; then ip addr del ${cidr} dev ${o.dev}; fi${same ? sh` && ip addr add ${same} dev ${o.dev}` : raw('')}`,
+            },
+          ],
+          before: { dev: o.dev, addresses: s.addresses },
+          after: { dev: o.dev, add: cidr },
         });
       }
       return changes;

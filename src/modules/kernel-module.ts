@@ -77,9 +77,14 @@ function persistChanges(name: string, target: PersistTarget, state: FileState): 
     const line = `/sbin/modprobe ${name}`;
     const re = new RegExp(`^\\s*(/sbin/)?modprobe\\s+${name}(\\s|$)`);
     if (state.type === 'file' && state.content === undefined) throw new ModuleError('kernelModule', `${target.path} is too large to edit`);
-    const text = state.type === 'file' ? state.content!.toString('utf8') : '#!/bin/sh\n# modules loaded at boot by rc.sysinit (EL 3/4); lines added by provision\n';
+    const text =
+      state.type === 'file' ? state.content!.toString('utf8') : '#!/bin/sh\n# modules loaded at boot by rc.sysinit (EL 3/4); lines added by provision\n';
     if (text.split('\n').some((l) => re.test(l))) return [];
-    return planFile('kernelModule', { path: target.path, content: Buffer.from(editLines(text, { line, state: 'present' })), ...(state.type === 'file' ? {} : { mode: '0755' }) }, state);
+    return planFile(
+      'kernelModule',
+      { path: target.path, content: Buffer.from(editLines(text, { line, state: 'present' })), ...(state.type === 'file' ? {} : { mode: '0755' }) },
+      state,
+    );
   }
   if (target.kind === 'modules-load.d') {
     return planFile('kernelModule', { path: target.path, content: Buffer.from(`${name}\n`), mode: '0644' }, state);
@@ -94,11 +99,13 @@ export function planKernelModule(name: string, target: PersistTarget | null, sta
     changes.push({
       summary: `load kernel module ${name}`,
       reason: `${name} is not loaded`,
-      apply: [{
-        kind: 'exec',
-        // modprobe's own message ("Module x not found in directory ...") is kept and prefixed.
-        script: sh`${SBIN_PATH}\nout=$(modprobe ${name} 2>&1) || { printf '%s\\n' ${`modprobe ${name} failed:`} "$out" >&2; exit 1; }`,
-      }],
+      apply: [
+        {
+          kind: 'exec',
+          // modprobe's own message ("Module x not found in directory ...") is kept and prefixed.
+          script: sh`${SBIN_PATH}\nout=$(modprobe ${name} 2>&1) || { printf '%s\\n' ${`modprobe ${name} failed:`} "$out" >&2; exit 1; }`,
+        },
+      ],
       undo: [{ kind: 'exec', script: sh`${SBIN_PATH}\nmodprobe -r ${name}` }],
       before: { module: name, loaded: false },
       after: { module: name, loaded: true },

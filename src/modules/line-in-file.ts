@@ -43,7 +43,12 @@ export function editLines(text: string, edit: LineEdit): string {
     return kept.length === 0 ? '' : kept.join('\n') + '\n';
   }
   let idx = -1;
-  if (edit.regexp) for (let i = lines.length - 1; i >= 0; i--) if (edit.regexp.test(lines[i]!)) { idx = i; break; }
+  if (edit.regexp)
+    for (let i = lines.length - 1; i >= 0; i--)
+      if (edit.regexp.test(lines[i]!)) {
+        idx = i;
+        break;
+      }
   if (idx >= 0) {
     if (lines[idx] === edit.line) return text;
     lines[idx] = edit.line;
@@ -55,13 +60,7 @@ export function editLines(text: string, edit: LineEdit): string {
 }
 
 /** Plans the edit of a probed file; shared by lineInFile, sysctl and kernelModule. */
-export function planLineEdit(
-  module: string,
-  path: string,
-  edit: LineEdit,
-  state: FileState,
-  opts: FileAttrs & { create?: boolean },
-): PlannedChange[] {
+export function planLineEdit(module: string, path: string, edit: LineEdit, state: FileState, opts: FileAttrs & { create?: boolean }): PlannedChange[] {
   if (state.type === 'absent') {
     if (edit.state === 'absent') return [];
     if (!opts.create) throw new ModuleError(module, `${path} does not exist (set create: true to create it)`);
@@ -71,7 +70,11 @@ export function planLineEdit(
   if (state.content === undefined) throw new ModuleError(module, `${path} is larger than the probe reads (${state.size} bytes); cannot edit lines`);
   const old = state.content.toString('utf8');
   const next = editLines(old, edit);
-  const attrs: FileAttrs = { ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.owner ? { owner: opts.owner } : {}), ...(opts.group ? { group: opts.group } : {}) };
+  const attrs: FileAttrs = {
+    ...(opts.mode ? { mode: opts.mode } : {}),
+    ...(opts.owner ? { owner: opts.owner } : {}),
+    ...(opts.group ? { group: opts.group } : {}),
+  };
   const content = next === old ? state.content : Buffer.from(next, 'utf8');
   return planFile(module, { path, content, ...attrs }, state);
 }

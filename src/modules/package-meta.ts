@@ -54,7 +54,9 @@ export function parseRpmHeader(buf: Buffer, file = 'rpm'): PackageMeta {
 }
 
 export async function readRpmMeta(file: string): Promise<PackageMeta> {
-  const fh = await open(file, 'r').catch((e: Error) => { throw new ModuleError('pkg', `cannot read ${file}: ${e.message}`); });
+  const fh = await open(file, 'r').catch((e: Error) => {
+    throw new ModuleError('pkg', `cannot read ${file}: ${e.message}`);
+  });
   try {
     // Headers of real packages (file lists included) fit well within the first 4 MiB.
     const buf = Buffer.alloc(4 << 20);

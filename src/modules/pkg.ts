@@ -32,9 +32,10 @@ const APT_ENV = raw('DEBIAN_FRONTEND=noninteractive');
 
 export function pkgProbe(name: string, db: 'dpkg' | 'rpm' | 'unknown'): Probe<PkgState> {
   if (db === 'unknown') throw new ModuleError('pkg', `host has no known package database (dpkg/rpm) for ${name}`);
-  const script = db === 'dpkg'
-    ? sh`dpkg-query -W -f=${'${Status} ${Version}\\n'} ${name} 2>/dev/null | sed 's/^/dpkg=/'\necho done=1`
-    : sh`if rpm -q ${name} >/dev/null 2>&1; then rpm -q --qf ${'%{VERSION}-%{RELEASE}\\n'} ${name} | sed 's/^/rpm=/'; fi\necho done=1`;
+  const script =
+    db === 'dpkg'
+      ? sh`dpkg-query -W -f=${'${Status} ${Version}\\n'} ${name} 2>/dev/null | sed 's/^/dpkg=/'\necho done=1`
+      : sh`if rpm -q ${name} >/dev/null 2>&1; then rpm -q --qf ${'%{VERSION}-%{RELEASE}\\n'} ${name} | sed 's/^/rpm=/'; fi\necho done=1`;
   return {
     script: sh`${SBIN_PATH}\n${script}`,
     blank: 'done=1',
@@ -43,7 +44,8 @@ export function pkgProbe(name: string, db: 'dpkg' | 'rpm' | 'unknown'): Probe<Pk
       if (!kv.has('done')) throw new ModuleError('pkg', `probe of ${name} did not complete`);
       if (db === 'rpm') return { db, installed: kv.all('rpm').filter((v) => v !== '') };
       // "${Status} ${Version}": "install ok installed 1.2-3"; removed-but-configured is "deinstall ok config-files".
-      const installed = kv.all('dpkg')
+      const installed = kv
+        .all('dpkg')
         .map((l) => l.split(' '))
         .filter((w) => w[2] === 'installed' && w[3])
         .map((w) => w[3]!);
@@ -100,13 +102,14 @@ function localInstallSteps(db: 'dpkg' | 'rpm', pkg: LocalPackage): Step[] {
   const name = pkg.meta.name;
   // dpkg -i does not fetch dependencies; apt-get -f install does when a repository has them.
   // Verified afterwards: apt-get -f may "fix" things by removing the package again.
-  const script = db === 'dpkg'
-    ? sh`${APT_ENV} dpkg -i --force-confold ${f}; rc=$?
+  const script =
+    db === 'dpkg'
+      ? sh`${APT_ENV} dpkg -i --force-confold ${f}; rc=$?
 if [ $rc -ne 0 ] && command -v apt-get >/dev/null 2>&1; then ${APT_ENV} apt-get -y -o Dpkg::Options::=--force-confold -f install; rc=$?; fi
 rm -f ${f}
 [ $rc -eq 0 ] || exit $rc
 dpkg-query -W -f='\${Status}' ${name} 2>/dev/null | grep -q ' installed$' || { echo ${`${pkg.meta.name} is not installed after dpkg -i (unmet dependencies?)`} >&2; exit 1; }`
-    : sh`rpm -Uvh --oldpackage ${f}; rc=$?\nrm -f ${f}\nexit $rc`;
+      : sh`rpm -Uvh --oldpackage ${f}; rc=$?\nrm -f ${f}\nexit $rc`;
   return [{ kind: 'upload', localPath: pkg.localPath, remotePath: remote, mode: 0o600 }, exec(script)];
 }
 
@@ -120,39 +123,45 @@ export function planPkg(
   const before = { package: name, installed: state.installed };
   if (opts.state === 'absent') {
     if (state.installed.length === 0) return [];
-    return [{
-      summary: `remove package ${name} ${state.installed.join(', ')} (no undo: reinstalling needs the package source)`,
-      reason: `${name} is installed`,
-      diff: `-${name} ${state.installed.join(', ')}`,
-      apply: [exec(removeScript(pm, state.db, name))],
-      before,
-      after: { package: name, installed: [] },
-    }];
+    return [
+      {
+        summary: `remove package ${name} ${state.installed.join(', ')} (no undo: reinstalling needs the package source)`,
+        reason: `${name} is installed`,
+        diff: `-${name} ${state.installed.join(', ')}`,
+        apply: [exec(removeScript(pm, state.db, name))],
+        before,
+        after: { package: name, installed: [] },
+      },
+    ];
   }
   const wanted = local?.meta.version ?? opts.version;
   const how = local ? `from ${basename(local.localPath)}` : `with ${pm}`;
   const apply = local ? localInstallSteps(state.db, local) : [exec(installScript(pm, name, opts.version, opts.updateCache ?? false))];
   const target = wanted ?? 'latest';
   if (state.installed.length === 0) {
-    return [{
-      summary: `install package ${name} ${target} ${how}`,
-      reason: `${name} is not installed`,
-      diff: `+${name} ${target}`,
-      apply,
-      undo: [exec(local ? (state.db === 'dpkg' ? sh`dpkg -r ${name}` : sh`rpm -e ${name}`) : removeScript(pm, state.db, name))],
-      before,
-      after: { package: name, installed: wanted ? [wanted] : ['any'] },
-    }];
+    return [
+      {
+        summary: `install package ${name} ${target} ${how}`,
+        reason: `${name} is not installed`,
+        diff: `+${name} ${target}`,
+        apply,
+        undo: [exec(local ? (state.db === 'dpkg' ? sh`dpkg -r ${name}` : sh`rpm -e ${name}`) : removeScript(pm, state.db, name))],
+        before,
+        after: { package: name, installed: wanted ? [wanted] : ['any'] },
+      },
+    ];
   }
   if (wanted === undefined || state.installed.some((v) => versionMatches(v, wanted))) return [];
-  return [{
-    summary: `change package ${name} ${state.installed.join(', ')} -> ${wanted} ${how} (no undo: an exact downgrade needs the old package)`,
-    reason: `installed version differs from ${wanted}`,
-    diff: `-${name} ${state.installed.join(', ')}\n+${name} ${wanted}`,
-    apply,
-    before,
-    after: { package: name, installed: [wanted] },
-  }];
+  return [
+    {
+      summary: `change package ${name} ${state.installed.join(', ')} -> ${wanted} ${how} (no undo: an exact downgrade needs the old package)`,
+      reason: `installed version differs from ${wanted}`,
+      diff: `-${name} ${state.installed.join(', ')}\n+${name} ${wanted}`,
+      apply,
+      before,
+      after: { package: name, installed: [wanted] },
+    },
+  ];
 }
 
 /** Reads and checks a pushed package on the controller: its name must be the task's. */
@@ -178,7 +187,12 @@ export function pkg(opts: PkgOptions): Task<PkgState> {
         throw new ModuleError('pkg', `${name}: host uses ${s.db} but only a ${opts.deb ? '.deb' : '.rpm'} was given`, ctx.host);
       }
       const local = rel && state === 'present' ? await loadLocalPackage(name, s.db, resolve(ctx.projectDir, rel)) : undefined;
-      return planPkg({ name, state, ...(opts.version ? { version: opts.version } : {}), ...(opts.updateCache ? { updateCache: true } : {}) }, s, ctx.facts.packageManager, local);
+      return planPkg(
+        { name, state, ...(opts.version ? { version: opts.version } : {}), ...(opts.updateCache ? { updateCache: true } : {}) },
+        s,
+        ctx.facts.packageManager,
+        local,
+      );
     },
   };
 }

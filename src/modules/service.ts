@@ -50,22 +50,29 @@ function sysvAction(name: string, action: string): Script {
 
 export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
   const n = name;
-  const running = flavor === 'systemd'
-    ? sh`if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
-    : sh`if ( ${sysvAction(name, 'status')} ) >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
-  const enabled = flavor === 'systemd'
-    // The first word of is-enabled's answer ("" when it prints nothing); no pipe: one process less.
-    ? sh`set -- $(systemctl is-enabled ${n} 2>/dev/null); echo "enabled=$1"`
-    : flavor === 'sysv-debian'
-      ? sh`set -- /etc/rc2.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi`
-      // chkconfig --list NAME: "NAME 0:off 1:off 2:on 3:on 4:on 5:on 6:off"; no chkconfig: rc3.d links.
-      : sh`if command -v chkconfig >/dev/null 2>&1; then
+  const running =
+    flavor === 'systemd'
+      ? sh`if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
+      : sh`if ( ${sysvAction(name, 'status')} ) >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
+  const enabled =
+    flavor === 'systemd'
+      ? // The first word of is-enabled's answer ("" when it prints nothing); no pipe: one process less.
+        sh`set -- $(systemctl is-enabled ${n} 2>/dev/null); echo "enabled=$1"`
+      : flavor === 'sysv-debian'
+        ? sh`set -- /etc/rc2.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi`
+        : // chkconfig --list NAME: "NAME 0:off 1:off 2:on 3:on 4:on 5:on 6:off"; no chkconfig: rc3.d links.
+          sh`if command -v chkconfig >/dev/null 2>&1; then
   if chkconfig --list ${n} 2>/dev/null | grep -q '[[:space:]]3:on'; then echo enabled=1; else echo enabled=0; fi
 else set -- /etc/rc3.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi; fi`;
   const script = sh`${SBIN_PATH}
 if [ -x ${`/etc/init.d/${name}`} ]; then echo initscript=1; else echo initscript=0; fi
-${flavor === 'sysv-debian' ? sh`set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
-    : flavor === 'sysv-redhat' ? sh`if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi` : raw('echo registered=1')}
+${
+  flavor === 'sysv-debian'
+    ? sh`set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
+    : flavor === 'sysv-redhat'
+      ? sh`if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi`
+      : raw('echo registered=1')
+}
 ${enabled}
 ${running}`;
   return {
@@ -94,8 +101,14 @@ ${running}`;
  * does not make this probe stale; starting or stopping anything may change anything ("*").
  */
 export function serviceFootprint(name: string, ...extraReads: string[]): Footprint {
-  const dirs = ['/etc/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system', '/run/systemd', '/etc/rc.d',
-    ...['0', '1', '2', '3', '4', '5', '6', 'S'].map((r) => `/etc/rc${r}.d`)];
+  const dirs = [
+    '/etc/systemd/system',
+    '/lib/systemd/system',
+    '/usr/lib/systemd/system',
+    '/run/systemd',
+    '/etc/rc.d',
+    ...['0', '1', '2', '3', '4', '5', '6', 'S'].map((r) => `/etc/rc${r}.d`),
+  ];
   return { reads: [`service:${name}`, fileKey(`/etc/init.d/${name}`), ...dirs.map(fileKey), ...extraReads], writes: ['*'] };
 }
 
@@ -130,11 +143,7 @@ export function runScript(flavor: ServiceFlavor, name: string, action: 'start' |
   return action === 'stop' ? sh`systemctl stop ${name} && { systemctl reset-failed ${name} 2>/dev/null || true; }` : sh`systemctl ${action} ${name}`;
 }
 
-export function planService(
-  name: string,
-  want: { enabled?: boolean; running?: boolean; restartOnNotify?: boolean },
-  state: ServiceState,
-): PlannedChange[] {
+export function planService(name: string, want: { enabled?: boolean; running?: boolean; restartOnNotify?: boolean }, state: ServiceState): PlannedChange[] {
   const changes: PlannedChange[] = [];
   const before = { service: name, enabled: state.enabled, running: state.running };
   if (want.enabled !== undefined && want.enabled !== state.enabled) {
@@ -211,14 +220,17 @@ export function serviceRestart(opts: TaskMeta & { name: string; service?: string
     module: 'serviceRestart',
     probe: (ctx) => serviceProbe(svc, serviceFlavor(ctx.facts, svc)),
     footprint: () => serviceFootprint(svc),
-    plan: (state) => state.running
-      ? [{
-          summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
-          reason: 'notified',
-          apply: [exec(runScript(state.flavor, svc, 'restart'))],
-          before: { service: svc, running: true },
-        }]
-      : [],
+    plan: (state) =>
+      state.running
+        ? [
+            {
+              summary: `restart ${svc} (no undo: a restart cannot be taken back)`,
+              reason: 'notified',
+              apply: [exec(runScript(state.flavor, svc, 'restart'))],
+              before: { service: svc, running: true },
+            },
+          ]
+        : [],
   };
 }
 
@@ -240,13 +252,18 @@ export function retiredService(opts: TaskMeta & { name: string; ownedIf: { path:
       return {
         script: sh`if grep -qF -- ${opts.ownedIf.marker} ${opts.ownedIf.path} 2>/dev/null; then echo owned=1\n${p.script}\nelse echo owned=0; fi`,
         blank: 'owned=0',
-        parse: (out) => (new KeyValues(out.stdout).get('owned') === '1'
-          ? { ...p.parse(out), owned: true }
-          : { flavor, enabled: false, running: false, enabledRaw: '', initScript: false, registered: false, owned: false }),
+        parse: (out) =>
+          new KeyValues(out.stdout).get('owned') === '1'
+            ? { ...p.parse(out), owned: true }
+            : { flavor, enabled: false, running: false, enabledRaw: '', initScript: false, registered: false, owned: false },
       };
     },
-    plan: (state) => (state.owned
-      ? planService(name, { enabled: false, running: false }, state).map((c) => ({ ...c, reason: `${c.reason}; no service needs ${name} any more (${opts.ownedIf.path} is provision's)` }))
-      : []),
+    plan: (state) =>
+      state.owned
+        ? planService(name, { enabled: false, running: false }, state).map((c) => ({
+            ...c,
+            reason: `${c.reason}; no service needs ${name} any more (${opts.ownedIf.path} is provision's)`,
+          }))
+        : [],
   };
 }

@@ -82,7 +82,14 @@ export interface BuildLayout {
 
 export function buildLayout(workdir: string, name: string, sha: string, artifact: string): BuildLayout {
   const id = `${workdir}/${name}-${sha.slice(0, 12)}`;
-  return { dir: id, remoteArtifact: `${id}/${basename(artifact)}`, manifest: `${id}.files`, dirs: `${id}.dirs`, backup: `${id}.backup.tar`, rpms: `${id}.rpms` };
+  return {
+    dir: id,
+    remoteArtifact: `${id}/${basename(artifact)}`,
+    manifest: `${id}.files`,
+    dirs: `${id}.dirs`,
+    backup: `${id}.backup.tar`,
+    rpms: `${id}.rpms`,
+  };
 }
 
 function exec(script: Script): Step {
@@ -98,7 +105,9 @@ export function tarballSteps(L: BuildLayout, localPath: string, build: Script, i
   const apply: Step[] = [
     exec(sh`rm -rf ${B} && mkdir -p ${`${L.dir}/src`} ${`${L.dir}/stage`}`),
     { kind: 'upload', localPath, remotePath: L.remoteArtifact, mode: 0o600 },
-    exec(sh`cd ${`${L.dir}/src`} && ${decompressor(L.remoteArtifact)} ${L.remoteArtifact} | tar xf - || { echo ${`cannot unpack ${basename(L.remoteArtifact)}`} >&2; exit 1; }`),
+    exec(
+      sh`cd ${`${L.dir}/src`} && ${decompressor(L.remoteArtifact)} ${L.remoteArtifact} | tar xf - || { echo ${`cannot unpack ${basename(L.remoteArtifact)}`} >&2; exit 1; }`,
+    ),
     exec(sh`cd ${`${L.dir}/src`} || exit 1\n${CD_TOP}\n${env}\n( ${build}\n)`),
     exec(sh`M=${L.manifest}; D=${L.dirs}; K=${L.backup}; B=${B}
 cd "$B/src" || exit 1
@@ -120,12 +129,14 @@ mv -f "$M.new" "$M"
 cat "$M"`),
     exec(sh`rm -rf ${B}`),
   ];
-  const undo: Step[] = [exec(sh`M=${L.manifest}; D=${L.dirs}; K=${L.backup}
+  const undo: Step[] = [
+    exec(sh`M=${L.manifest}; D=${L.dirs}; K=${L.backup}
 [ -f "$M" ] || { echo "no install manifest $M: cannot undo" >&2; exit 1; }
 while IFS= read -r f; do rm -f "/$f"; done < "$M"
 if [ -f "$K" ]; then (cd / && tar xpf "$K") || exit 1; fi
 if [ -f "$D" ]; then sort -r "$D" | while IFS= read -r d; do rmdir "/$d" 2>/dev/null; done; fi
-rm -f "$M" "$D" "$K"`)];
+rm -f "$M" "$D" "$K"`),
+  ];
   return { apply, undo };
 }
 
@@ -148,17 +159,21 @@ mv -f "$P.new" "$P"
 cat "$P"`),
     exec(sh`rm -rf ${B}`),
   ];
-  const undo: Step[] = [exec(sh`P=${L.rpms}
+  const undo: Step[] = [
+    exec(sh`P=${L.rpms}
 [ -f "$P" ] || { echo "no package record $P: cannot undo" >&2; exit 1; }
 n=$(cat "$P")
 if [ -n "$n" ]; then rpm -e $n || exit 1; fi
-rm -f "$P"`)];
+rm -f "$P"`),
+  ];
   return { apply, undo };
 }
 
 /** Controller-side check; throws ArtifactChecksumError on mismatch. */
 export async function verifyArtifact(file: string, expected: string, host?: string): Promise<void> {
-  await stat(file).catch((e: Error) => { throw new ModuleError('sourceBuild', `artifact ${file} not readable: ${e.message}`, host); });
+  await stat(file).catch((e: Error) => {
+    throw new ModuleError('sourceBuild', `artifact ${file} not readable: ${e.message}`, host);
+  });
   const actual = await sha256File(file);
   if (actual !== expected.toLowerCase()) throw new ArtifactChecksumError('sourceBuild', file, expected, actual, host);
 }
@@ -178,17 +193,26 @@ export function sourceBuild(opts: SourceBuildOptions): Task<SourceBuildState> {
       await verifyArtifact(local, opts.sha256, ctx.host);
       if (state.installed) return [];
       const L = buildLayout(workdir, name, opts.sha256.toLowerCase(), opts.artifact);
-      const steps = opts.kind === 'tarball'
-        ? tarballSteps(L, local, opts.buildScript ?? DEFAULT_TARBALL_BUILD, opts.installScript ?? DEFAULT_TARBALL_INSTALL)
-        : srpmSteps(L, local, opts.buildScript ?? DEFAULT_SRPM_BUILD);
-      return [{
-        summary: `build and install ${name} from ${basename(opts.artifact)} (${opts.kind})`,
-        reason: `installedCheck exited ${state.checkCode}`,
-        apply: steps.apply,
-        undo: steps.undo,
-        before: { name, installed: false },
-        after: { name, installed: true, artifact: basename(opts.artifact), sha256: opts.sha256.toLowerCase(), record: opts.kind === 'tarball' ? L.manifest : L.rpms },
-      }];
+      const steps =
+        opts.kind === 'tarball'
+          ? tarballSteps(L, local, opts.buildScript ?? DEFAULT_TARBALL_BUILD, opts.installScript ?? DEFAULT_TARBALL_INSTALL)
+          : srpmSteps(L, local, opts.buildScript ?? DEFAULT_SRPM_BUILD);
+      return [
+        {
+          summary: `build and install ${name} from ${basename(opts.artifact)} (${opts.kind})`,
+          reason: `installedCheck exited ${state.checkCode}`,
+          apply: steps.apply,
+          undo: steps.undo,
+          before: { name, installed: false },
+          after: {
+            name,
+            installed: true,
+            artifact: basename(opts.artifact),
+            sha256: opts.sha256.toLowerCase(),
+            record: opts.kind === 'tarball' ? L.manifest : L.rpms,
+          },
+        },
+      ];
     },
   };
 }

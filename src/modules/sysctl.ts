@@ -93,7 +93,12 @@ else printf '%s\\n' ${value} > "$f"; fi`,
 
 /** A sysctl's drift evidence: its runtime value, words joined by spaces as the probe reads them. */
 function runtimeEvidence(key: string, value: string, before: string | null): Evidence {
-  return { what: `sysctl ${key}`, check: sh`cat ${procPath(key)} 2>/dev/null | tr '\\t' ' '`, after: `${value}\n`, ...(before !== null ? { before: `${before}\n` } : {}) };
+  return {
+    what: `sysctl ${key}`,
+    check: sh`cat ${procPath(key)} 2>/dev/null | tr '\\t' ' '`,
+    after: `${value}\n`,
+    ...(before !== null ? { before: `${before}\n` } : {}),
+  };
 }
 
 export function planSysctl(key: string, value: string, file: string | false, state: SysctlState): PlannedChange[] {

@@ -37,7 +37,8 @@ export function templateFile(projectDir: string, template: string, host?: string
   const files = roots.map((root) => {
     const file = resolve(root, template);
     const rel = relative(root, file);
-    if (rel.startsWith('..') || rel.split(sep).includes('..')) throw new TemplateError(template, undefined, 'template path escapes the templates directory', host);
+    if (rel.startsWith('..') || rel.split(sep).includes('..'))
+      throw new TemplateError(template, undefined, 'template path escapes the templates directory', host);
     return file;
   });
   return files.find((f) => existsSync(f)) ?? files[0]!;

@@ -39,7 +39,11 @@ export class StartFilter {
   pid: number | undefined;
   prompts = 0;
 
-  constructor(private readonly marker: string, private readonly prompt: string | undefined, private readonly onEvent: (e: StartEvent) => void) {}
+  constructor(
+    private readonly marker: string,
+    private readonly prompt: string | undefined,
+    private readonly onEvent: (e: StartEvent) => void,
+  ) {}
 
   get hasStarted(): boolean {
     return this.started;

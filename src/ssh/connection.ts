@@ -75,7 +75,13 @@ export async function openConnection(target: SshTarget, opts: ConnectOptions): P
   const attempt = async (): Promise<{ client: Client; jump?: Client }> => {
     if (!ep.proxyJump) {
       const client = await dial({
-        host: target.name, endpoint, address: ep.address, port: ep.port, username: ep.user, auth, ...common,
+        host: target.name,
+        endpoint,
+        address: ep.address,
+        port: ep.port,
+        username: ep.user,
+        auth,
+        ...common,
         policy: { host: target.name, endpoint, keyHost: ep.address, keyPort: ep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
       });
       return { client };
@@ -112,13 +118,30 @@ async function dialViaJump(
   const endpoint = `${ep.address}:${ep.port}`;
   const spec = parseJumpSpec(ep.proxyJump!);
   if (spec.more) throw new TransportError('config', target.name, endpoint, `ProxyJump "${ep.proxyJump}": only one jump host is supported`);
-  const jep = await resolveEndpoint(spec.host, { ...(spec.user ? { user: spec.user } : {}), ...(spec.port ? { port: spec.port } : {}) }, { configFile: opts.sshConfigFile });
+  const jep = await resolveEndpoint(
+    spec.host,
+    { ...(spec.user ? { user: spec.user } : {}), ...(spec.port ? { port: spec.port } : {}) },
+    { configFile: opts.sshConfigFile },
+  );
   if (jep.proxyJump) throw new TransportError('config', target.name, endpoint, `jump host ${spec.host} has its own ProxyJump; chains are not supported`);
   const jendpoint = `${jep.address}:${jep.port}`;
   const jhost = `${target.name} via jump host ${spec.host}`;
-  const jauth = await collectAuth({ host: jhost, endpoint: jendpoint, identityFiles: jep.identityFiles, explicitKey: jep.explicitKey, env, ...(opts.keyPassphraseEnv ? { keyPassphraseEnv: opts.keyPassphraseEnv } : {}) });
+  const jauth = await collectAuth({
+    host: jhost,
+    endpoint: jendpoint,
+    identityFiles: jep.identityFiles,
+    explicitKey: jep.explicitKey,
+    env,
+    ...(opts.keyPassphraseEnv ? { keyPassphraseEnv: opts.keyPassphraseEnv } : {}),
+  });
   const jump = await dial({
-    host: jhost, endpoint: jendpoint, address: jep.address, port: jep.port, username: jep.user, auth: jauth, ...common,
+    host: jhost,
+    endpoint: jendpoint,
+    address: jep.address,
+    port: jep.port,
+    username: jep.user,
+    auth: jauth,
+    ...common,
     policy: { host: jhost, endpoint: jendpoint, keyHost: jep.address, keyPort: jep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
   });
   try {
@@ -128,7 +151,14 @@ async function dialViaJump(
       throw new TransportError('unreachable', target.name, endpoint, `jump host ${spec.host} cannot reach ${endpoint}: ${e.message}`, { cause: e });
     });
     const client = await dial({
-      host: target.name, endpoint, address: ep.address, port: ep.port, username: ep.user, auth, ...common, sock,
+      host: target.name,
+      endpoint,
+      address: ep.address,
+      port: ep.port,
+      username: ep.user,
+      auth,
+      ...common,
+      sock,
       policy: { host: target.name, endpoint, keyHost: ep.address, keyPort: ep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
     });
     return { client, jump };
@@ -242,7 +272,10 @@ class SshConnection implements Connection {
     try {
       return await this.guard(acquiring);
     } catch (e) {
-      acquiring.then((release) => release(), () => {}); // give back a slot granted after we stopped waiting
+      acquiring.then(
+        (release) => release(),
+        () => {},
+      ); // give back a slot granted after we stopped waiting
       throw e;
     }
   }
@@ -472,13 +505,10 @@ class SshConnection implements Connection {
     const tmp = `${remotePath}.provision-tmp-${tag}`;
     // cp (not mv): /tmp is often another filesystem, and only a same-directory rename is atomic.
     const trap = sh`rm -f ${tmp} ${staged}`.text;
-    const script = Script.join([
-      sh`trap ${trap} EXIT`,
-      sh`cp ${staged} ${tmp}`,
-      sh`chown 0:0 ${tmp}`,
-      sh`chmod ${mode.toString(8)} ${tmp}`,
-      sh`mv -f ${tmp} ${remotePath}`,
-    ], ' && ');
+    const script = Script.join(
+      [sh`trap ${trap} EXIT`, sh`cp ${staged} ${tmp}`, sh`chown 0:0 ${tmp}`, sh`chmod ${mode.toString(8)} ${tmp}`, sh`mv -f ${tmp} ${remotePath}`],
+      ' && ',
+    );
     let r: ExecResult;
     try {
       r = await this.exec(script, { become: true });

@@ -22,7 +22,17 @@ export interface DialSpec {
   sock?: Duplex;
 }
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EADDRNOTAVAIL']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EADDRNOTAVAIL',
+]);
 
 export function dial(spec: DialSpec): Promise<ClientType> {
   return hostKeyAlgorithms(spec.policy).then(
@@ -51,7 +61,9 @@ export function dial(spec: DialSpec): Promise<ClientType> {
           if (refused) return fail(refused);
           if (err.level === 'client-authentication') {
             const skipped = spec.auth.skipped.length ? `; skipped: ${spec.auth.skipped.join('; ')}` : '';
-            return fail(mk('auth', `authentication failed for user ${spec.username}; tried: ${tried.join(', ') || 'nothing the server accepts'}${skipped}`, err));
+            return fail(
+              mk('auth', `authentication failed for user ${spec.username}; tried: ${tried.join(', ') || 'nothing the server accepts'}${skipped}`, err),
+            );
           }
           if (err.level === 'client-timeout') return fail(mk('timeout', `no SSH handshake within ${spec.readyTimeoutMs}ms`, err));
           if (err.code && UNREACHABLE_CODES.has(err.code)) return fail(mk('unreachable', `cannot connect: ${err.code} (${err.message})`, err));

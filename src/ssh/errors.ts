@@ -3,16 +3,7 @@ import { ConnectionError, EXIT } from '../core/provision-error.js';
 // Every failure of the transport is one typed error, so the engine can tell
 // "host down" from "wrong key" without parsing messages.
 
-export type TransportErrorKind =
-  | 'unreachable'
-  | 'timeout'
-  | 'auth'
-  | 'hostkey-unknown'
-  | 'hostkey-changed'
-  | 'hostkey-revoked'
-  | 'channel'
-  | 'sftp'
-  | 'config';
+export type TransportErrorKind = 'unreachable' | 'timeout' | 'auth' | 'hostkey-unknown' | 'hostkey-changed' | 'hostkey-revoked' | 'channel' | 'sftp' | 'config';
 
 export class TransportError extends ConnectionError {
   readonly exitCode = EXIT.failed;

@@ -20,7 +20,11 @@ export interface KnownHostsEntry {
 /** A known_hosts file provision cannot read: a configuration error, fixed by the operator. */
 export class KnownHostsParseError extends ProvisionError {
   readonly exitCode = EXIT.failed;
-  constructor(readonly file: string, readonly line: number, detail: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    detail: string,
+  ) {
     super(`${file}:${line}: ${detail}`);
   }
 }
@@ -71,7 +75,15 @@ export function hostKeyName(host: string, port: number): string {
 
 /** ssh's glob: `*` any run, `?` one character; case-insensitive like ssh's match_pattern on hosts. */
 function globMatch(pattern: string, s: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  );
   return re.test(s);
 }
 

@@ -50,13 +50,20 @@ export function defaultConfigFile(homeDir = os.homedir()): string {
 export function expandPath(p: string, tokens: { home: string; host: string; remoteUser?: string; port?: number; localUser?: string }): string {
   let s = p.replace(/%(.)/g, (m, c: string) => {
     switch (c) {
-      case '%': return '%';
-      case 'd': return tokens.home;
-      case 'h': return tokens.host;
-      case 'r': return tokens.remoteUser ?? m;
-      case 'p': return tokens.port !== undefined ? String(tokens.port) : m;
-      case 'u': return tokens.localUser ?? m;
-      default: return m;
+      case '%':
+        return '%';
+      case 'd':
+        return tokens.home;
+      case 'h':
+        return tokens.host;
+      case 'r':
+        return tokens.remoteUser ?? m;
+      case 'p':
+        return tokens.port !== undefined ? String(tokens.port) : m;
+      case 'u':
+        return tokens.localUser ?? m;
+      default:
+        return m;
     }
   });
   if (s === '~') s = tokens.home;
@@ -116,7 +123,12 @@ export async function readSshConfig(alias: string, configFile?: string, homeDir 
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
 /** Merges inventory, ssh config and defaults into the endpoint to dial. */
-export function mergeSettings(alias: string, explicit: ExplicitSettings, cfg: SshConfigValues, opts: { homeDir?: string; defaultUser?: string } = {}): ResolvedEndpoint {
+export function mergeSettings(
+  alias: string,
+  explicit: ExplicitSettings,
+  cfg: SshConfigValues,
+  opts: { homeDir?: string; defaultUser?: string } = {},
+): ResolvedEndpoint {
   const home = opts.homeDir ?? os.homedir();
   const localUser = os.userInfo().username;
   const address = explicit.address ?? cfg.hostName ?? alias;

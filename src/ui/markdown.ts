@@ -12,7 +12,10 @@ export function renderMarkdown(run: RunReport): string {
   out.push('');
   for (const h of run.hosts) {
     out.push(`## ${h.host}`, '');
-    if (h.error && h.tasks.length === 0) { out.push(`${h.errorKind === 'failed' ? 'Failed' : 'Unreachable'}: ${h.error}`, ''); continue; }
+    if (h.error && h.tasks.length === 0) {
+      out.push(`${h.errorKind === 'failed' ? 'Failed' : 'Unreachable'}: ${h.error}`, '');
+      continue;
+    }
     h.tasks.forEach((t, i) => {
       const mark = t.status === 'changed' ? (run.mode === 'check' ? 'will change' : 'changed') : t.status;
       out.push(`${i + 1}. **${t.task}** (\`${t.module}\`) — ${mark}`);
@@ -20,15 +23,28 @@ export function renderMarkdown(run: RunReport): string {
       for (const n of t.notes ?? []) out.push(`   - note: ${n}`);
       for (const c of t.changes) {
         out.push(`   - ${c.summary}${c.reason ? ` — ${c.reason}` : ''}`);
-        if (c.diff) out.push('', '     ```diff', ...c.diff.replace(/\n$/, '').split('\n').map((l) => `     ${l}`), '     ```', '');
+        if (c.diff)
+          out.push(
+            '',
+            '     ```diff',
+            ...c.diff
+              .replace(/\n$/, '')
+              .split('\n')
+              .map((l) => `     ${l}`),
+            '     ```',
+            '',
+          );
       }
     });
     out.push('');
   }
   // The way back, for the change ticket.
   out.push('## Rollback', '');
-  out.push(run.mode === 'check'
-    ? `After \`provision up ${run.inventory}${run.playbook === 'site' ? '' : ` ${run.playbook}`}\`, undo that run with \`provision rollback ${run.inventory} RUN\` (RUN: the id \`up\` prints as \`journal: …/RUN.json\`; without RUN, the last run with changes).`
-    : `\`provision rollback ${run.inventory} ${run.id}\``, '');
+  out.push(
+    run.mode === 'check'
+      ? `After \`provision up ${run.inventory}${run.playbook === 'site' ? '' : ` ${run.playbook}`}\`, undo that run with \`provision rollback ${run.inventory} RUN\` (RUN: the id \`up\` prints as \`journal: …/RUN.json\`; without RUN, the last run with changes).`
+      : `\`provision rollback ${run.inventory} ${run.id}\``,
+    '',
+  );
   return out.join('\n');
 }

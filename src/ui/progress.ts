@@ -59,17 +59,18 @@ function listrProgress(hosts: string[]): Progress {
   const list = new Listr(
     hosts.map((h) => ({
       title: h,
-      task: (_ctx: unknown, wrapper: ListrTaskWrapper<unknown, any, any>) => new Promise<void>((resolve, reject) => {
-        const row = rows.get(h)!;
-        row.wrapper = wrapper;
-        wrapper.output = row.output;
-        row.finish = () => {
-          const r = row.report!;
-          if (r.error || r.recap.failed > 0) reject(new Error(`${h}: ${recapLine(r)}`));
-          else resolve();
-        };
-        settle(h, row);
-      }),
+      task: (_ctx: unknown, wrapper: ListrTaskWrapper<unknown, any, any>) =>
+        new Promise<void>((resolve, reject) => {
+          const row = rows.get(h)!;
+          row.wrapper = wrapper;
+          wrapper.output = row.output;
+          row.finish = () => {
+            const r = row.report!;
+            if (r.error || r.recap.failed > 0) reject(new Error(`${h}: ${recapLine(r)}`));
+            else resolve();
+          };
+          settle(h, row);
+        }),
     })),
     { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
   );
@@ -80,10 +81,15 @@ function listrProgress(hosts: string[]): Progress {
       if (!row) return;
       if (e.type === 'phase') row.output = e.phase;
       else if (e.type === 'task-start') row.output = `[${e.index + 1}/${e.total}] ${e.task}`;
-      else if (e.type === 'host-end') { row.report = e.report; settle(e.host, row); return; }
-      else return;
+      else if (e.type === 'host-end') {
+        row.report = e.report;
+        settle(e.host, row);
+        return;
+      } else return;
       if (row.wrapper) row.wrapper.output = row.output;
     },
-    async done() { await running; },
+    async done() {
+      await running;
+    },
   };
 }

@@ -8,7 +8,12 @@ export function recapLine(r: HostReport): string {
   return r.error ? `${base} ERROR: ${r.error}` : base;
 }
 
-export interface Palette { add(s: string): string; del(s: string): string; head(s: string): string; bad(s: string): string }
+export interface Palette {
+  add(s: string): string;
+  del(s: string): string;
+  head(s: string): string;
+  bad(s: string): string;
+}
 
 export function palette(color: boolean): Palette {
   const wrap = (code: number) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -16,7 +21,10 @@ export function palette(color: boolean): Palette {
 }
 
 export function colorDiff(diff: string, p: Palette): string {
-  return diff.split('\n').map((l) => (l.startsWith('+') ? p.add(l) : l.startsWith('-') ? p.del(l) : l)).join('\n');
+  return diff
+    .split('\n')
+    .map((l) => (l.startsWith('+') ? p.add(l) : l.startsWith('-') ? p.del(l) : l))
+    .join('\n');
 }
 
 /** Changes (planned in check mode, made in apply mode), with diffs when asked. */
@@ -32,7 +40,13 @@ export function renderChanges(run: RunReport, o: { diff: boolean; color: boolean
       if (t.error) out.push(p.bad(`  ${t.error.split('\n').join('\n  ')}`));
       for (const c of t.changes) {
         out.push(`  - ${c.summary}${c.reason ? ` (${c.reason})` : ''}`);
-        if (o.diff && c.diff) out.push(colorDiff(c.diff.replace(/\n$/, ''), p).split('\n').map((l) => `    ${l}`).join('\n'));
+        if (o.diff && c.diff)
+          out.push(
+            colorDiff(c.diff.replace(/\n$/, ''), p)
+              .split('\n')
+              .map((l) => `    ${l}`)
+              .join('\n'),
+          );
       }
     }
   }

@@ -36,7 +36,11 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
   const results = { method: 'nat', monitor: 'mon', timings, outputs };
   const timed = async <T>(what: string, f: () => Promise<T>) => {
     const t = Date.now();
-    try { return await f(); } finally { timings[what] = Date.now() - t; }
+    try {
+      return await f();
+    } finally {
+      timings[what] = Date.now() - t;
+    }
   };
   const sh = (host: string, script: string) => sshExec(sshEndpoint(o.lab.state, host), raw(script), { timeoutMs: 120_000 });
   const on = async (host: string, script: string) => {
@@ -54,7 +58,9 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
     return Date.now() - t;
   };
   const cli = (args: string[]) => provision([...args, '--state-dir', o.stateDir], { timeoutMs: 600_000 });
-  const record = (what: string, r: CliResult) => { outputs[what] = { code: r.code, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(-2000) }; };
+  const record = (what: string, r: CliResult) => {
+    outputs[what] = { code: r.code, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(-2000) };
+  };
   const inv = o.inventory;
   // Two intervals plus slack: the lab's VMs share two host cores with everything else (TCG).
   const monLimit = 2 * o.interval * 1000 + 30_000;
@@ -66,7 +72,10 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
     const check = await timed('check-rs1-down', () => cli(['check', inv]));
     record('check-rs1-down', check);
     assert.equal(check.code, 0, check.stdout + check.stderr);
-    assert.match(check.stdout, new RegExp(`director \\| note \\| IPVS rules \\(live table\\): ${RS1} of -t ${VIP}:80: out of service: health check failing \\(since \\d{4}-`));
+    assert.match(
+      check.stdout,
+      new RegExp(`director \\| note \\| IPVS rules \\(live table\\): ${RS1} of -t ${VIP}:80: out of service: health check failing \\(since \\d{4}-`),
+    );
     const up = await timed('up-rs1-down', () => cli(['up', inv, '--json']));
     assert.equal(up.code, 0, up.stderr);
     const report = JSON.parse(up.stdout) as RunReport;
@@ -92,7 +101,10 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
     timings.monReaddsRs1 = await waitFor('mon re-adds rs1', async () => (await table()).includes(`-r ${RS1} -m -w 1`), monLimit);
     const after = await provision(['status', inv, '--json']);
     assert.equal(after.code, 0, after.stdout);
-    assert.deepEqual((JSON.parse(after.stdout) as ClusterStatus).services[0]!.realServers.map((r) => r.health), ['up', 'up']);
+    assert.deepEqual(
+      (JSON.parse(after.stdout) as ClusterStatus).services[0]!.realServers.map((r) => r.health),
+      ['up', 'up'],
+    );
 
     // --- drain rs2 during two long downloads (rr: one lands on each real server)
     const original = readFileSync(inv, 'utf8');
@@ -102,8 +114,12 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       const commented = `# day two: operators' notes live in this file\n${original.replace(/\n( +)- host: rs2\n/, '\n$1- host: rs2 # the box with the new disks\n')}`;
       writeFileSync(inv, commented);
       await Promise.all(['rs1', 'rs2'].map((h) => on(h, 'dd if=/dev/zero of=/srv/demo-web/big.bin bs=1M count=8 2>/dev/null')));
-      await on('client', `rm -f /tmp/dl*.log; for n in 1 2; do setsid sh -c "curl -s --limit-rate 100k -o /dev/null -w '%{http_code} %{size_download}\\n' http://${VIP}/big.bin > /tmp/dl$n.log 2>&1" < /dev/null > /dev/null 2>&1 & sleep 0.3; done`);
-      const activeOf = async (rs: string) => Number(new RegExp(`-> ${rs.replace(/\./g, '\\.')} +\\S+ +\\d+ +(\\d+)`).exec(await on('director', 'ipvsadm -Ln'))?.[1] ?? 0);
+      await on(
+        'client',
+        `rm -f /tmp/dl*.log; for n in 1 2; do setsid sh -c "curl -s --limit-rate 100k -o /dev/null -w '%{http_code} %{size_download}\\n' http://${VIP}/big.bin > /tmp/dl$n.log 2>&1" < /dev/null > /dev/null 2>&1 & sleep 0.3; done`,
+      );
+      const activeOf = async (rs: string) =>
+        Number(new RegExp(`-> ${rs.replace(/\./g, '\\.')} +\\S+ +\\d+ +(\\d+)`).exec(await on('director', 'ipvsadm -Ln'))?.[1] ?? 0);
       await waitFor('a download on rs2', async () => (await activeOf(RS2)) >= 1, 20_000);
       const t0 = Date.now();
       const draining = cli(['drain', inv, 'rs2', '--wait', '--timeout', '180']);
@@ -134,7 +150,8 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       assert.match(await on('director', 'cat /etc/mon/mon.cf'), /-R 10\.0\.0\.17:80 -F nat -W 0/);
       const again = await timed('up-after-drain', () => cli(['up', inv, '--json']));
       assert.equal(again.code, 0, again.stderr);
-      for (const h of (JSON.parse(again.stdout) as RunReport).hosts) assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
+      for (const h of (JSON.parse(again.stdout) as RunReport).hosts)
+        assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
       const st2 = await provision(['status', inv]);
       record('status-drained', st2);
       assert.match(st2.stdout, /rs2 +10\.0\.0\.17:80 +weight 0 +up/);
@@ -152,16 +169,23 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
         const child = spawn(process.execPath, [CLI, 'up', inv, '--state-dir', stateDir], { env: { ...process.env, NO_COLOR: '1' } });
         let stdout = '';
         let stderr = '';
-        child.stdout.on('data', (b: Buffer) => { stdout += b; });
-        child.stderr.on('data', (b: Buffer) => { stderr += b; });
+        child.stdout.on('data', (b: Buffer) => {
+          stdout += b;
+        });
+        child.stderr.on('data', (b: Buffer) => {
+          stderr += b;
+        });
         const done = new Promise<CliResult>((res) => child.on('close', (code, sig) => res({ code: code ?? (sig ? 130 : 1), stdout, stderr })));
         return { child, done };
       };
       const lockedOnDirector = async () => (await sh('director', 'cat /var/lib/provision/lock/owner.json')).code === 0;
       const first = spawnUp(o.stateDir);
-      await waitFor('the first up holds the director\'s lock', lockedOnDirector, 60_000);
+      await waitFor("the first up holds the director's lock", lockedOnDirector, 60_000);
       // The same controller's state dir, and a second operator's (another state dir): both refused.
-      const [sameDir, otherDir] = await Promise.all([cli(['up', inv]), provision(['up', inv, '--state-dir', `${o.stateDir}-second-operator`], { timeoutMs: 600_000 })]);
+      const [sameDir, otherDir] = await Promise.all([
+        cli(['up', inv]),
+        provision(['up', inv, '--state-dir', `${o.stateDir}-second-operator`], { timeoutMs: 600_000 }),
+      ]);
       const firstDone = await first.done;
       record('concurrent-first', firstDone);
       record('concurrent-same-state-dir', sameDir);
@@ -175,7 +199,7 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
 
       // --- Ctrl-C: the journal is closed, the stale locks of the dead run are taken over
       const stopped = spawnUp(o.stateDir);
-      await waitFor('the run holds the director\'s lock', lockedOnDirector, 60_000);
+      await waitFor("the run holds the director's lock", lockedOnDirector, 60_000);
       stopped.child.kill('SIGINT');
       const stoppedDone = await stopped.done;
       record('ctrl-c', stoppedDone);

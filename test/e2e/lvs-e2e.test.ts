@@ -60,7 +60,11 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
   const labResults: Record<string, unknown> = { timings: labTimings };
   const labTimed = async <T>(what: string, f: () => Promise<T>) => {
     const t = Date.now();
-    try { return await f(); } finally { labTimings[what] = Date.now() - t; }
+    try {
+      return await f();
+    } finally {
+      labTimings[what] = Date.now() - t;
+    }
   };
   // Test scripts are written out whole here (the e2e's own commands): raw.
   const sh = (host: string, script: string) => sshExec(sshEndpoint(lab.state, host), raw(script), { timeoutMs: 120_000 });
@@ -82,7 +86,10 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
   const vmFingerprint = () =>
     Promise.all(
       lab.hosts.map((h) =>
-        on(h.name, "cat /root/lab-marker 2>/dev/null; ip -o addr | awk '{print $2, $4}'; ip route; lsmod | awk 'NR>1 {print $1}' | sort; cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/rp_filter; systemctl list-units --type=service --state=running --no-legend --plain | awk '{print $1}'; true"),
+        on(
+          h.name,
+          "cat /root/lab-marker 2>/dev/null; ip -o addr | awk '{print $2, $4}'; ip route; lsmod | awk 'NR>1 {print $1}' | sort; cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/rp_filter; systemctl list-units --type=service --state=running --no-legend --plain | awk '{print $1}'; true",
+        ),
       ),
     );
 
@@ -117,7 +124,10 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       const svc = inv.all.vars.lvs.services[0];
       assert.equal(svc.vip, VIP);
       assert.equal(svc.forwarding, 'tun');
-      assert.deepEqual(svc.real_servers.map((r: any) => r.host), ['rs1', 'rs2']);
+      assert.deepEqual(
+        svc.real_servers.map((r: any) => r.host),
+        ['rs1', 'rs2'],
+      );
       const known = await readFile(join(lab.dir, 'known_hosts'), 'utf8');
       for (const h of lab.hosts) assert.match(known, new RegExp(`^\\[127\\.0\\.0\\.1\\]:${h.sshPort} ssh-ed25519 `, 'm'));
       assert.equal((await stat(join(lab.dir, 'id_ed25519'))).mode & 0o077, 0, 'private key is private');
@@ -125,7 +135,10 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
 
     it('gives every VM its own hostname and host key (OpenSSH verifies it)', async () => {
       const names = await Promise.all(lab.hosts.map((h) => on(h.name, 'hostname')));
-      assert.deepEqual(names.map((n) => n.trim()), lab.hosts.map((h) => h.name));
+      assert.deepEqual(
+        names.map((n) => n.trim()),
+        lab.hosts.map((h) => h.name),
+      );
       // A wrong key in known_hosts must make OpenSSH refuse: the check is real.
       const other = lab.state.hosts.find((h) => h.name === 'rs1')!;
       const wrongKnown = join(stateDir, 'wrong_known_hosts');
@@ -174,26 +187,38 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       await vmDriver.startHost(lab.dir, 'rs2');
       assert.equal((await on('rs2', 'hostname')).trim(), 'rs2');
       const st = await vmDriver.status(lab.dir);
-      assert.deepEqual(st.hosts.map((h) => [h.name, h.running, h.sshd]), lab.hosts.map((h) => [h.name, true, true]));
+      assert.deepEqual(
+        st.hosts.map((h) => [h.name, h.running, h.sshd]),
+        lab.hosts.map((h) => [h.name, true, true]),
+      );
     });
 
     it('balances a client across rs1/rs2 with a hand-made LVS VS/TUN rule set (busybox httpd)', async () => {
       const web = (host: string) =>
-        on(host, `mkdir -p /srv/www && hostname > /srv/www/index.html && systemd-run --unit=lab-web busybox httpd -f -p 80 -h /srv/www && for i in $(seq 50); do ss -Hltn 'sport = :80' | grep -q . && exit 0; sleep 0.1; done; exit 1`);
+        on(
+          host,
+          `mkdir -p /srv/www && hostname > /srv/www/index.html && systemd-run --unit=lab-web busybox httpd -f -p 80 -h /srv/www && for i in $(seq 50); do ss -Hltn 'sport = :80' | grep -q . && exit 0; sleep 0.1; done; exit 1`,
+        );
       await Promise.all([web('rs1'), web('rs2')]);
       assert.equal((await on('client', 'curl -sS -m 10 http://10.0.0.16/')).trim(), 'rs1');
       const realServer = `modprobe ipip && ip link set tunl0 up && ip addr replace ${VIP}/32 dev tunl0 &&
         sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0`;
       await Promise.all([on('rs1', realServer), on('rs2', realServer)]);
-      await on('director', `modprobe ip_vs && ip addr replace ${VIP}/32 dev eth1 && ipvsadm -C &&
-         ipvsadm -A -t ${VIP}:80 -s rr && ipvsadm -a -t ${VIP}:80 -r 10.0.0.16:80 -i -w 1 && ipvsadm -a -t ${VIP}:80 -r 10.0.0.17:80 -i -w 1`);
+      await on(
+        'director',
+        `modprobe ip_vs && ip addr replace ${VIP}/32 dev eth1 && ipvsadm -C &&
+         ipvsadm -A -t ${VIP}:80 -s rr && ipvsadm -a -t ${VIP}:80 -r 10.0.0.16:80 -i -w 1 && ipvsadm -a -t ${VIP}:80 -r 10.0.0.17:80 -i -w 1`,
+      );
       const out = await on('client', `for i in $(seq 10); do curl -sS -m 10 http://${VIP}/; done`);
       const replies = out.trim().split('\n');
       assert.equal(replies.filter((r) => r === 'rs1').length, 5, out);
       assert.equal(replies.filter((r) => r === 'rs2').length, 5, out);
       // The director saw all 10 connections (its totals lag: the kernel sums them every 2 s)
       // and tunnelled them: TUN replies bypass the director, so OutPkts stays 0.
-      const stats = await on('director', `for i in $(seq 30); do ipvsadm -Ln --stats | grep -Eq '^TCP +${VIP}:80 +10 ' && break; sleep 0.5; done; ipvsadm -Ln --stats`);
+      const stats = await on(
+        'director',
+        `for i in $(seq 30); do ipvsadm -Ln --stats | grep -Eq '^TCP +${VIP}:80 +10 ' && break; sleep 0.5; done; ipvsadm -Ln --stats`,
+      );
       assert.match(stats, new RegExp(`^TCP\\s+${VIP.replace(/\./g, '\\.')}:80\\s+10\\s+\\d+\\s+0\\s`, 'm'), stats);
     });
 
@@ -223,7 +248,9 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
   });
 
   it('installs the web app on the real servers and saves the VMs', async () => {
-    const web = await labTimed('up-web', () => provision(['up', lab.inventory, 'sample', '--limit', 'real_servers', '-e', 'demo_port=80', '--state-dir', stateDir], { timeoutMs: 600_000 }));
+    const web = await labTimed('up-web', () =>
+      provision(['up', lab.inventory, 'sample', '--limit', 'real_servers', '-e', 'demo_port=80', '--state-dir', stateDir], { timeoutMs: 600_000 }),
+    );
     assert.equal(web.code, 0, web.stdout + web.stderr);
     const save = await labTimed('save-web', () => provision(['lab', 'save', 'web', '--name', LAB]));
     assert.equal(save.code, 0, save.stdout + save.stderr);
@@ -239,7 +266,11 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       const results: Record<string, unknown> = { method, timings };
       const timed = async <T>(what: string, f: () => Promise<T>) => {
         const t = Date.now();
-        try { return await f(); } finally { timings[what] = Date.now() - t; }
+        try {
+          return await f();
+        } finally {
+          timings[what] = Date.now() - t;
+        }
       };
       const cli = (args: string[]) => provision([...args, '--state-dir', stateDir], { timeoutMs: 600_000 });
       /** The lab's inventory with this method's forwarding (TUN and DR share the LAN layout). */
@@ -255,8 +286,14 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       const verify = (args: string[] = []) => provision(['verify', inv, ...args], { timeoutMs: 600_000 });
       /** What the site playbook changes that a rollback must restore: IPVS table, VIPs, mon, rs1's tunnel/ARP state. */
       const fingerprint = async () => ({
-        director: await on('director', 'ipvsadm -S -n; ip -o -4 addr show dev eth1 | awk \'{print $4, $NF}\'; systemctl is-enabled mon; systemctl is-active mon; sha256sum /etc/mon/mon.cf; ls /usr/lib/mon/alert.d; true'),
-        rs1: await on('rs1', 'ip -o -4 addr show | awk \'{print $2, $4}\'; cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce /proc/sys/net/ipv4/conf/all/rp_filter; systemctl is-enabled lvs-realserver; ls /etc/sysctl.d; true'),
+        director: await on(
+          'director',
+          "ipvsadm -S -n; ip -o -4 addr show dev eth1 | awk '{print $4, $NF}'; systemctl is-enabled mon; systemctl is-active mon; sha256sum /etc/mon/mon.cf; ls /usr/lib/mon/alert.d; true",
+        ),
+        rs1: await on(
+          'rs1',
+          "ip -o -4 addr show | awk '{print $2, $4}'; cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce /proc/sys/net/ipv4/conf/all/rp_filter; systemctl is-enabled lvs-realserver; ls /etc/sysctl.d; true",
+        ),
       });
       let beforeSite: Awaited<ReturnType<typeof fingerprint>>;
       let siteRun = '';
@@ -289,7 +326,15 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         const report = JSON.parse(up.stdout) as RunReport;
         siteRun = report.id;
         // Where a first converge spends its time: the slowest tasks per host.
-        results.slowestTasks = Object.fromEntries(report.hosts.map((h) => [h.host, [...h.tasks].sort((a, b) => b.durationMs - a.durationMs).slice(0, 5).map((t) => `${t.task} ${t.status} ${t.durationMs} ms`)]));
+        results.slowestTasks = Object.fromEntries(
+          report.hosts.map((h) => [
+            h.host,
+            [...h.tasks]
+              .sort((a, b) => b.durationMs - a.durationMs)
+              .slice(0, 5)
+              .map((t) => `${t.task} ${t.status} ${t.durationMs} ms`),
+          ]),
+        );
         const v = await timed('verify', () => verify(['--json']));
         assert.equal(v.code, 0, v.stdout);
         const rep = JSON.parse(v.stdout) as { counts: Record<string, Record<string, number>> };
@@ -299,7 +344,10 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       it(`VS/${method.toUpperCase()}: a dead real server is removed by mon within two intervals, and re-added with its weight and method when back`, async () => {
         const flag = method === 'tun' ? '-i' : method === 'dr' ? '-g' : '-m';
         // Requests from the client all through the failover, to count the ones that failed.
-        await on('client', `setsid sh -c 'while :; do curl -s -m 1 -o /dev/null -w "%{http_code}\\n" http://${VIP}/ || echo FAIL; sleep 0.2; done' > /tmp/failover.log 2>&1 < /dev/null & echo $! > /tmp/failover.pid`);
+        await on(
+          'client',
+          `setsid sh -c 'while :; do curl -s -m 1 -o /dev/null -w "%{http_code}\\n" http://${VIP}/ || echo FAIL; sleep 0.2; done' > /tmp/failover.log 2>&1 < /dev/null & echo $! > /tmp/failover.pid`,
+        );
         await on('rs1', 'systemctl stop demo-web 2>/dev/null; /etc/init.d/demo-web stop; true');
         const removedMs = await waitFor('rs1 removed', async () => !(await table()).includes('-r 10.0.0.16:80'), 2 * INTERVAL * 1000 + 8000);
         timings.removeAfterStop = removedMs;
@@ -318,7 +366,8 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       it(`VS/${method.toUpperCase()}: a second up changes nothing; check reports no drift`, async () => {
         const up = await timed('up-noop', () => cli(['up', inv, '--json']));
         assert.equal(up.code, 0, up.stderr);
-        for (const h of (JSON.parse(up.stdout) as RunReport).hosts) assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
+        for (const h of (JSON.parse(up.stdout) as RunReport).hosts)
+          assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
         const check = await timed('check', () => cli(['check', inv]));
         assert.equal(check.code, 0, check.stdout);
       });
@@ -351,7 +400,10 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         assert.equal(v.code, 1, v.stdout);
         const rep = JSON.parse(v.stdout) as { checks: { ok: boolean; cause?: string }[]; counts: unknown };
         const causes = rep.checks.filter((c) => !c.ok).map((c) => c.cause ?? '');
-        assert.ok(causes.some((c) => sabotage.cause.test(c)), causes.join(' | '));
+        assert.ok(
+          causes.some((c) => sabotage.cause.test(c)),
+          causes.join(' | '),
+        );
         results.diagnosis = { fault: sabotage.cmd, causes, counts: rep.counts };
         const up = await timed('up-repair-rs1', () => cli(['up', inv, '--limit', 'rs1']));
         assert.equal(up.code, 0, up.stdout);
@@ -389,7 +441,11 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     const results: Record<string, unknown> = { method, monitor: 'keepalived', switchedFrom: 'mon', timings };
     const timed = async <T>(what: string, f: () => Promise<T>) => {
       const t = Date.now();
-      try { return await f(); } finally { timings[what] = Date.now() - t; }
+      try {
+        return await f();
+      } finally {
+        timings[what] = Date.now() - t;
+      }
     };
     try {
       const inv = join(dirname(last.inventory), `inventory-${method}-keepalived.yaml`);
@@ -409,10 +465,15 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       await on('rs1', '/etc/init.d/demo-web stop');
       timings.removeAfterStop = await waitFor('keepalived removes rs1', async () => !(await table()).includes('-r 10.0.0.16:80'), 2 * INTERVAL * 1000 + 8000);
       await on('rs1', '/etc/init.d/demo-web start');
-      timings.readdAfterStart = await waitFor('keepalived re-adds rs1', async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`), 2 * INTERVAL * 1000 + 8000);
+      timings.readdAfterStart = await waitFor(
+        'keepalived re-adds rs1',
+        async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`),
+        2 * INTERVAL * 1000 + 8000,
+      );
       const again = await timed('up-noop', () => cli(['up', inv, '--json']));
       assert.equal(again.code, 0, again.stderr);
-      for (const h of (JSON.parse(again.stdout) as RunReport).hosts) assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
+      for (const h of (JSON.parse(again.stdout) as RunReport).hosts)
+        assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
     } finally {
       writeResults('keepalived', results);
     }
@@ -425,27 +486,44 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     const results: Record<string, unknown> = { method, timings };
     const timed = async <T>(what: string, f: () => Promise<T>) => {
       const t = Date.now();
-      try { return await f(); } finally { timings[what] = Date.now() - t; }
+      try {
+        return await f();
+      } finally {
+        timings[what] = Date.now() - t;
+      }
     };
     const cli = (args: string[]) => provision([...args, '--state-dir', stateDir], { timeoutMs: 600_000 });
     const holds = async (host: string, addr: string) => (await sh(host, `ip -o -4 addr show dev eth1 | grep -q ' ${addr}/'`)).code === 0;
     /** What the HA run changes and its rollback must give back. */
     const fingerprint = async () => ({
-      director: await on('director', "ipvsadm -S -n; ip -o -4 addr show dev eth1 | awk '{print $4, $NF}'; systemctl is-active keepalived lvs-director; systemctl is-enabled lvs-director; sha256sum /etc/keepalived/keepalived.conf; ipvsadm -L --daemon; true"),
-      director2: await on('director2', "ip -o -4 addr show dev eth1 | awk '{print $4}'; systemctl is-active keepalived; systemctl is-enabled keepalived; ls /etc/keepalived; ls /etc/sysctl.d; true"),
+      director: await on(
+        'director',
+        "ipvsadm -S -n; ip -o -4 addr show dev eth1 | awk '{print $4, $NF}'; systemctl is-active keepalived lvs-director; systemctl is-enabled lvs-director; sha256sum /etc/keepalived/keepalived.conf; ipvsadm -L --daemon; true",
+      ),
+      director2: await on(
+        'director2',
+        "ip -o -4 addr show dev eth1 | awk '{print $4}'; systemctl is-active keepalived; systemctl is-enabled keepalived; ls /etc/keepalived; ls /etc/sysctl.d; true",
+      ),
       rs1: await on('rs1', 'ip route show default; sha256sum /usr/local/sbin/lvs-realserver; true'),
     });
     try {
       const single = join(dirname(last.inventory), `inventory-${method}-keepalived.yaml`);
       // Let keepalived settle on the single director (the previous scenario just re-added rs1).
-      await waitFor('single director table complete', async () => (await table()).includes('-r 10.0.0.16:80') && (await table()).includes('-r 10.0.0.17:80'), 20_000);
+      await waitFor(
+        'single director table complete',
+        async () => (await table()).includes('-r 10.0.0.16:80') && (await table()).includes('-r 10.0.0.17:80'),
+        20_000,
+      );
       const before = await fingerprint();
       // The lab's HA layout: director2 joins the inventory with lvs.ha (NAT: the client routes via the floating 10.0.1.2).
       lab = await timed('relayout-ha', () => vmLabRelayout(lab.dir, lab.forwarding, { ha: true }));
       const inv = join(dirname(lab.inventory), `inventory-${method}-ha.yaml`);
       const text = readFileSync(lab.inventory, 'utf8');
       assert.match(text, /virtual_router_id: 51\n/);
-      writeFileSync(inv, text.replace(new RegExp(`forwarding: ${lab.forwarding}\\n`, 'g'), `forwarding: ${method}\n`).replace(/monitor: mon\n/g, 'monitor: keepalived\n'));
+      writeFileSync(
+        inv,
+        text.replace(new RegExp(`forwarding: ${lab.forwarding}\\n`, 'g'), `forwarding: ${method}\n`).replace(/monitor: mon\n/g, 'monitor: keepalived\n'),
+      );
       const up = await timed('up', () => cli(['up', inv, '--json']));
       assert.equal(up.code, 0, up.stdout + up.stderr);
       const haRun = (JSON.parse(up.stdout) as RunReport).id;
@@ -455,15 +533,27 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       const v = await timed('verify', () => provision(['verify', inv, '--json'], { timeoutMs: 600_000 }));
       assert.equal(v.code, 0, v.stdout);
       const rep = JSON.parse(v.stdout) as { checks: { host: string; check: string; ok: boolean; detail: string }[]; counts: unknown };
-      results.verify = { counts: rep.counts, ha: rep.checks.filter((c) => /held by|master|sync daemon|connections/.test(c.check)).map((c) => `${c.host}: ${c.check}: ${c.detail}`) };
-      assert.ok(rep.checks.some((c) => c.host === 'director2' && c.check.startsWith('holds the master') && c.ok), JSON.stringify(rep.checks));
+      results.verify = {
+        counts: rep.counts,
+        ha: rep.checks.filter((c) => /held by|master|sync daemon|connections/.test(c.check)).map((c) => `${c.host}: ${c.check}: ${c.detail}`),
+      };
+      assert.ok(
+        rep.checks.some((c) => c.host === 'director2' && c.check.startsWith('holds the master') && c.ok),
+        JSON.stringify(rep.checks),
+      );
       // Saved right after the HA up: the killed master comes back from this moment.
       await timed('save-ha', () => vmLabSave(lab.dir, 'ha'));
 
       // A long download (1.5 MB at 50 kB/s, ~30 s) and a request loop through the VIP.
       await Promise.all(['rs1', 'rs2'].map((h) => on(h, 'head -c 1536000 /dev/zero > /srv/demo-web/big.bin')));
-      await on('client', `rm -f /tmp/big.done; setsid sh -c 'curl -s --limit-rate 50k -o /tmp/big.out -w "%{http_code} %{size_download}" http://${VIP}/big.bin > /tmp/big.res; echo $? > /tmp/big.done' < /dev/null > /dev/null 2>&1 &`);
-      await on('client', `setsid sh -c 'while :; do t=$(date +%s%3N); c=$(curl -s -m 1 -o /dev/null -w "%{http_code}" http://${VIP}/); echo "$t \${c:-000}"; sleep 0.2; done' > /tmp/ha.log 2>&1 < /dev/null & echo $! > /tmp/ha.pid`);
+      await on(
+        'client',
+        `rm -f /tmp/big.done; setsid sh -c 'curl -s --limit-rate 50k -o /tmp/big.out -w "%{http_code} %{size_download}" http://${VIP}/big.bin > /tmp/big.res; echo $? > /tmp/big.done' < /dev/null > /dev/null 2>&1 &`,
+      );
+      await on(
+        'client',
+        `setsid sh -c 'while :; do t=$(date +%s%3N); c=$(curl -s -m 1 -o /dev/null -w "%{http_code}" http://${VIP}/); echo "$t \${c:-000}"; sleep 0.2; done' > /tmp/ha.log 2>&1 < /dev/null & echo $! > /tmp/ha.pid`,
+      );
       await new Promise((r) => setTimeout(r, 5000));
       assert.equal((await sh('client', 'test -e /tmp/big.done')).code, 1, 'the download is still running when the master dies');
       const syncedBefore = (await on('director2', `ipvsadm -Lnc | grep -c ' ${VIP}:80 ' || true`)).trim();
@@ -476,15 +566,27 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       timings.vipOnBackupAfterKill = vipMovedMs;
       await waitFor('the download ends', async () => (await sh('client', 'test -e /tmp/big.done')).code === 0, 90_000);
       const [dlExit, dlResult] = [(await on('client', 'cat /tmp/big.done')).trim(), (await on('client', 'cat /tmp/big.res')).trim()];
-      results.longConnection = { curlExit: Number(dlExit), result: dlResult, survived: dlExit === '0' && dlResult === '200 1536000', syncedEntriesOnBackupBeforeKill: Number(syncedBefore) };
+      results.longConnection = {
+        curlExit: Number(dlExit),
+        result: dlResult,
+        survived: dlExit === '0' && dlResult === '200 1536000',
+        syncedEntriesOnBackupBeforeKill: Number(syncedBefore),
+      };
 
       // The old master comes back: restored from the moment after the HA up (preempt: it takes the VIP back).
       const backAt = Date.now();
       lab = await timed('restore-director', () => vmLabRestoreHost(lab.dir, 'director', 'ha'));
-      timings.vipBackOnDirectorAfterRestore = await waitFor('director preempts', async () => (await holds('director', VIP)) && !(await holds('director2', VIP)), 30_000);
+      timings.vipBackOnDirectorAfterRestore = await waitFor(
+        'director preempts',
+        async () => (await holds('director', VIP)) && !(await holds('director2', VIP)),
+        30_000,
+      );
       await new Promise((r) => setTimeout(r, 3000));
       const log = await on('client', 'kill $(cat /tmp/ha.pid); sleep 1.5; cat /tmp/ha.log');
-      const lines = log.split('\n').filter((l) => /^\d+ \d{3}$/.test(l)).map((l) => l.split(' ').map(Number) as [number, number]);
+      const lines = log
+        .split('\n')
+        .filter((l) => /^\d+ \d{3}$/.test(l))
+        .map((l) => l.split(' ').map(Number) as [number, number]);
       const failedIn = (from: number, to: number) => lines.filter(([t, c]) => t >= from && t < to && c !== 200).length;
       const firstOkAfter = (t0: number) => lines.find(([t, c]) => t > t0 && c === 200 && lines.some(([t2, c2]) => t2 > t0 && t2 < t && c2 !== 200));
       const recovered = firstOkAfter(killedAt);
@@ -494,17 +596,26 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         serviceBackAfterKillMs: recovered ? recovered[0] - killedAt : 0,
         failedAfterMasterReturned: failedIn(backAt, Date.now()),
       };
-      assert.equal(results.longConnection && (results.longConnection as { survived: boolean }).survived, true, `the long download broke: exit ${dlExit}, ${dlResult}`);
+      assert.equal(
+        results.longConnection && (results.longConnection as { survived: boolean }).survived,
+        true,
+        `the long download broke: exit ${dlExit}, ${dlResult}`,
+      );
       assert.ok(lines.length > 20, 'the client kept sending requests');
 
       const again = await timed('up-noop', () => cli(['up', inv, '--json']));
       assert.equal(again.code, 0, again.stderr);
-      for (const h of (JSON.parse(again.stdout) as RunReport).hosts) assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
+      for (const h of (JSON.parse(again.stdout) as RunReport).hosts)
+        assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
 
       const rb = await timed('rollback', () => cli(['rollback', inv, haRun]));
       assert.equal(rb.code, 0, rb.stdout + rb.stderr);
       lab = await timed('relayout-single', () => vmLabRelayout(lab.dir, lab.forwarding, { ha: false }));
-      await waitFor('single director table complete', async () => (await table()).includes('-r 10.0.0.16:80') && (await table()).includes('-r 10.0.0.17:80'), 20_000);
+      await waitFor(
+        'single director table complete',
+        async () => (await table()).includes('-r 10.0.0.16:80') && (await table()).includes('-r 10.0.0.17:80'),
+        20_000,
+      );
       assert.deepEqual(await fingerprint(), before);
       const after = await timed('verify-single', () => provision(['verify', single, '-n', '6'], { timeoutMs: 600_000 }));
       assert.equal(after.code, 0, after.stdout);

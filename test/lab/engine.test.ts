@@ -13,8 +13,7 @@ const LAB = 'engine-test';
 let lab: LabUpResult;
 let stateDir: string;
 
-const run = (cmd: 'up' | 'check', extra: string[] = [], inv = lab.inventory) =>
-  provision([cmd, inv, 'sample', '--json', '--state-dir', stateDir, ...extra]);
+const run = (cmd: 'up' | 'check', extra: string[] = [], inv = lab.inventory) => provision([cmd, inv, 'sample', '--json', '--state-dir', stateDir, ...extra]);
 const report = (stdout: string) => JSON.parse(stdout) as RunReport;
 const onHost = async (host: string, cmd: string) => {
   const r = await labHostExec(LAB, host, cmd);
@@ -26,7 +25,9 @@ before(async () => {
   lab = await labUp({ name: LAB, hosts: 3 });
   stateDir = mkdtempSync(join(tmpdir(), 'provision-state-'));
 });
-after(async () => { await labDown(LAB); });
+after(async () => {
+  await labDown(LAB);
+});
 
 test('up converges three real hosts; the files, sysctl and service are really there', async () => {
   const r = await run('up');
@@ -74,12 +75,18 @@ test('a second up changes nothing, in O(1) round trips per host', async () => {
 test('check reports a hand edit as the exact diff, exits 3, and changes nothing', async () => {
   await onHost('h2', "printf 'hand edit\\n' >> /etc/motd");
   const before = await onHost('h2', 'cat /etc/motd; stat -c %a.%U /etc/motd');
-  const r = await run('check', ['--format', 'text'].filter(() => false));
+  const r = await run(
+    'check',
+    ['--format', 'text'].filter(() => false),
+  );
   assert.equal(r.code, 3, r.stderr);
   const rep = report(r.stdout);
   const h2 = rep.hosts.find((h) => h.host === 'h2')!;
   const changed = h2.tasks.filter((t) => t.status === 'changed');
-  assert.deepEqual(changed.map((t) => t.task), ['motd']);
+  assert.deepEqual(
+    changed.map((t) => t.task),
+    ['motd'],
+  );
   assert.match(changed[0]!.changes[0]!.diff ?? '', /^-hand edit$/m);
   for (const h of rep.hosts.filter((x) => x.host !== 'h2')) assert.equal(h.recap.changed, 0);
   assert.equal(await onHost('h2', 'cat /etc/motd; stat -c %a.%U /etc/motd'), before, 'check must not change the host');
@@ -144,10 +151,20 @@ test('an unknown host key is refused; --accept-new-host-keys records it; a chang
   assert.equal(accepted.code, 0, accepted.stdout);
   const recorded = readFileSync(join(dir, 'known_hosts'), 'utf8');
   assert.match(recorded, /ssh-ed25519 /);
-  assert.equal(recorded.trim().split(' ').slice(1).join(' '), readFileSync(lab.knownHosts, 'utf8').split('\n').find((l) => l.startsWith(lab.hosts[0]!.address + ' '))!.split(' ').slice(1).join(' '));
+  assert.equal(
+    recorded.trim().split(' ').slice(1).join(' '),
+    readFileSync(lab.knownHosts, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(lab.hosts[0]!.address + ' '))!
+      .split(' ')
+      .slice(1)
+      .join(' '),
+  );
 
   // Another host's key under h1's name: a changed key, refused even with the flag.
-  const h2Line = readFileSync(lab.knownHosts, 'utf8').split('\n').find((l) => l.startsWith(lab.hosts[1]!.address + ' '))!;
+  const h2Line = readFileSync(lab.knownHosts, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(lab.hosts[1]!.address + ' '))!;
   writeFileSync(join(dir, 'known_hosts'), `${lab.hosts[0]!.address} ${h2Line.split(' ').slice(1).join(' ')}\n`);
   const changed = await run('check', ['--limit', 'h1', '--accept-new-host-keys'], join(dir, 'inventory.yaml'));
   assert.equal(changed.code, 1);
@@ -155,7 +172,10 @@ test('an unknown host key is refused; --accept-new-host-keys records it; a chang
 });
 
 test('a non-root user with become runs the tasks as root via sudo', async () => {
-  await onHost('h3', 'install -d -o deploy -g deploy -m 700 /home/deploy/.ssh && cp /root/.ssh/authorized_keys /home/deploy/.ssh/ && chown deploy:deploy /home/deploy/.ssh/authorized_keys');
+  await onHost(
+    'h3',
+    'install -d -o deploy -g deploy -m 700 /home/deploy/.ssh && cp /root/.ssh/authorized_keys /home/deploy/.ssh/ && chown deploy:deploy /home/deploy/.ssh/authorized_keys',
+  );
   await onHost('h3', 'rm -f /etc/motd');
   const dir = mkdtempSync(join(tmpdir(), 'provision-become-'));
   const inv = readFileSync(lab.inventory, 'utf8')

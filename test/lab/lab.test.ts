@@ -34,7 +34,7 @@ interface Out {
 function sh(cmd: string, args: string[], timeout = 20_000): Promise<Out> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -47,14 +47,22 @@ function ssh(user: string, host: string, command: string, knownHosts = lab.known
   const address = lab.hosts.find((h) => h.name === host)?.address;
   assert.ok(address, `no host ${host}`);
   return sh('ssh', [
-    '-F', '/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'ConnectTimeout=5',
-    '-o', `UserKnownHostsFile=${knownHosts}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-i', lab.keyFile,
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-i',
+    lab.keyFile,
     `${user}@${address}`,
     command,
   ]);
@@ -250,10 +258,11 @@ test('down leaves no namespace, link, mount, process or directory behind', async
   assert.ok(!links.includes(n.uplink), `uplink left: ${links}`);
   const mounts = (await sh('mount', [])).stdout;
   assert.ok(!mounts.includes(lab.dir), `mounts left: ${mounts}`);
-  const ps = (await sh('ps', ['-eo', 'pid,stat,args'])).stdout
-    .split('\n')
-    .filter((l) => !/^\s*\d+\s+Z/.test(l));
-  assert.deepEqual(ps.filter((l) => l.includes(lab.dir)), []);
+  const ps = (await sh('ps', ['-eo', 'pid,stat,args'])).stdout.split('\n').filter((l) => !/^\s*\d+\s+Z/.test(l));
+  assert.deepEqual(
+    ps.filter((l) => l.includes(lab.dir)),
+    [],
+  );
   for (const pid of pids) assert.equal(await running(pid), false, `pid ${pid} survived`);
   await assert.rejects(access(lab.dir));
   const st = await labStatus(LAB);
@@ -264,9 +273,7 @@ test('down leaves no namespace, link, mount, process or directory behind', async
 test('renderInventory puts ungrouped hosts under all.hosts and ports != 22 in brackets', () => {
   const fake: LabState = {
     ...state,
-    hosts: [
-      { ...state.hosts[0]!, name: 'solo', groups: [], port: 2222, address: '10.213.9.11', hostKey: 'ssh-ed25519 AAAAX' },
-    ],
+    hosts: [{ ...state.hosts[0]!, name: 'solo', groups: [], port: 2222, address: '10.213.9.11', hostKey: 'ssh-ed25519 AAAAX' }],
   };
   const inv = yaml.load(renderInventory(fake)) as { all: { hosts: Record<string, Record<string, unknown>>; children?: unknown } };
   assert.equal(inv.all.hosts.solo!.ansible_port, 2222);

@@ -30,7 +30,9 @@ before(async () => {
   const web = await provision(['up', l.inventory, 'sample', '--limit', 'real_servers', '--json', '--state-dir', stateDir]);
   assert.equal(web.code, 0, web.stdout + web.stderr);
 });
-after(async () => { await labDown(LAB); });
+after(async () => {
+  await labDown(LAB);
+});
 
 test('site: real servers converge; the director does everything, then fails clearly on the missing IPVS', async () => {
   const r = await provision(['up', l.inventory, '--json', '--state-dir', stateDir]);
@@ -42,7 +44,10 @@ test('site: real servers converge; the director does everything, then fails clea
   }
   const d = host(rep, 'director');
   const failed = d.tasks.filter((t) => t.status === 'failed');
-  assert.deepEqual(failed.map((t) => t.task), ['IPVS in the kernel']);
+  assert.deepEqual(
+    failed.map((t) => t.task),
+    ['IPVS in the kernel'],
+  );
   assert.match(failed[0]!.error!, /kernel has no IPVS/);
   assert.equal(d.tasks[d.tasks.length - 1]!.task, 'IPVS in the kernel', 'it is the last thing tried');
   assert.ok(d.tasks.some((t) => t.task === 'mon.cf: one watch per real server' && t.status === 'changed'));
@@ -62,7 +67,12 @@ test('director: rules file, ipvsadm enabled, VIP with its alias label, boot unit
   const mon = await onHost('director', 'cat /etc/mon/mon.cf');
   for (const rs of ['rs1', 'rs2']) {
     assert.match(mon, new RegExp(`^hostgroup web_${rs} ${l.addr[rs]!.replace(/\./g, '\\.')}$`, 'm'));
-    assert.match(mon, new RegExp(`upalert lvs\\.alert -P tcp -V ${l.vip.replace(/\./g, '\\.')}:${PORT} -R ${l.addr[rs]!.replace(/\./g, '\\.')}:${PORT} -F dr -W ${rs === 'rs1' ? 1 : 2}`));
+    assert.match(
+      mon,
+      new RegExp(
+        `upalert lvs\\.alert -P tcp -V ${l.vip.replace(/\./g, '\\.')}:${PORT} -R ${l.addr[rs]!.replace(/\./g, '\\.')}:${PORT} -F dr -W ${rs === 'rs1' ? 1 : 2}`,
+      ),
+    );
   }
   assert.equal(await onHost('director', 'stat -c %a /usr/lib/mon/alert.d/lvs.alert'), '755\n');
   assert.match(await onHost('director', 'head -20 /etc/init.d/mon'), /^# chkconfig: 2345 99 10$/m);
@@ -72,7 +82,10 @@ test('director: rules file, ipvsadm enabled, VIP with its alias label, boot unit
 
 test('real servers: ARP sysctls (runtime and persisted), VIP/32 on lo, no forwarding, boot unit restores the VIP', async () => {
   for (const rs of ['rs1', 'rs2']) {
-    assert.equal(await onHost(rs, 'cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce /proc/sys/net/ipv4/ip_forward'), '1\n2\n0\n');
+    assert.equal(
+      await onHost(rs, 'cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce /proc/sys/net/ipv4/ip_forward'),
+      '1\n2\n0\n',
+    );
     const persisted = await onHost(rs, 'cat /etc/sysctl.d/90-lvs.conf');
     assert.match(persisted, /^net\.ipv4\.conf\.all\.arp_ignore = 1$/m);
     assert.match(persisted, /^net\.ipv4\.conf\.all\.arp_announce = 2$/m);
@@ -91,7 +104,12 @@ test('a second up changes nothing (the director still stops at IPVS, with nothin
   const r = await provision(['up', l.inventory, '--json', '--state-dir', stateDir]);
   const rep = report(r.stdout);
   for (const h of rep.hosts) assert.equal(h.recap.changed, 0, `${h.host}: ${JSON.stringify(h.tasks.filter((t) => t.status === 'changed'))}`);
-  assert.deepEqual(host(rep, 'director').tasks.filter((t) => t.status === 'failed').map((t) => t.task), ['IPVS in the kernel']);
+  assert.deepEqual(
+    host(rep, 'director')
+      .tasks.filter((t) => t.status === 'failed')
+      .map((t) => t.task),
+    ['IPVS in the kernel'],
+  );
 });
 
 test('check after a hand edit of mon.cf shows exactly that diff and changes nothing', async () => {
@@ -101,7 +119,10 @@ test('check after a hand edit of mon.cf shows exactly that diff and changes noth
   const d = host(report(r.stdout), 'director');
   const changed = d.tasks.filter((t) => t.status === 'changed');
   // (The restart handler is not planned: the host stops at the IPVS failure before handlers run.)
-  assert.deepEqual(changed.map((t) => t.task), ['mon.cf: one watch per real server']);
+  assert.deepEqual(
+    changed.map((t) => t.task),
+    ['mon.cf: one watch per real server'],
+  );
   const diff = changed[0]!.changes[0]!.diff!;
   assert.match(diff, /^-\s+interval 60s$/m);
   assert.match(diff, /^\+\s+interval 5s$/m);
@@ -122,7 +143,11 @@ test('lvs.alert on the director refuses hostile arguments and runs nothing', asy
   }
   assert.equal((await labHostExec(LAB, 'director', `test -e ${marker}`)).code, 1);
   // Valid arguments on a kernel without IPVS: a clear failure, not a crash.
-  const ok = await labHostExec(LAB, 'director', `/usr/lib/mon/alert.d/lvs.alert -s http -g web_rs1 -P tcp -V ${l.vip}:${PORT} -R ${l.addr.rs1}:${PORT} -F dr -W 1`);
+  const ok = await labHostExec(
+    LAB,
+    'director',
+    `/usr/lib/mon/alert.d/lvs.alert -s http -g web_rs1 -P tcp -V ${l.vip}:${PORT} -R ${l.addr.rs1}:${PORT} -F dr -W 1`,
+  );
   assert.equal(ok.code, 1);
   assert.match(ok.stderr, /ip_vs|IPVS/);
 });

@@ -20,26 +20,38 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/
 const LAB = 'package-test';
 const PORT = 8080;
 
-interface Out { code: number; stdout: string; stderr: string; ms: number }
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 const timings: Record<string, number> = {};
 
 function sh(cmd: string, args: string[], cwd: string, timeout = 300_000): Promise<Out> {
   const t = Date.now();
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t });
-    });
+    execFile(
+      cmd,
+      args,
+      { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t });
+      },
+    );
   });
 }
-const ok = <R extends { code: number; stdout: string; stderr: string }>(r: R, what: string): R => { assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`); return r; };
+const ok = <R extends { code: number; stdout: string; stderr: string }>(r: R, what: string): R => {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r;
+};
 // `npx --no`: the bin installed in the project, never a registry package of that name.
 const npx = (cwd: string, ...args: string[]) => sh('npx', ['--no', ...args], cwd);
 // Dependencies come from the npm cache this repository's `npm ci` filled (the registry only for
 // metadata not cached yet); install scripts are skipped: esbuild's binary is its own package, and
 // ssh2 falls back from its optional native addon (a node-gyp build would triple the time).
-const npmInstall = (cwd: string, ...args: string[]) =>
-  sh('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', ...args], cwd);
+const npmInstall = (cwd: string, ...args: string[]) => sh('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', ...args], cwd);
 
 let tmp: string;
 let tarball: string;
@@ -79,8 +91,17 @@ after(async () => {
 
 test('the tarball holds the built API, its declarations, the built-in playbooks, templates and scaffold; not tests or sources', async () => {
   const pkg = join(team, 'node_modules', 'provision');
-  for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/lvs/index.js', 'dist/src/lvs/index.d.ts', 'dist/src/cli.js',
-    'dist/playbooks/site.js', 'templates/lvs/mon.cf.hbs', 'scaffold/playbooks/site.ts', 'scaffold/gitignore']) {
+  for (const f of [
+    'dist/src/index.js',
+    'dist/src/index.d.ts',
+    'dist/src/lvs/index.js',
+    'dist/src/lvs/index.d.ts',
+    'dist/src/cli.js',
+    'dist/playbooks/site.js',
+    'templates/lvs/mon.cf.hbs',
+    'scaffold/playbooks/site.ts',
+    'scaffold/gitignore',
+  ]) {
     assert.ok(existsSync(join(pkg, f)), `${f} is in the package`);
   }
   for (const f of ['dist/test', 'src', 'test', 'bench', 'playbooks', '.ci']) assert.ok(!existsSync(join(pkg, f)), `${f} is not in the package`);
@@ -123,7 +144,10 @@ test('tsc --noEmit passes on the scaffold and names a type error in a playbook b
   timings.typecheck = Date.now() - t;
   const bad = join(team, 'playbooks', 'broken.ts');
   // A mode given as a number (0o644 is not the string '0644' the module wants) is caught before any host sees it.
-  writeFileSync(bad, `import { file, type Playbook } from 'provision';\nconst p: Playbook = { name: 'x', plays: [{ name: 'x', hosts: 'all', tasks: () => [file({ path: '/etc/x', content: 'x', mode: 0o644 })] }] };\nexport default p;\n`);
+  writeFileSync(
+    bad,
+    `import { file, type Playbook } from 'provision';\nconst p: Playbook = { name: 'x', plays: [{ name: 'x', hosts: 'all', tasks: () => [file({ path: '/etc/x', content: 'x', mode: 0o644 })] }] };\nexport default p;\n`,
+  );
   t = Date.now();
   const r = await sh('npm', ['run', '--silent', 'typecheck'], team);
   rmSync(bad);
@@ -138,15 +162,34 @@ test('lab up from the installed CLI writes its inventory under --lab-dir', async
   const labInv = join(labDir, LAB, 'inventory.yaml');
   assert.ok(r.stdout.includes(`inventory: ${labInv}`), r.stdout);
   // The lab's three hosts as the team's LVS: h1 the director, h2 and h3 real servers (DR).
-  const inv = yaml.load(readFileSync(labInv, 'utf8')) as { all: { vars: Record<string, unknown>; children: Record<string, { hosts: Record<string, Record<string, unknown>> }> } };
+  const inv = yaml.load(readFileSync(labInv, 'utf8')) as {
+    all: { vars: Record<string, unknown>; children: Record<string, { hosts: Record<string, Record<string, unknown>> }> };
+  };
   const h = inv.all.children.lab!.hosts;
   const addr = (n: string) => String(h[n]!.ansible_host);
   const vip = addr('h1').replace(/\.\d+$/, '.100');
   const lvs = {
     all: {
       vars: {
-        ...inv.all.vars, team: 'the package test team',
-        lvs: { services: [{ name: 'www', vip, port: PORT, protocol: 'tcp', scheduler: 'wrr', forwarding: 'dr', real_servers: [{ host: 'h2', weight: 2 }, { host: 'h3', weight: 1 }], health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 } }] },
+        ...inv.all.vars,
+        team: 'the package test team',
+        lvs: {
+          services: [
+            {
+              name: 'www',
+              vip,
+              port: PORT,
+              protocol: 'tcp',
+              scheduler: 'wrr',
+              forwarding: 'dr',
+              real_servers: [
+                { host: 'h2', weight: 2 },
+                { host: 'h3', weight: 1 },
+              ],
+              health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
+            },
+          ],
+        },
       },
       children: {
         directors: { hosts: { h1: { ...h.h1, dip: addr('h1'), lan_interface: 'eth0' } } },
@@ -168,8 +211,15 @@ test('check, up, up again: the LVS library and the team task converge, then 0 ch
   timings.check = Date.now() - t;
   assert.equal(check.code, 3, `check on fresh hosts shows drift (exit 3)\n${check.stderr}`);
   const planned = report(check).hosts.find((x) => x.host === 'h2')!.tasks;
-  assert.ok(planned.some((x) => x.task === 'login banner' && x.status === 'changed'), 'the team task is in the plan');
-  assert.equal(ok(await labHostExec(LAB, 'h2', 'cat /etc/motd 2>/dev/null; true', labDir), 'motd').stdout.includes('package test team'), false, 'check changed nothing');
+  assert.ok(
+    planned.some((x) => x.task === 'login banner' && x.status === 'changed'),
+    'the team task is in the plan',
+  );
+  assert.equal(
+    ok(await labHostExec(LAB, 'h2', 'cat /etc/motd 2>/dev/null; true', labDir), 'motd').stdout.includes('package test team'),
+    false,
+    'check changed nothing',
+  );
 
   t = Date.now();
   const up = ok(await run('up'), 'up');
@@ -179,7 +229,10 @@ test('check, up, up again: the LVS library and the team task converge, then 0 ch
     assert.ok(hr.recap.changed >= 5, `${hr.host} changed ${hr.recap.changed}`);
     const tasks = hr.tasks.map((x) => x.task);
     assert.ok(tasks.includes('login banner'), 'the team task ran');
-    assert.ok(tasks.some((x) => /VIP/.test(x)), `the LVS library's real-server play ran: ${tasks.join(', ')}`);
+    assert.ok(
+      tasks.some((x) => /VIP/.test(x)),
+      `the LVS library's real-server play ran: ${tasks.join(', ')}`,
+    );
   }
   // The team's template (from the team's templates/) and the library's work, on the host itself.
   const motd = ok(await labHostExec(LAB, 'h2', 'cat /etc/motd', labDir), 'motd').stdout;
@@ -205,7 +258,8 @@ test('check, up, up again: the LVS library and the team task converge, then 0 ch
   assert.doesNotMatch(ok(await labHostExec(LAB, 'h2', 'cat /etc/motd 2>/dev/null; true', labDir), 'motd').stdout, /package test team/);
   assert.equal((await run('check')).code, 3, 'after the rollback the hosts differ from the playbook again');
 
-  const touched = (readdirSync(join(team, 'node_modules', 'provision'), { recursive: true }) as string[])
-    .filter((f) => statSync(join(team, 'node_modules', 'provision', f)).mtimeMs > installedAt);
+  const touched = (readdirSync(join(team, 'node_modules', 'provision'), { recursive: true }) as string[]).filter(
+    (f) => statSync(join(team, 'node_modules', 'provision', f)).mtimeMs > installedAt,
+  );
   assert.deepEqual(touched, [], 'nothing written under node_modules/provision');
 });

@@ -20,7 +20,10 @@ const PATHS = ['/srv/demo-web', '/srv/demo-web/index.html', '/etc/init.d/demo-we
 /** Every path, mode, owner and content hash the sample playbook touches, plus sysctl, boot links and the service. */
 async function fingerprint(host: string): Promise<string> {
   const script = [
-    ...PATHS.map((p) => `if [ -e ${p} ]; then printf '%s %s ' ${p} "$(stat -c '%F %a %U:%G' ${p})"; if [ -f ${p} ]; then sha256sum < ${p}; else echo; fi; else echo "${p} absent"; fi`),
+    ...PATHS.map(
+      (p) =>
+        `if [ -e ${p} ]; then printf '%s %s ' ${p} "$(stat -c '%F %a %U:%G' ${p})"; if [ -f ${p} ]; then sha256sum < ${p}; else echo; fi; else echo "${p} absent"; fi`,
+    ),
     'echo "send_redirects=$(cat /proc/sys/net/ipv4/conf/all/send_redirects)"',
     'ls /etc/rc*.d | grep demo-web || echo "no demo-web links"',
     '[ -x /etc/init.d/demo-web ] && /etc/init.d/demo-web status || echo "demo-web not running"',
@@ -34,7 +37,9 @@ before(async () => {
   lab = await labUp({ name: LAB, hosts: 2 });
   stateDir = mkdtempSync(join(tmpdir(), 'provision-rb-'));
 });
-after(async () => { await labDown(LAB); });
+after(async () => {
+  await labDown(LAB);
+});
 
 test('up then rollback: every fingerprint is identical to before; a second rollback changes nothing', async () => {
   const before0 = await fingerprints();
@@ -93,7 +98,8 @@ test('a run that failed half-way is rolled back exactly', async () => {
 });
 
 test('rollback runs the handlers its undone changes notified: try-restart, so a stopped service stays stopped', async () => {
-  const listening = async (host: string) => (await labHostExec(LAB, host, "ss -Hltn | awk '{print $4}' | grep -oE ':80[0-9]{2}$' | sort | tr '\\n' ' '")).stdout.trim();
+  const listening = async (host: string) =>
+    (await labHostExec(LAB, host, "ss -Hltn | awk '{print $4}' | grep -oE ':80[0-9]{2}$' | sort | tr '\\n' ' '")).stdout.trim();
   const before0 = await fingerprints();
   // Run A: the web server is installed and started on :8080.
   const a = await provision(['up', lab.inventory, 'sample', '--json', '--state-dir', stateDir]);
@@ -136,7 +142,11 @@ test('a host killed mid-run: its journal holds what was applied (written ahead),
     assert.ok(Date.now() - t0 < 60_000, 'h1 never reached two changes');
     const file = readdirSync(runsDir).find((n) => n.endsWith('.json') && !known.has(n));
     if (file) {
-      try { journal = JSON.parse(readFileSync(join(runsDir, file), 'utf8')); } catch { /* renamed in place; read again */ }
+      try {
+        journal = JSON.parse(readFileSync(join(runsDir, file), 'utf8'));
+      } catch {
+        /* renamed in place; read again */
+      }
       if ((journal?.hosts.h1?.changes.length ?? 0) >= 2) break;
     }
     await new Promise((r) => setTimeout(r, 10));

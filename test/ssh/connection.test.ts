@@ -98,9 +98,7 @@ test('20 parallel execs on one connection all succeed, never more than maxChanne
   const c = await openConnection(target(), opts({ maxChannels: 8 }));
   try {
     const t0 = Date.now();
-    const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => c.exec(raw(`s=$(date +%s%N); sleep 0.3; e=$(date +%s%N); echo ${i} $s $e`))),
-    );
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => c.exec(raw(`s=$(date +%s%N); sleep 0.3; e=$(date +%s%N); echo ${i} $s $e`))));
     const elapsed = Date.now() - t0;
     const spans = results.map((r, i) => {
       assert.equal(r.code, 0, r.stderr);
@@ -109,7 +107,15 @@ test('20 parallel execs on one connection all succeed, never more than maxChanne
       return [BigInt(s!), BigInt(e!)] as const;
     });
     // Most commands running at the same moment, as measured on the server.
-    const events = spans.flatMap(([s, e]) => [[s, 1], [e, -1]] as const).sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
+    const events = spans
+      .flatMap(
+        ([s, e]) =>
+          [
+            [s, 1],
+            [e, -1],
+          ] as const,
+      )
+      .sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
     let now = 0;
     let overlap = 0;
     for (const [, d] of events) overlap = Math.max(overlap, (now += d));
@@ -180,10 +186,7 @@ test('unknown host key is refused with the fingerprint and a hint; known_hosts u
   const kh = path.join(tmp, 'kh-unknown');
   const e = await rejectsWith(openConnection(target({ knownHostsFile: kh }), opts()), 'hostkey-unknown');
   const fp = keygenFingerprint(`${sshd.hostKey.privateKeyFile}.pub`);
-  assert.equal(
-    e.message,
-    `rs1 (127.0.0.1:${sshd.port}): host key not in ${kh} (ED25519 ${fp}). Verify it and add it, or run with --accept-new-host-keys`,
-  );
+  assert.equal(e.message, `rs1 (127.0.0.1:${sshd.port}): host key not in ${kh} (ED25519 ${fp}). Verify it and add it, or run with --accept-new-host-keys`);
   assert.equal(existsSync(kh), false);
 });
 
@@ -250,7 +253,10 @@ test('a missing or encrypted private key is a readable auth error before diallin
   );
   // With the passphrase from the env var, the (authorized) encrypted key works.
   writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n${enc.publicKey}\n`);
-  const c = await openConnection(target({ privateKeyFile: enc.privateKeyFile }), opts({ keyPassphraseEnv: 'PROV_KEY_PASS', env: { PROV_KEY_PASS: 'secret-pass' } }));
+  const c = await openConnection(
+    target({ privateKeyFile: enc.privateKeyFile }),
+    opts({ keyPassphraseEnv: 'PROV_KEY_PASS', env: { PROV_KEY_PASS: 'secret-pass' } }),
+  );
   assert.equal((await c.exec(raw('echo unlocked'))).stdout, 'unlocked\n');
   await c.close();
   writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n`);
@@ -341,10 +347,7 @@ test('ssh config supplies HostName, Port, User and IdentityFile for an alias', a
   const cfg = path.join(tmp, 'ssh_config');
   writeFileSync(cfg, `Host rs1\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User root\n  IdentityFile ${sshd.clientKey.privateKeyFile}\n`);
   // Inventory left address/port/user/key at their defaults.
-  const c = await openConnection(
-    { name: 'rs1', address: 'rs1', port: 22, user: '', knownHostsFile: knownHosts, become: false },
-    opts({ sshConfigFile: cfg }),
-  );
+  const c = await openConnection({ name: 'rs1', address: 'rs1', port: 22, user: '', knownHostsFile: knownHosts, become: false }, opts({ sshConfigFile: cfg }));
   assert.equal((await c.exec(raw('echo via-config'))).stdout, 'via-config\n');
   await c.close();
 });

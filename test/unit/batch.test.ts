@@ -10,14 +10,7 @@ function runSh(script: string): string {
 }
 
 test('each probe gets exactly its own stdout and exit code', () => {
-  const probes = [
-    'echo hello',
-    'printf "no newline"',
-    'true',
-    'echo out; echo err >&2; exit 7',
-    "printf 'a\\n\\nb\\n\\n'",
-    'exit 0',
-  ];
+  const probes = ['echo hello', 'printf "no newline"', 'true', 'echo out; echo err >&2; exit 7', "printf 'a\\n\\nb\\n\\n'", 'exit 0'];
   const b = batchProbes(probes.map(raw));
   const outs = b.split(runSh(b.script.text));
   assert.deepEqual(outs, [
@@ -40,7 +33,10 @@ test('a probe printing a fake frame marker cannot confuse the split', () => {
 test('a probe reading stdin gets EOF, not the rest of the batch', () => {
   const b = batchProbes([raw('cat; echo done'), raw('echo next')]);
   const outs = b.split(runSh(b.script.text));
-  assert.deepEqual(outs.map((o) => o.stdout), ['done\n', 'next\n']);
+  assert.deepEqual(
+    outs.map((o) => o.stdout),
+    ['done\n', 'next\n'],
+  );
 });
 
 test('a truncated output is an error, not a silent empty state', () => {

@@ -20,17 +20,25 @@ const load = (text: string) => {
 
 // The seed inventory with comments and odd layout added around the real servers.
 const SEED = readFileSync(join(ROOT, 'inventory/seed.yaml'), 'utf8')
-  .replace('            - host: rs2\n              port: 80\n              weight: 1\n', '            - host: rs2   # the new box\n              port: 80\n              weight: 1     # same as rs1 for now\n')
+  .replace(
+    '            - host: rs2\n              port: 80\n              weight: 1\n',
+    '            - host: rs2   # the new box\n              port: 80\n              weight: 1     # same as rs1 for now\n',
+  )
   .replace('            - host: rs1\n              port: 80\n              weight: 1\n', '            - host: rs1\n              port: 80\n');
 
 test('drain sets weight 0 in place, keeps every comment, and undrain restores the exact text', () => {
   assert.match(SEED, /# the new box/);
   const inv = load(SEED);
   const targets = drainTargets(inv.lvs!.services, 'rs2');
-  assert.deepEqual(targets.map((t) => [t.service, t.address, t.weight]), [['web', '192.168.0.217', 1]]);
+  assert.deepEqual(
+    targets.map((t) => [t.service, t.address, t.weight]),
+    [['web', '192.168.0.217', 1]],
+  );
   const d = drainText(SEED, targets);
   assert.deepEqual(d.was, [1]);
-  const diff = SEED.split('\n').map((l, i) => [l, d.text.split('\n')[i]]).filter(([a, b]) => a !== b);
+  const diff = SEED.split('\n')
+    .map((l, i) => [l, d.text.split('\n')[i]])
+    .filter(([a, b]) => a !== b);
   assert.deepEqual(diff, [['              weight: 1     # same as rs1 for now', '              weight: 0 # provision drain: was 1     # same as rs1 for now']]);
   assert.equal(load(d.text).lvs!.services[0]!.realServers[1]!.weight, 0);
   assert.deepEqual(drainText(d.text, targets).was, ['already']);
@@ -44,13 +52,19 @@ test('drain of a real server without a weight line adds one (same indent); undra
   const inv = load(SEED);
   const targets = drainTargets(inv.lvs!.services, 'rs1', 'web');
   const d = drainText(SEED, targets);
-  assert.match(d.text, /            - host: rs1\n              port: 80\n              weight: 0 # provision drain: was 1 \(weight line added\)\n            - host: rs2/);
+  assert.match(
+    d.text,
+    /            - host: rs1\n              port: 80\n              weight: 0 # provision drain: was 1 \(weight line added\)\n            - host: rs2/,
+  );
   assert.equal(load(d.text).lvs!.services[0]!.realServers[0]!.weight, 0);
   assert.equal(undrainText(d.text, targets).text, SEED);
   // Both real servers at once, bottom-up edits: both come back.
   const both = [...targets, ...drainTargets(inv.lvs!.services, 'rs2')];
   const d2 = drainText(SEED, both);
-  assert.deepEqual(load(d2.text).lvs!.services[0]!.realServers.map((r) => r.weight), [0, 0]);
+  assert.deepEqual(
+    load(d2.text).lvs!.services[0]!.realServers.map((r) => r.weight),
+    [0, 0],
+  );
   assert.equal(undrainText(d2.text, both).text, SEED);
 });
 

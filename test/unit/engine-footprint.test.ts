@@ -12,16 +12,23 @@ import type { Task } from '../../src/core/types.js';
 import { command, directory, file, lineInFile, service, sysctl } from '../../src/modules/index.js';
 import { localConnection, tempDir, testContext, testFacts } from './helpers/local-host.js';
 
-
 async function run(tasks: Task[]) {
   const probes: number[] = [];
   const onEvent = (e: HostEvent) => {
     const m = e.type === 'command' ? /^probe (\d+) task\(s\)/.exec(e.display) : null;
     if (m) probes.push(Number(m[1]));
   };
-  const report = await runHost(localConnection, {
-    host: 'local', vars: {}, projectDir: '/', build: () => ({ tasks, handlers: {} }),
-  }, { mode: 'apply', onEvent }, testFacts());
+  const report = await runHost(
+    localConnection,
+    {
+      host: 'local',
+      vars: {},
+      projectDir: '/',
+      build: () => ({ tasks, handlers: {} }),
+    },
+    { mode: 'apply', onEvent },
+    testFacts(),
+  );
   assert.equal(report.error, undefined);
   assert.equal(report.recap.failed, 0, JSON.stringify(report.tasks));
   return { report, probes };
@@ -29,7 +36,13 @@ async function run(tasks: Task[]) {
 
 describe('footprints', () => {
   const ctx = testContext();
-  const t = (fp?: ReturnType<typeof own>): Task => ({ name: 'x', module: 'x', probe: () => ({ script: raw('true'), parse: () => null }), plan: () => [], ...(fp ? { footprint: () => fp } : {}) });
+  const t = (fp?: ReturnType<typeof own>): Task => ({
+    name: 'x',
+    module: 'x',
+    probe: () => ({ script: raw('true'), parse: () => null }),
+    plan: () => [],
+    ...(fp ? { footprint: () => fp } : {}),
+  });
 
   it('a file meets itself, its ancestors and descendants, nothing else', () => {
     assert.ok(invalidates(t(own(fileKey('/etc/mon'))), t(own(fileKey('/etc/mon/mon.cf'))), ctx));
@@ -82,7 +95,9 @@ describe('engine: re-probe after a change', () => {
       assert.deepEqual(first.probes, [3, 1]);
       // C planned from its re-probe (A's content), not from the stale "absent".
       assert.equal(await readFile(a, 'utf8'), 'first\nsecond\n');
-    } finally { await cleanup(); }
+    } finally {
+      await cleanup();
+    }
   });
 
   it('a directory change makes the files under it stale; a command makes everything stale', async () => {
@@ -102,10 +117,15 @@ describe('engine: re-probe after a change', () => {
       // -> F, G changed: the command stale again -> batch of 1 -> the command ran: H and I stale
       // -> batch of 2; H is then ok (the command wrote "h\n").
       assert.deepEqual(r.probes, [6, 2, 1, 2]);
-      assert.deepEqual(r.report.tasks.map((t) => `${t.task}:${t.status}`), ['D:changed', 'F:changed', 'G:changed', 'touch:changed', 'H:ok', 'I:changed']);
+      assert.deepEqual(
+        r.report.tasks.map((t) => `${t.task}:${t.status}`),
+        ['D:changed', 'F:changed', 'G:changed', 'touch:changed', 'H:ok', 'I:changed'],
+      );
       const second = await run(tasks);
       assert.deepEqual(second.probes, [6]);
       assert.equal(second.report.recap.changed, 0);
-    } finally { await cleanup(); }
+    } finally {
+      await cleanup();
+    }
   });
 });

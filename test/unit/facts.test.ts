@@ -15,12 +15,28 @@ test('facts of this (Debian 12) machine, gathered by the real script', () => {
 });
 
 test('legacy EL facts (CentOS 4.5-like) parse to sysv/yum/rpm and a 2.6 kernel', () => {
-  const f = parseFacts([
-    'hostname=director', 'kernel=2.6.9-55.EL', 'arch=i686', 'user=root',
-    'os_id=redhat', 'os_like=rhel', 'os_pretty=CentOS release 4.5 (Final)', 'os_version=4.5',
-    'init=sysv', 'pkgmgr=yum', 'pkgdb=rpm', 'arp_sysctls=1', 'ipvs_kernel=1', 'ipvsadm=0',
-    'link=eth0 BROADCAST,MULTICAST,UP', 'addr=eth0 192.168.0.215/32', 'addr=eth0:1 192.168.0.218/32', 'defroute=eth0',
-  ].join('\n'));
+  const f = parseFacts(
+    [
+      'hostname=director',
+      'kernel=2.6.9-55.EL',
+      'arch=i686',
+      'user=root',
+      'os_id=redhat',
+      'os_like=rhel',
+      'os_pretty=CentOS release 4.5 (Final)',
+      'os_version=4.5',
+      'init=sysv',
+      'pkgmgr=yum',
+      'pkgdb=rpm',
+      'arp_sysctls=1',
+      'ipvs_kernel=1',
+      'ipvsadm=0',
+      'link=eth0 BROADCAST,MULTICAST,UP',
+      'addr=eth0 192.168.0.215/32',
+      'addr=eth0:1 192.168.0.218/32',
+      'defroute=eth0',
+    ].join('\n'),
+  );
   assert.equal(f.os.family, 'redhat');
   assert.equal(f.init, 'sysv');
   assert.equal(f.packageManager, 'yum');

@@ -15,7 +15,11 @@ for (const c of CASES) {
     const file = join(ROOT, 'test/fixtures/golden', `${c.name}.txt`);
     if (process.env.PROVISION_UPDATE_GOLDEN === '1') writeFileSync(file, text);
     let want: string;
-    try { want = readFileSync(file, 'utf8'); } catch { assert.fail(`no golden file ${file}: run with PROVISION_UPDATE_GOLDEN=1 and review it`); }
+    try {
+      want = readFileSync(file, 'utf8');
+    } catch {
+      assert.fail(`no golden file ${file}: run with PROVISION_UPDATE_GOLDEN=1 and review it`);
+    }
     // Line by line first: the first differing line is a readable failure.
     const a = text.split('\n');
     const b = want.split('\n');

@@ -17,11 +17,18 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 async function render(edit: (name: string, vars: Record<string, unknown>) => Record<string, unknown> = (_n, v) => v) {
   const inventory = loadInventory(join(ROOT, 'inventory/seed.yaml'));
   return renderOffline({
-    inventory, playbook: site, playbookName: 'site', hosts: selectHosts(inventory, 'all').map((h) => ({ ...h, vars: edit(h.name, { ...h.vars }) })),
-    facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')), projectDir: ROOT,
+    inventory,
+    playbook: site,
+    playbookName: 'site',
+    hosts: selectHosts(inventory, 'all').map((h) => ({ ...h, vars: edit(h.name, { ...h.vars }) })),
+    facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')),
+    projectDir: ROOT,
   });
 }
-const without = (key: string) => (_n: string, v: Record<string, unknown>) => { delete v[key]; return v; };
+const without = (key: string) => (_n: string, v: Record<string, unknown>) => {
+  delete v[key];
+  return v;
+};
 
 const fileOf = (h: HostRender, path: string) => {
   const f = h.files.find((x) => x.path === path);
@@ -57,7 +64,10 @@ test('director (CentOS 4.5): the seed rules with -i, ifcfg-eth0:1, chkconfig, mo
   const mon = fileOf(d, '/etc/mon/mon.cf').text;
   assert.match(mon, /^hostgroup web_rs1 192\.168\.0\.216$/m);
   assert.match(mon, /^hostgroup web_rs2 192\.168\.0\.217$/m);
-  for (const [g, ip] of [['web_rs1', '216'], ['web_rs2', '217']]) {
+  for (const [g, ip] of [
+    ['web_rs1', '216'],
+    ['web_rs2', '217'],
+  ]) {
     const block = mon.slice(mon.indexOf(`watch ${g}`));
     assert.match(block, /service http\n\s+description[^\n]*\n\s+interval 10s\n\s+monitor http\.monitor -p 80 -t 5 -u \/\n/);
     assert.match(block, new RegExp(`^\\s+alert lvs\\.alert -P tcp -V 192\\.168\\.0\\.218:80 -R 192\\.168\\.0\\.${ip}:80 -F tun -W 1$`, 'm'));
@@ -67,8 +77,12 @@ test('director (CentOS 4.5): the seed rules with -i, ifcfg-eth0:1, chkconfig, mo
   assert.match(mon, /^alertdir = \/usr\/lib\/mon\/alert\.d$/m);
 
   // auth.cf: exactly the seed's list, plus read-only `list` for anyone (provision reads mon's opstatus).
-  assert.deepEqual(fileOf(d, '/etc/mon/auth.cf').text.split('\n').filter((l) => l && !l.startsWith('#')),
-    ['list: all', ...['disable', 'dump', 'enable', 'get', 'loadstate', 'reset', 'savestate', 'set', 'start', 'stop', 'term'].map((c) => `${c}: root`)]);
+  assert.deepEqual(
+    fileOf(d, '/etc/mon/auth.cf')
+      .text.split('\n')
+      .filter((l) => l && !l.startsWith('#')),
+    ['list: all', ...['disable', 'dump', 'enable', 'get', 'loadstate', 'reset', 'savestate', 'set', 'start', 'stop', 'term'].map((c) => `${c}: root`)],
+  );
 
   // The seed's /etc/init.d/mon: chkconfig header, start/stop/status/restart, mon -f -c /etc/mon/mon.cf.
   const init = fileOf(d, '/etc/init.d/mon');
@@ -85,7 +99,10 @@ test('director (CentOS 4.5): the seed rules with -i, ifcfg-eth0:1, chkconfig, mo
 
 test('real servers (RHEL AS 3, 2.4 kernel): noarp from source, VIP on tunl0, ip_forward 0, boot script with chkconfig', async () => {
   const { hosts } = await render();
-  for (const [rs, rip] of [['rs1', '192.168.0.216'], ['rs2', '192.168.0.217']] as const) {
+  for (const [rs, rip] of [
+    ['rs1', '192.168.0.216'],
+    ['rs2', '192.168.0.217'],
+  ] as const) {
     const h = hosts[rs]!;
     assert.equal(h.report.recap.failed, 0, JSON.stringify(h.report.tasks.filter((t) => t.status === 'failed')));
     const tasks = h.report.tasks.map((t) => t.task);

@@ -53,22 +53,32 @@ ${opts.ha ?? ''}  children:
 
 test('two directors without lvs.ha: an error at the second director, saying why (duplicate VIP)', () => {
   assert.deepEqual(issues(inventory()), [
-    [17, '"director2" is a second director but lvs has no ha section: each director would hold the VIP 10.0.0.18 as a static address and answer ARP for it (duplicate VIP); add lvs.ha (VRRP moves the VIP to one director at a time) or keep one director'],
+    [
+      17,
+      '"director2" is a second director but lvs has no ha section: each director would hold the VIP 10.0.0.18 as a static address and answer ARP for it (duplicate VIP); add lvs.ha (VRRP moves the VIP to one director at a time) or keep one director',
+    ],
   ]);
 });
 
 test('lvs.ha: defaults (priority by order, advert 1 s, preempt, multicast, sync on with the router id)', () => {
   const inv = loadInventory(tmpInventory(inventory({ ha: '      ha:\n        virtual_router_id: 51\n' })));
   assert.deepEqual(inv.lvs!.ha, {
-    virtualRouterId: 51, priorities: { director: 150, director2: 140 }, advertInterval: 1, preempt: true, unicast: false,
-    floating: [], sync: { enabled: true, id: 51 },
+    virtualRouterId: 51,
+    priorities: { director: 150, director2: 140 },
+    advertInterval: 1,
+    preempt: true,
+    unicast: false,
+    floating: [],
+    sync: { enabled: true, id: 51 },
   });
 });
 
 test('lvs.ha: every option', () => {
-  const inv = loadInventory(tmpInventory(inventory({
-    forwarding: 'nat',
-    ha: `      ha:
+  const inv = loadInventory(
+    tmpInventory(
+      inventory({
+        forwarding: 'nat',
+        ha: `      ha:
         virtual_router_id: 7
         priorities: {director2: 200}
         advert_interval: 2
@@ -79,10 +89,19 @@ test('lvs.ha: every option', () => {
         floating: [10.0.1.2/24]
         sync: {enabled: true, interface: eth2, id: 9}
 `,
-  })));
+      }),
+    ),
+  );
   assert.deepEqual(inv.lvs!.ha, {
-    virtualRouterId: 7, priorities: { director: 150, director2: 200 }, advertInterval: 2, preempt: false, unicast: true,
-    interface: 'eth1', natGateway: '10.0.0.13', floating: ['10.0.1.2/24'], sync: { enabled: true, interface: 'eth2', id: 9 },
+    virtualRouterId: 7,
+    priorities: { director: 150, director2: 200 },
+    advertInterval: 2,
+    preempt: false,
+    unicast: true,
+    interface: 'eth1',
+    natGateway: '10.0.0.13',
+    floating: ['10.0.1.2/24'],
+    sync: { enabled: true, interface: 'eth2', id: 9 },
   });
 });
 
@@ -101,7 +120,7 @@ test('lvs.ha: bad values are named at their line', () => {
 
 test('lvs.ha: NAT needs a floating gateway for the real servers; one director is not HA', () => {
   assert.deepEqual(issues(inventory({ forwarding: 'nat', ha: '      ha:\n        virtual_router_id: 5\n' })), [
-    [12, 'needs nat_gateway: a NAT service\'s real servers route through the director, so their gateway must follow the master (a floating address)'],
+    [12, "needs nat_gateway: a NAT service's real servers route through the director, so their gateway must follow the master (a floating address)"],
   ]);
   const one = inventory({ ha: '      ha:\n        virtual_router_id: 5\n' }).replace(/        director2:\n          dip: 10.0.0.14\n/, '');
   assert.deepEqual(issues(one), [[12, 'needs two or more hosts in group directors (found 1): a backup director is what it configures']]);
@@ -109,13 +128,25 @@ test('lvs.ha: NAT needs a floating gateway for the real servers; one director is
 
 test('address collisions: VIP = RIP, RIP = DIP, the same dip on two directors, a floating address = a VIP', () => {
   const ha = '      ha:\n        virtual_router_id: 5\n';
-  assert.deepEqual(issues(inventory({ ha, vip: '10.0.0.16' })), [[6, '"10.0.0.16" is already host rs1\'s rip: one address, one owner (the VIP of services[0] must differ)']]);
-  assert.deepEqual(issues(inventory({ ha, rip1: '10.0.0.15' })), [[24, '"10.0.0.15" is already director director\'s dip: one address, one owner (host rs1\'s rip must differ)']]);
-  assert.deepEqual(issues(inventory({ ha, dip2: '10.0.0.15' })), [[20, '"10.0.0.15" is already director director\'s dip: one address, one owner (director director2\'s dip must differ)']]);
-  assert.deepEqual(issues(inventory({ ha: `${ha}        floating: [10.0.0.18/24]\n` })), [[14, '"10.0.0.18" is already the VIP of services[0]: one address, one owner (lvs.ha.floating[0] must differ)']]);
+  assert.deepEqual(issues(inventory({ ha, vip: '10.0.0.16' })), [
+    [6, '"10.0.0.16" is already host rs1\'s rip: one address, one owner (the VIP of services[0] must differ)'],
+  ]);
+  assert.deepEqual(issues(inventory({ ha, rip1: '10.0.0.15' })), [
+    [24, '"10.0.0.15" is already director director\'s dip: one address, one owner (host rs1\'s rip must differ)'],
+  ]);
+  assert.deepEqual(issues(inventory({ ha, dip2: '10.0.0.15' })), [
+    [20, '"10.0.0.15" is already director director\'s dip: one address, one owner (director director2\'s dip must differ)'],
+  ]);
+  assert.deepEqual(issues(inventory({ ha: `${ha}        floating: [10.0.0.18/24]\n` })), [
+    [14, '"10.0.0.18" is already the VIP of services[0]: one address, one owner (lvs.ha.floating[0] must differ)'],
+  ]);
 });
 
 test('one dip defined in a group for two directors is a collision, at that line', () => {
-  const text = inventory({ ha: '      ha:\n        virtual_router_id: 5\n' }).replace('\n    directors:\n', '\n    directors:\n      vars:\n        dip: 10.0.0.30\n').replace(/          dip: 10\.0\.0\.1[45]\n/g, '          lan_interface: eth1\n');
-  assert.deepEqual(issues(text), [[17, '"10.0.0.30" is director director\'s dip and director director2\'s dip: one address cannot be on two hosts (define it per host)']]);
+  const text = inventory({ ha: '      ha:\n        virtual_router_id: 5\n' })
+    .replace('\n    directors:\n', '\n    directors:\n      vars:\n        dip: 10.0.0.30\n')
+    .replace(/          dip: 10\.0\.0\.1[45]\n/g, '          lan_interface: eth1\n');
+  assert.deepEqual(issues(text), [
+    [17, '"10.0.0.30" is director director\'s dip and director director2\'s dip: one address cannot be on two hosts (define it per host)'],
+  ]);
 });

@@ -58,25 +58,30 @@ function assertSingleIssue(file: string, exp: Expected): InventoryError {
 test('the seed inventory maps exactly to the seed topology', () => {
   const inv = loadInventory(join(ROOT, 'inventory/seed.yaml'));
   assert.equal(inv.file, join(ROOT, 'inventory/seed.yaml'));
-  assert.deepEqual([...inv.groups], [
-    ['all', ['director', 'rs1', 'rs2']],
-    ['directors', ['director']],
-    ['real_servers', ['rs1', 'rs2']],
-  ]);
+  assert.deepEqual(
+    [...inv.groups],
+    [
+      ['all', ['director', 'rs1', 'rs2']],
+      ['directors', ['director']],
+      ['real_servers', ['rs1', 'rs2']],
+    ],
+  );
   const expected: LvsSpec = {
-    services: [{
-      name: 'web',
-      vip: '192.168.0.218',
-      port: 80,
-      protocol: 'tcp',
-      scheduler: 'rr',
-      forwarding: 'tun',
-      realServers: [
-        { host: 'rs1', address: '192.168.0.216', port: 80, weight: 1 },
-        { host: 'rs2', address: '192.168.0.217', port: 80, weight: 1 },
-      ],
-      health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
-    }],
+    services: [
+      {
+        name: 'web',
+        vip: '192.168.0.218',
+        port: 80,
+        protocol: 'tcp',
+        scheduler: 'rr',
+        forwarding: 'tun',
+        realServers: [
+          { host: 'rs1', address: '192.168.0.216', port: 80, weight: 1 },
+          { host: 'rs2', address: '192.168.0.217', port: 80, weight: 1 },
+        ],
+        health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
+      },
+    ],
   };
   assert.deepEqual(inv.lvs, expected);
 
@@ -85,7 +90,10 @@ test('the seed inventory maps exactly to the seed topology', () => {
   assert.equal(director.vars.dip, '192.168.0.215');
   assert.equal(director.vars.lan_interface, 'eth0');
   assert.deepEqual(director.ssh, { name: 'director', address: '192.168.0.215', port: 22, user: 'root', become: false });
-  for (const [name, ip] of [['rs1', '192.168.0.216'], ['rs2', '192.168.0.217']] as const) {
+  for (const [name, ip] of [
+    ['rs1', '192.168.0.216'],
+    ['rs2', '192.168.0.217'],
+  ] as const) {
     const h = inv.hosts.get(name)!;
     assert.deepEqual(h.groups, ['real_servers', 'all']);
     assert.equal(h.vars.rip, ip);
@@ -110,7 +118,13 @@ test('the example inventory loads and applies the documented defaults', () => {
   assert.equal(media!.protocol, 'fwmark');
   assert.equal(media!.fwmark, 7);
   assert.equal(media!.port, 0);
-  assert.deepEqual(media!.realServers.map((r) => [r.address, r.port, r.weight]), [['10.0.10.21', 0, 1], ['10.0.10.22', 0, 1]]);
+  assert.deepEqual(
+    media!.realServers.map((r) => [r.address, r.port, r.weight]),
+    [
+      ['10.0.10.21', 0, 1],
+      ['10.0.10.22', 0, 1],
+    ],
+  );
   const lb1 = inv.hosts.get('lb1')!.ssh;
   assert.equal(lb1.privateKeyFile, join(ROOT, 'inventory/keys/deploy_ed25519'));
   assert.equal(lb1.knownHostsFile, join(ROOT, 'inventory/known_hosts'));
@@ -182,24 +196,31 @@ test('extra vars override every level for every host, typed where the var is', (
 test('bad extra vars are reported with their -e name', () => {
   const err = loadError(fixture('valid.yaml'), { ansible_port: 'ssh', lvs: 'x', ansible_password: 'pw-from-cli' });
   assert.equal(err.issues.length, 3);
-  assert.deepEqual(err.issues.map((i) => [i.label, i.line]), [
-    ['-e ansible_port', undefined],
-    ['-e lvs', undefined],
-    ['-e ansible_password', undefined],
-  ]);
+  assert.deepEqual(
+    err.issues.map((i) => [i.label, i.line]),
+    [
+      ['-e ansible_port', undefined],
+      ['-e lvs', undefined],
+      ['-e ansible_password', undefined],
+    ],
+  );
   assert.match(err.message, /valid\.yaml: -e ansible_port: "ssh" is not a port/);
   assert.doesNotMatch(err.message, /pw-from-cli/);
 });
 
 test('the valid fixture loads (the bad-* fixtures each break it once)', () => {
   const inv = loadInventory(fixture('valid.yaml'));
-  assert.deepEqual(inv.lvs!.services[0]!.realServers.map((r) => r.address), ['10.0.0.11', '10.0.0.12']);
+  assert.deepEqual(
+    inv.lvs!.services[0]!.realServers.map((r) => r.address),
+    ['10.0.0.11', '10.0.0.12'],
+  );
   assert.equal(inv.lvs!.services[0]!.health.monitor, 'none');
 });
 
 test('bad IPv4 address: file, line, column, path and value', () => {
   assertSingleIssue(fixture('bad-ip.yaml'), {
-    line: 21, column: 16,
+    line: 21,
+    column: 16,
     path: ['all', 'vars', 'lvs', 'services', 0, 'vip'],
     value: '192.168.0.999',
     text: 'all.vars.lvs.services[0].vip: "192.168.0.999" is not an IPv4 address',
@@ -208,7 +229,8 @@ test('bad IPv4 address: file, line, column, path and value', () => {
 
 test('bad port', () => {
   assertSingleIssue(fixture('bad-port.yaml'), {
-    line: 22, column: 17,
+    line: 22,
+    column: 17,
     path: ['all', 'vars', 'lvs', 'services', 0, 'port'],
     value: 70000,
     text: 'all.vars.lvs.services[0].port: 70000 is not a port (an integer 1..65535)',
@@ -217,7 +239,8 @@ test('bad port', () => {
 
 test('unknown forwarding method', () => {
   assertSingleIssue(fixture('bad-forwarding.yaml'), {
-    line: 24, column: 23,
+    line: 24,
+    column: 23,
     path: ['all', 'vars', 'lvs', 'services', 0, 'forwarding'],
     value: 'gre',
     text: 'all.vars.lvs.services[0].forwarding: "gre" is not one of: nat, dr, tun',
@@ -226,7 +249,8 @@ test('unknown forwarding method', () => {
 
 test('real server host without rip', () => {
   assertSingleIssue(fixture('missing-rip.yaml'), {
-    line: 19, column: 21,
+    line: 19,
+    column: 21,
     path: ['all', 'vars', 'lvs', 'services', 0, 'real_servers', 1, 'host'],
     value: 'rs2',
     text: 'all.vars.lvs.services[0].real_servers[1].host: "rs2" has no rip var (set rip: on the host, or give address: here)',
@@ -235,7 +259,8 @@ test('real server host without rip', () => {
 
 test('real server host that is not in the inventory', () => {
   assertSingleIssue(fixture('unknown-rs-host.yaml'), {
-    line: 26, column: 21,
+    line: 26,
+    column: 21,
     path: ['all', 'vars', 'lvs', 'services', 0, 'real_servers', 0, 'host'],
     value: 'rs9',
     text: 'all.vars.lvs.services[0].real_servers[0].host: "rs9" is not a host of this inventory',
@@ -244,11 +269,13 @@ test('real server host that is not in the inventory', () => {
 
 test('a literal password is refused without echoing it', () => {
   const err = assertSingleIssue(fixture('literal-password.yaml'), {
-    line: 8, column: 7,
+    line: 8,
+    column: 7,
     path: ['all', 'hosts', 'db1', 'ansible_password'],
     value: undefined,
-    text: 'all.hosts.db1.ansible_password: is a literal password, and inventories must hold no secrets: '
-      + 'put it in an environment variable and set ansible_password_env: <VAR_NAME> instead',
+    text:
+      'all.hosts.db1.ansible_password: is a literal password, and inventories must hold no secrets: ' +
+      'put it in an environment variable and set ansible_password_env: <VAR_NAME> instead',
   });
   assert.doesNotMatch(err.message, /hunter2/);
   assert.doesNotMatch(JSON.stringify(err.issues), /hunter2/);
@@ -256,7 +283,8 @@ test('a literal password is refused without echoing it', () => {
 
 test('YAML syntax errors become InventoryErrors with js-yaml position', () => {
   assertSingleIssue(fixture('syntax-error.yaml'), {
-    line: 6, column: 6,
+    line: 6,
+    column: 6,
     path: [],
     value: undefined,
     text: 'YAML syntax error: bad indentation of a mapping entry (at "rip: 10.0.0.6")',
@@ -265,11 +293,11 @@ test('YAML syntax errors become InventoryErrors with js-yaml position', () => {
 
 test('DR real server port must equal the service port', () => {
   assertSingleIssue(fixture('dr-port-mismatch.yaml'), {
-    line: 28, column: 21,
+    line: 28,
+    column: 21,
     path: ['all', 'vars', 'lvs', 'services', 0, 'real_servers', 1, 'port'],
     value: 8080,
-    text: 'all.vars.lvs.services[0].real_servers[1].port: 8080 must equal the service port 80: '
-      + 'DR cannot change the destination port (only nat can)',
+    text: 'all.vars.lvs.services[0].real_servers[1].port: 8080 must equal the service port 80: ' + 'DR cannot change the destination port (only nat can)',
   });
 });
 
@@ -288,7 +316,8 @@ test('NAT real servers may use another port', () => {
 
 test('duplicate virtual service', () => {
   assertSingleIssue(fixture('duplicate-service.yaml'), {
-    line: 29, column: 16,
+    line: 29,
+    column: 16,
     path: ['all', 'vars', 'lvs', 'services', 1, 'vip'],
     value: '10.0.0.100',
     text: 'all.vars.lvs.services[1].vip: "10.0.0.100" duplicates services[0] (the same 10.0.0.100:80/tcp)',
@@ -297,13 +326,16 @@ test('duplicate virtual service', () => {
 
 test('every issue is collected, in file order, one per line of the message', () => {
   const err = loadError(fixture('many-errors.yaml'));
-  assert.deepEqual(err.issues.map((i) => [i.line, i.column, i.path.join('.'), i.value]), [
-    [5, 21, 'all.hosts.lb1.ansible_host', '10.0.0.256'],
-    [6, 21, 'all.hosts.lb1.ansible_port', 0],
-    [7, 22, 'all.hosts.lb1.lan_interface', 'this-name-is-far-too-long'],
-    [10, 12, 'all.hosts.rs1.dip', 'not-an-ip'],
-    [11, 3, 'all.childern', undefined],
-  ]);
+  assert.deepEqual(
+    err.issues.map((i) => [i.line, i.column, i.path.join('.'), i.value]),
+    [
+      [5, 21, 'all.hosts.lb1.ansible_host', '10.0.0.256'],
+      [6, 21, 'all.hosts.lb1.ansible_port', 0],
+      [7, 22, 'all.hosts.lb1.lan_interface', 'this-name-is-far-too-long'],
+      [10, 12, 'all.hosts.rs1.dip', 'not-an-ip'],
+      [11, 3, 'all.childern', undefined],
+    ],
+  );
   const lines = err.message.split('\n');
   assert.equal(lines.length, 5);
   assert.match(lines[4]!, /many-errors\.yaml:11:3: all\.childern: unknown key "childern"/);
@@ -347,23 +379,29 @@ test('lvs rules: fwmark, duplicates in a service, timeout < interval, rip/addres
               address: 10.0.0.13
 `);
   const err = loadError(file);
-  assert.deepEqual(err.issues.map((i) => [i.line, i.column, i.message]), [
-    [5, 7, 'lvs is a var of all: define it under all.vars'],
-    [22, 22, 'is not one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh'],
-  ]);
+  assert.deepEqual(
+    err.issues.map((i) => [i.line, i.column, i.message]),
+    [
+      [5, 7, 'lvs is a var of all: define it under all.vars'],
+      [22, 22, 'is not one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh'],
+    ],
+  );
   // Schema errors come first; fix the scheduler to see the semantic ones.
   writeFileSync(file, readFileSync(file, 'utf8').replace('fastest', 'rr'));
   const err2 = loadError(file);
-  assert.deepEqual(err2.issues.map((i) => [i.line, i.column, i.message]), [
-    [5, 7, 'lvs is a var of all: define it under all.vars'],
-    [11, 21, 'needs a fwmark: N (the firewall mark)'],
-    [12, 17, 'must be 0 (or absent) for a fwmark service'],
-    [16, 24, 'duplicates real_servers[0] (the same 10.0.0.12:80)'],
-    [17, 29, 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none'],
-    [17, 67, 'must be less than the interval (5)'],
-    [21, 19, 'is only valid with protocol: fwmark'],
-    [26, 24, "differs from host rs1's rip 10.0.0.11"],
-  ]);
+  assert.deepEqual(
+    err2.issues.map((i) => [i.line, i.column, i.message]),
+    [
+      [5, 7, 'lvs is a var of all: define it under all.vars'],
+      [11, 21, 'needs a fwmark: N (the firewall mark)'],
+      [12, 17, 'must be 0 (or absent) for a fwmark service'],
+      [16, 24, 'duplicates real_servers[0] (the same 10.0.0.12:80)'],
+      [17, 29, 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none'],
+      [17, 67, 'must be less than the interval (5)'],
+      [21, 19, 'is only valid with protocol: fwmark'],
+      [26, 24, "differs from host rs1's rip 10.0.0.11"],
+    ],
+  );
 });
 
 test('missing and unknown keys in the lvs section', () => {
@@ -379,10 +417,13 @@ test('missing and unknown keys in the lvs section', () => {
             - address: 10.0.0.12
 `);
   const err = loadError(file);
-  assert.deepEqual(err.issues.map((i) => [i.line, i.column, i.path.slice(3).join('.'), i.message]), [
-    [5, 11, 'services.0.vip', 'is required'],
-    [8, 11, 'services.0.weight', 'unknown key "weight"'],
-  ]);
+  assert.deepEqual(
+    err.issues.map((i) => [i.line, i.column, i.path.slice(3).join('.'), i.message]),
+    [
+      [5, 11, 'services.0.vip', 'is required'],
+      [8, 11, 'services.0.weight', 'unknown key "weight"'],
+    ],
+  );
 });
 
 test('unreadable file and empty file', () => {
@@ -406,28 +447,37 @@ test('selectHosts: patterns, limit subsets, inventory order, unknown names', () 
   assert.deepEqual(names('alpha,w1'), ['d2', 'w1']);
   assert.equal(selectHosts(inv, 'all')[0], inv.hosts.get('solo'));
 
-  assert.throws(() => selectHosts(inv, 'all', 'd1,nosuch,ghost'), (e: unknown) => {
-    assert.ok(e instanceof InventoryError);
-    assert.deepEqual(e.issues.map((i) => [i.label, i.value]), [['--limit', 'nosuch'], ['--limit', 'ghost']]);
-    assert.match(e.message, /--limit: "nosuch" is not a host or group of this inventory/);
-    return true;
-  });
+  assert.throws(
+    () => selectHosts(inv, 'all', 'd1,nosuch,ghost'),
+    (e: unknown) => {
+      assert.ok(e instanceof InventoryError);
+      assert.deepEqual(
+        e.issues.map((i) => [i.label, i.value]),
+        [
+          ['--limit', 'nosuch'],
+          ['--limit', 'ghost'],
+        ],
+      );
+      assert.match(e.message, /--limit: "nosuch" is not a host or group of this inventory/);
+      return true;
+    },
+  );
   assert.throws(() => selectHosts(inv, 'nosuch'), /hosts pattern "nosuch": "nosuch" is not a host or group/);
 });
 
 test('positions: block, flow, comments, empty sequence entries, wrapped nodes', () => {
   const text = [
-    '# comment',                        // 1
-    'a:',                               // 2
+    '# comment', // 1
+    'a:', // 2
     '  b: {c: 1, "d e": [x, y]}   # z', // 3
-    '  list:',                          // 4
-    '  - one',                          // 5
-    '  -',                              // 6
-    '  - [p, q]',                       // 7
-    '  - k: v',                         // 8
-    '    m:',                           // 9
-    '  n: >',                           // 10
-    '    folded',                       // 11
+    '  list:', // 4
+    '  - one', // 5
+    '  -', // 6
+    '  - [p, q]', // 7
+    '  - k: v', // 8
+    '    m:', // 9
+    '  n: >', // 10
+    '    folded', // 11
   ].join('\n');
   const { data, positions } = parseWithPositions(text, 'x.yaml');
   assert.deepEqual((data as { a: { list: unknown[] } }).a.list, ['one', null, ['p', 'q'], { k: 'v', m: null }]);
@@ -466,12 +516,15 @@ test('host vars the LVS playbooks read are checked at load time, with file and l
       ipvsadm_source: {path: ipvsadm-1.24-13.src.rpm, sha256: ${'a'.repeat(64)}, kind: srpm, version: 1.24-13}
 `);
   const err = loadError(file);
-  assert.deepEqual(err.issues.map((i) => [i.line, i.path.join('.')]), [
-    [4, 'all.hosts.rs1.arp_method'],
-    [5, 'all.hosts.rs1.nat_gateway'],
-    [6, 'all.hosts.rs1.noarp_source'],
-    [7, 'all.hosts.rs1.mon_packages'],
-  ]);
+  assert.deepEqual(
+    err.issues.map((i) => [i.line, i.path.join('.')]),
+    [
+      [4, 'all.hosts.rs1.arp_method'],
+      [5, 'all.hosts.rs1.nat_gateway'],
+      [6, 'all.hosts.rs1.noarp_source'],
+      [7, 'all.hosts.rs1.mon_packages'],
+    ],
+  );
   assert.match(err.message, /arp_method: "noarpp" is not an ARP method \(sysctl, noarp or arptables\)/);
   assert.match(err.message, /noarp_source: .* is not a source artifact/);
 });

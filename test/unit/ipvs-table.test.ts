@@ -20,18 +20,33 @@ function apply(table: ReturnType<typeof parseIpvsSave>, cmds: ReturnType<typeof 
     const [op, flag, addr, ...rest] = args;
     const key = `${flag} ${addr}`;
     const idx = t.findIndex((s) => `${({ tcp: '-t', udp: '-u', sctp: '--sctp-service', fwmark: '-f' } as const)[s.proto]} ${s.address}` === key);
-    const parsed = parseIpvsSave(`-A ${flag} ${addr} ${op === '-A' || op === '-E' ? rest.join(' ') : '-s wlc'}\n${op === '-a' || op === '-e' ? `-a ${flag} ${addr} ${rest.join(' ')}\n` : ''}`)[0]!;
-    if (op === '-A') { assert.equal(idx, -1, `-A of existing ${key}`); t.push(parsed); }
-    else if (op === '-E') { assert.notEqual(idx, -1); t[idx] = { ...parsed, dests: t[idx]!.dests }; }
-    else if (op === '-D') { assert.notEqual(idx, -1); t.splice(idx, 1); }
-    else {
+    const parsed = parseIpvsSave(
+      `-A ${flag} ${addr} ${op === '-A' || op === '-E' ? rest.join(' ') : '-s wlc'}\n${op === '-a' || op === '-e' ? `-a ${flag} ${addr} ${rest.join(' ')}\n` : ''}`,
+    )[0]!;
+    if (op === '-A') {
+      assert.equal(idx, -1, `-A of existing ${key}`);
+      t.push(parsed);
+    } else if (op === '-E') {
+      assert.notEqual(idx, -1);
+      t[idx] = { ...parsed, dests: t[idx]!.dests };
+    } else if (op === '-D') {
+      assert.notEqual(idx, -1);
+      t.splice(idx, 1);
+    } else {
       assert.notEqual(idx, -1, `${op} on missing service ${key}`);
       const s = t[idx]!;
       const r = rest[rest.indexOf('-r') + 1];
       const di = s.dests.findIndex((d) => d.address === r);
-      if (op === '-a') { assert.equal(di, -1, `-a of existing ${r}`); s.dests.push(parsed.dests[0]!); }
-      else if (op === '-e') { assert.notEqual(di, -1); s.dests[di] = parsed.dests[0]!; }
-      else if (op === '-d') { assert.notEqual(di, -1, `-d of missing ${r}`); s.dests.splice(di, 1); }
+      if (op === '-a') {
+        assert.equal(di, -1, `-a of existing ${r}`);
+        s.dests.push(parsed.dests[0]!);
+      } else if (op === '-e') {
+        assert.notEqual(di, -1);
+        s.dests[di] = parsed.dests[0]!;
+      } else if (op === '-d') {
+        assert.notEqual(di, -1, `-d of missing ${r}`);
+        s.dests.splice(di, 1);
+      }
     }
   }
   return t;
@@ -41,7 +56,10 @@ test('parses ipvsadm 1.31 save output: tcp/udp/fwmark, persistence, netmask, thr
   const t = parseIpvsSave(SAVE_131);
   assert.equal(t.length, 3);
   assert.deepEqual(t[0], {
-    proto: 'tcp', address: '192.168.0.218:80', scheduler: 'rr', extra: '',
+    proto: 'tcp',
+    address: '192.168.0.218:80',
+    scheduler: 'rr',
+    extra: '',
     dests: [
       { address: '192.168.0.216:80', method: 'i', weight: 1, upper: 0, lower: 0 },
       { address: '192.168.0.217:80', method: 'i', weight: 1, upper: 0, lower: 0 },
@@ -61,45 +79,57 @@ test('render then parse is the identity (for the comparison the engine does)', (
 });
 
 test('garbage is a typed error naming the line', () => {
-  assert.throws(() => parseIpvsSave('-A -t 1.2.3.4:80 -s rr\n-X nonsense'), (e: unknown) => e instanceof IpvsParseError && e.lineNo === 2);
+  assert.throws(
+    () => parseIpvsSave('-A -t 1.2.3.4:80 -s rr\n-X nonsense'),
+    (e: unknown) => e instanceof IpvsParseError && e.lineNo === 2,
+  );
   assert.throws(() => parseIpvsSave('-a -t 1.2.3.4:80 -r 1.1.1.1:80 -g -w 1'), /before its service/);
 });
 
 const seedLvs: LvsSpec = {
-  services: [{
-    name: 'web', vip: '192.168.0.218', port: 80, protocol: 'tcp', scheduler: 'rr', forwarding: 'tun',
-    realServers: [{ host: 'rs1', address: '192.168.0.216', port: 80, weight: 1 }, { host: 'rs2', address: '192.168.0.217', port: 80, weight: 1 }],
-    health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
-  }],
+  services: [
+    {
+      name: 'web',
+      vip: '192.168.0.218',
+      port: 80,
+      protocol: 'tcp',
+      scheduler: 'rr',
+      forwarding: 'tun',
+      realServers: [
+        { host: 'rs1', address: '192.168.0.216', port: 80, weight: 1 },
+        { host: 'rs2', address: '192.168.0.217', port: 80, weight: 1 },
+      ],
+      health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
+    },
+  ],
 };
 
 test('the seed inventory renders the seed rules with -i (tun), the -g inconsistency resolved', () => {
-  assert.equal(renderIpvsSave(desiredTable(seedLvs)), [
-    '-A -t 192.168.0.218:80 -s rr',
-    '-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1',
-    '-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1',
-    '',
-  ].join('\n'));
+  assert.equal(
+    renderIpvsSave(desiredTable(seedLvs)),
+    ['-A -t 192.168.0.218:80 -s rr', '-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1', '-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1', ''].join('\n'),
+  );
 });
 
 test('diff: empty -> seed is -A then two -a; equal tables give no commands', () => {
   const want = desiredTable(seedLvs);
-  assert.deepEqual(diffIpvs([], want).map((c) => c.args.join(' ')), [
-    '-A -t 192.168.0.218:80 -s rr',
-    '-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1',
-    '-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1',
-  ]);
-  assert.deepEqual(diffIpvs(parseIpvsSave(renderIpvsSave(want) ), want), []);
+  assert.deepEqual(
+    diffIpvs([], want).map((c) => c.args.join(' ')),
+    ['-A -t 192.168.0.218:80 -s rr', '-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1', '-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1'],
+  );
+  assert.deepEqual(diffIpvs(parseIpvsSave(renderIpvsSave(want)), want), []);
   assert.deepEqual(diffIpvs(parseIpvsSave(SAVE_131.split('\n').slice(0, 3).join('\n')), want), [], 'tun-type must not count as drift');
 });
 
 test('diff: the seed -g rules against a tun inventory edit both real servers, never -C', () => {
-  const live = parseIpvsSave('-A -t 192.168.0.218:80 -s rr\n-a -t 192.168.0.218:80 -r 192.168.0.216:80 -g -w 1\n-a -t 192.168.0.218:80 -r 192.168.0.217:80 -g -w 1\n');
+  const live = parseIpvsSave(
+    '-A -t 192.168.0.218:80 -s rr\n-a -t 192.168.0.218:80 -r 192.168.0.216:80 -g -w 1\n-a -t 192.168.0.218:80 -r 192.168.0.217:80 -g -w 1\n',
+  );
   const cmds = diffIpvs(live, desiredTable(seedLvs));
-  assert.deepEqual(cmds.map((c) => c.args.join(' ')), [
-    '-e -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1',
-    '-e -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1',
-  ]);
+  assert.deepEqual(
+    cmds.map((c) => c.args.join(' ')),
+    ['-e -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1', '-e -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1'],
+  );
   assert.ok(cmds.every((c) => c.args[0] !== '-C'));
 });
 
@@ -132,7 +162,11 @@ test('diff: scheduler, persistence, weights, removed and added servers, removed 
 });
 
 test('diff: all three forwarding methods map to -g/-i/-m', () => {
-  for (const [fwd, flag] of [['dr', '-g'], ['tun', '-i'], ['nat', '-m']] as const) {
+  for (const [fwd, flag] of [
+    ['dr', '-g'],
+    ['tun', '-i'],
+    ['nat', '-m'],
+  ] as const) {
     const spec: LvsSpec = { services: [{ ...seedLvs.services[0]!, forwarding: fwd }] };
     assert.match(renderIpvsSave(desiredTable(spec)), new RegExp(` ${flag} -w 1`));
   }

@@ -11,43 +11,66 @@ import { detectDrift, planRollback } from '../../src/core/rollback.js';
 import { file } from '../../src/modules/index.js';
 import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
 
-
 describe('write-ahead journal', () => {
   it('a change whose step fails stays pending; applied ones are settled', async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const journal = new JournalWriter(dir, { id: 'run1', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
       const seen: string[] = [];
-      const report = await runHost(localConnection, {
-        host: 'local', vars: {}, projectDir: '/',
-        build: () => ({
-          tasks: [
-            file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }),
-            // Its directory does not exist: the write fails after the change was journaled.
-            file({ name: 'B', path: join(dir, 'missing', 'b.conf'), content: 'b\n' }),
-          ],
-          handlers: {},
-        }),
-      }, {
-        mode: 'apply',
-        onChange: (ch) => { seen.push(`${ch.task}:pending`); journal.record('local', ch); },
-        onApplied: (ch) => { seen.push(`${ch.task}:applied`); journal.settle('local', ch); },
-      }, testFacts());
+      const report = await runHost(
+        localConnection,
+        {
+          host: 'local',
+          vars: {},
+          projectDir: '/',
+          build: () => ({
+            tasks: [
+              file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }),
+              // Its directory does not exist: the write fails after the change was journaled.
+              file({ name: 'B', path: join(dir, 'missing', 'b.conf'), content: 'b\n' }),
+            ],
+            handlers: {},
+          }),
+        },
+        {
+          mode: 'apply',
+          onChange: (ch) => {
+            seen.push(`${ch.task}:pending`);
+            journal.record('local', ch);
+          },
+          onApplied: (ch) => {
+            seen.push(`${ch.task}:applied`);
+            journal.settle('local', ch);
+          },
+        },
+        testFacts(),
+      );
       assert.equal(report.recap.failed, 1);
       assert.deepEqual(seen, ['A:pending', 'A:applied', 'B:pending']);
       const [saved] = listJournals(dir);
       const changes = saved!.hosts.local!.changes;
-      assert.deepEqual(changes.map((c) => [c.task, c.pending ?? false]), [['A', false], ['B', true]]);
+      assert.deepEqual(
+        changes.map((c) => [c.task, c.pending ?? false]),
+        [
+          ['A', false],
+          ['B', true],
+        ],
+      );
       assert.equal(await readFile(join(dir, 'a.conf'), 'utf8'), 'a\n');
 
       // Rollback plans both (B may or may not have happened); B's absence is not drift.
       const plan = planRollback(saved!);
-      assert.deepEqual(plan.items.map((i) => i.change.task), ['B', 'A']);
+      assert.deepEqual(
+        plan.items.map((i) => i.change.task),
+        ['B', 'A'],
+      );
       assert.deepEqual(await detectDrift(localConnection, plan.items), []);
       // A settled change whose file is gone is drift, as before.
       await writeFile(join(dir, 'a.conf'), 'edited\n');
       assert.deepEqual(await detectDrift(localConnection, plan.items), [`${join(dir, 'a.conf')} content changed since run`]);
-    } finally { await cleanup(); }
+    } finally {
+      await cleanup();
+    }
   });
 
   it('a pending change is not drift in either state; a settled one only in its after-state', async () => {
@@ -56,10 +79,13 @@ describe('write-ahead journal', () => {
       const path = join(dir, 'x.conf');
       const sha = (s: string) => import('node:crypto').then((c) => c.createHash('sha256').update(s).digest('hex'));
       const change = async (pending: boolean): Promise<JournalChange> => ({
-        task: 'x', module: 'file', summary: 'update x',
+        task: 'x',
+        module: 'file',
+        summary: 'update x',
         before: { path, type: 'file', sha256: await sha('old\n') },
         after: { path, type: 'file', sha256: await sha('new\n') },
-        ...(pending ? { pending: true as const } : {}), at: '',
+        ...(pending ? { pending: true as const } : {}),
+        at: '',
       });
       const items = async (pending: boolean) => [{ host: 'local', change: await change(pending), undoable: true }];
       await writeFile(path, 'old\n');
@@ -70,7 +96,9 @@ describe('write-ahead journal', () => {
       assert.deepEqual(await detectDrift(localConnection, await items(false)), []);
       await writeFile(path, 'someone else\n');
       assert.equal((await detectDrift(localConnection, await items(true))).length, 1);
-    } finally { await cleanup(); }
+    } finally {
+      await cleanup();
+    }
   });
 });
 
@@ -80,10 +108,16 @@ describe('drift evidence is declared by the module that made the change', () => 
     try {
       const path = join(dir, 'e.conf');
       const journal = new JournalWriter(dir, { id: 'run-ev', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
-      await runHost(localConnection, {
-        host: 'local', vars: {}, projectDir: '/',
-        build: () => ({ tasks: [file({ name: 'E', path, content: 'e\n' })], handlers: {} }),
-      }, { mode: 'apply', onChange: (c) => journal.record('local', c), onApplied: (c) => journal.settle('local', c) });
+      await runHost(
+        localConnection,
+        {
+          host: 'local',
+          vars: {},
+          projectDir: '/',
+          build: () => ({ tasks: [file({ name: 'E', path, content: 'e\n' })], handlers: {} }),
+        },
+        { mode: 'apply', onChange: (c) => journal.record('local', c), onApplied: (c) => journal.settle('local', c) },
+      );
       journal.finish('ok');
       const change = listJournals(dir)[0]!.hosts.local!.changes[0]!;
       assert.equal(change.evidence?.what, `${path} content`);

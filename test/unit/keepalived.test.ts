@@ -25,10 +25,20 @@ async function renderMixed() {
   const web = inventory.lvs!.services[0]!;
   web.health = { ...web.health, monitor: 'keepalived', interval: 6, timeout: 3 };
   // A second service on :8080 stays with mon.
-  inventory.lvs!.services.push({ ...web, name: 'alt', port: 8080, realServers: web.realServers.map((r) => ({ ...r, port: 8080 })), health: { ...web.health, monitor: 'mon', kind: 'tcp' } });
+  inventory.lvs!.services.push({
+    ...web,
+    name: 'alt',
+    port: 8080,
+    realServers: web.realServers.map((r) => ({ ...r, port: 8080 })),
+    health: { ...web.health, monitor: 'mon', kind: 'tcp' },
+  });
   const r = await renderOffline({
-    inventory, playbook: site, playbookName: 'site', hosts: selectHosts(inventory, 'all', 'director'),
-    facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')), projectDir: ROOT,
+    inventory,
+    playbook: site,
+    playbookName: 'site',
+    hosts: selectHosts(inventory, 'all', 'director'),
+    facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')),
+    projectDir: ROOT,
   });
   return r.hosts.director!;
 }
@@ -48,8 +58,9 @@ test('keepalived.conf: one virtual_server for the keepalived service, accepted b
   assert.match(text, /^virtual_server 192\.168\.0\.218 80 \{$/m);
   assert.match(text, /^ {4}lb_kind TUN$/m);
   assert.match(text, /^ {4}delay_loop 6$/m);
-  for (const rs of ['192.168.0.216', '192.168.0.217']) assert.match(text, new RegExp(`real_server ${rs.replace(/\./g, '\\.')} 80 \\{\\n {8}weight 1\\n {8}HTTP_GET`));
-  assert.doesNotMatch(text, /8080/, 'the mon service is not keepalived\'s');
+  for (const rs of ['192.168.0.216', '192.168.0.217'])
+    assert.match(text, new RegExp(`real_server ${rs.replace(/\./g, '\\.')} 80 \\{\\n {8}weight 1\\n {8}HTTP_GET`));
+  assert.doesNotMatch(text, /8080/, "the mon service is not keepalived's");
   assert.doesNotMatch(text, /vrrp/);
   const ok = keepalivedCheck(text);
   assert.equal(ok.status, 0, ok.stderr);
@@ -57,7 +68,10 @@ test('keepalived.conf: one virtual_server for the keepalived service, accepted b
   const bad = keepalivedCheck(text.replace('lb_kind TUN', 'lb_kind TUNNEL'));
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /unknown \[TUNNEL\] routing method/);
-  assert.ok(d.report.tasks.some((t) => t.module === 'service' && t.task === 'keepalived' && t.status === 'changed'), 'keepalived enabled and started');
+  assert.ok(
+    d.report.tasks.some((t) => t.module === 'service' && t.task === 'keepalived' && t.status === 'changed'),
+    'keepalived enabled and started',
+  );
 });
 
 test('mixed monitors: mon watches only its service; boot rules and the live-table task hold only non-keepalived services', async () => {
@@ -97,10 +111,16 @@ test('the live-table task never touches a foreign service, even when its real se
   const bin = mkdtempSync(join(tmpdir(), 'provision-ka-bin-'));
   const after = `${live}-A -t 192.168.0.218:8080 -s rr\n-a -t 192.168.0.218:8080 -r 192.168.0.216:8080 -i -w 1\n-a -t 192.168.0.218:8080 -r 192.168.0.217:8080 -i -w 1\n`;
   writeFileSync(join(bin, 'ipvsadm'), `#!/bin/sh\n[ "$1" = -S ] && printf '%s' '${after}'\nexit 0\n`, { mode: 0o755 });
-  const run = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.text : ''], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+  const run = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.text : ''], {
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
   // Without the filter the same check fails: keepalived's lines are in the live table.
-  const unfiltered = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.text.replace(/ \| awk .*?in s\)'/, '') : ''], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+  const unfiltered = spawnSync('sh', ['-c', step.kind === 'exec' ? step.script.text.replace(/ \| awk .*?in s\)'/, '') : ''], {
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    encoding: 'utf8',
+  });
   assert.equal(unfiltered.status, 1, unfiltered.stderr);
   assert.match(unfiltered.stderr, /IPVS table differs after applying/);
   // Once ours is in place: no change, whatever keepalived's service holds.
@@ -111,7 +131,9 @@ test('the live-table task never touches a foreign service, even when its real se
 test('inventory: keepalived checks tcp services only, mon cannot watch a fwmark service', () => {
   const dir = mkdtempSync(join(tmpdir(), 'provision-ka-inv-'));
   const file = join(dir, 'inv.yaml');
-  writeFileSync(file, `all:
+  writeFileSync(
+    file,
+    `all:
   vars:
     lvs:
       services:
@@ -123,10 +145,17 @@ test('inventory: keepalived checks tcp services only, mon cannot watch a fwmark 
           real_servers:
             - address: 10.0.0.11
           health: {monitor: keepalived, kind: tcp, interval: 5, timeout: 2}
-`);
-  assert.throws(() => loadInventory(file), (e: unknown) => {
-    assert.ok(e instanceof InventoryError);
-    assert.deepEqual(e.issues.map((i) => [i.line, i.message]), [[12, 'checks tcp services only here (HTTP GET or TCP connect): a udp service needs monitor mon or none']]);
-    return true;
-  });
+`,
+  );
+  assert.throws(
+    () => loadInventory(file),
+    (e: unknown) => {
+      assert.ok(e instanceof InventoryError);
+      assert.deepEqual(
+        e.issues.map((i) => [i.line, i.message]),
+        [[12, 'checks tcp services only here (HTTP GET or TCP connect): a udp service needs monitor mon or none']],
+      );
+      return true;
+    },
+  );
 });

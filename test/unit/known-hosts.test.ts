@@ -50,7 +50,10 @@ test('parse keeps entries, skips comments, blanks and malformed lines; strict mo
       ['', 'ssh-ed25519', 12],
     ],
   );
-  assert.throws(() => parseKnownHosts(text, '/x/known_hosts', true), (e: unknown) => e instanceof KnownHostsParseError && e.message === '/x/known_hosts:11: key is not a valid line key');
+  assert.throws(
+    () => parseKnownHosts(text, '/x/known_hosts', true),
+    (e: unknown) => e instanceof KnownHostsParseError && e.message === '/x/known_hosts:11: key is not a valid line key',
+  );
 });
 
 test('key type comes from the blob; fingerprints equal ssh-keygen -l', () => {

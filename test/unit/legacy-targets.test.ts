@@ -19,16 +19,31 @@ const fileOf = (h: HostRender, path: string) => {
   assert.equal(f.length, 1, `${path}: ${f.length} entries among ${h.files.map((x) => x.path).join(', ')}`);
   return f[0]!.content.toString('utf8');
 };
-const withVars = (c: RenderCase, host: string, vars: Record<string, unknown>): RenderCase => ({ ...c, vars: { ...c.vars, [host]: { ...c.vars?.[host], ...vars } } });
+const withVars = (c: RenderCase, host: string, vars: Record<string, unknown>): RenderCase => ({
+  ...c,
+  vars: { ...c.vars, [host]: { ...c.vars?.[host], ...vars } },
+});
 
 test('artifacts: a wrong sha256 or a missing file stops the host before any change', async () => {
   const seed = byName('seed');
-  const bad = await renderCase(withVars(seed, 'director', { ipvsadm_source: { path: 'inventory/artifacts/ipvsadm-1.24-6.STANDIN.src.rpm', sha256: '0'.repeat(64), kind: 'srpm' } }));
-  assert.match(bad.hosts.director!.report.error ?? '', /ipvsadm_source: inventory\/artifacts\/ipvsadm-1\.24-6\.STANDIN\.src\.rpm has sha256 b1ef0852.*, the inventory pins 0{64}/);
+  const bad = await renderCase(
+    withVars(seed, 'director', { ipvsadm_source: { path: 'inventory/artifacts/ipvsadm-1.24-6.STANDIN.src.rpm', sha256: '0'.repeat(64), kind: 'srpm' } }),
+  );
+  assert.match(
+    bad.hosts.director!.report.error ?? '',
+    /ipvsadm_source: inventory\/artifacts\/ipvsadm-1\.24-6\.STANDIN\.src\.rpm has sha256 b1ef0852.*, the inventory pins 0{64}/,
+  );
   assert.deepEqual([bad.hosts.director!.report.tasks.length, bad.hosts.director!.files.length, bad.hosts.director!.commands.length], [0, 0, 0]);
-  const missing = await renderCase(withVars(seed, 'rs1', { noarp_source: { path: 'inventory/artifacts/noarp-9.tar.gz', sha256: 'a'.repeat(64), kind: 'tarball' } }));
-  assert.match(missing.hosts.rs1!.report.error ?? '', /noarp_source: artifact inventory\/artifacts\/noarp-9\.tar\.gz not readable on the controller \(ENOENT\)/);
-  const unpinned = await renderCase(withVars(seed, 'director', { mon_packages: [{ name: 'perl-Mon', rpm: 'inventory/artifacts/perl-Mon-0.11-2.2.el4.rf.noarch.STANDIN.rpm' }] }));
+  const missing = await renderCase(
+    withVars(seed, 'rs1', { noarp_source: { path: 'inventory/artifacts/noarp-9.tar.gz', sha256: 'a'.repeat(64), kind: 'tarball' } }),
+  );
+  assert.match(
+    missing.hosts.rs1!.report.error ?? '',
+    /noarp_source: artifact inventory\/artifacts\/noarp-9\.tar\.gz not readable on the controller \(ENOENT\)/,
+  );
+  const unpinned = await renderCase(
+    withVars(seed, 'director', { mon_packages: [{ name: 'perl-Mon', rpm: 'inventory/artifacts/perl-Mon-0.11-2.2.el4.rf.noarch.STANDIN.rpm' }] }),
+  );
   assert.match(unpinned.hosts.director!.report.error ?? '', /mon_packages\[0\] \(perl-Mon\): a pushed package needs sha256/);
 });
 
@@ -46,13 +61,23 @@ test('seed director: ipvsadm rebuilt from its src.rpm, mon copied from its tarba
 });
 
 test('mon where each packaging puts it: mon.cf dirs and the init script finds every layout', async () => {
-  const want: Record<string, string> = { seed: '/usr/lib/mon', 'centos-4.5': '/usr/lib/mon', 'centos-5': '/usr/lib64/mon', 'rocky-9': '/usr/lib/mon', 'debian-12': '/usr/lib/mon', 'ubuntu-24.04': '/usr/lib/mon' };
+  const want: Record<string, string> = {
+    seed: '/usr/lib/mon',
+    'centos-4.5': '/usr/lib/mon',
+    'centos-5': '/usr/lib64/mon',
+    'rocky-9': '/usr/lib/mon',
+    'debian-12': '/usr/lib/mon',
+    'ubuntu-24.04': '/usr/lib/mon',
+  };
   for (const [name, dir] of Object.entries(want)) {
     const d = (await hostsOf(name)).director!;
     const cf = fileOf(d, '/etc/mon/mon.cf');
     assert.match(cf, new RegExp(`^alertdir = ${dir}/alert\\.d$`, 'm'), name);
     assert.match(cf, new RegExp(`^mondir = ${dir}/mon\\.d$`, 'm'), name);
-    assert.ok(d.files.some((f) => f.path === `${dir}/alert.d/lvs.alert`), `${name}: lvs.alert in ${dir}/alert.d`);
+    assert.ok(
+      d.files.some((f) => f.path === `${dir}/alert.d/lvs.alert`),
+      `${name}: lvs.alert in ${dir}/alert.d`,
+    );
   }
   const init = fileOf((await hostsOf('seed')).director!, '/etc/init.d/mon');
   assert.match(init, /^for m in \/usr\/lib\/mon\/mon \/usr\/bin\/mon \/usr\/sbin\/mon; do$/m);
@@ -66,17 +91,34 @@ test('mon where each packaging puts it: mon.cf dirs and the init script finds ev
 test('EL 9 without pushed mon packages: a clear error naming the way out, nothing planned', async () => {
   const r = await renderCase({ ...byName('rocky-9'), vars: {} });
   const d = r.hosts.director!;
-  assert.match(d.report.error ?? '', /Rocky Linux 9\.4 \(Blue Onyx\): neither its repositories nor EPEL 8\/9 have mon or perl-Mon; set mon_packages .* and\/or mon_source .*, or use health\.monitor: keepalived/);
+  assert.match(
+    d.report.error ?? '',
+    /Rocky Linux 9\.4 \(Blue Onyx\): neither its repositories nor EPEL 8\/9 have mon or perl-Mon; set mon_packages .* and\/or mon_source .*, or use health\.monitor: keepalived/,
+  );
   assert.deepEqual([d.files.length, d.commands.length], [0, 0]);
-  assert.equal((await renderCase(withVars(byName('rocky-9'), 'director', { mon_source: MON_STANDIN, mon_packages: [] }))).hosts.director!.report.recap.failed, 0);
+  assert.equal(
+    (await renderCase(withVars(byName('rocky-9'), 'director', { mon_source: MON_STANDIN, mon_packages: [] }))).hosts.director!.report.recap.failed,
+    0,
+  );
 });
 
 test('noarp as the seed built it: kernel tree configured for the running kernel, make, depmod -a, loaded and restored at boot', async () => {
   const rs = (await hostsOf('seed')).rs1!;
   const cmds = rs.commands.join('\n');
-  for (const re of [/cfg=\/boot\/config-\$kver/, /make EXTRAVERSION="\$extra" oldconfig/, /2\.4\.\*\) make EXTRAVERSION="\$extra" dep/, /ln -s "\$K" "\$L"/, /\.\/configure && make/, /make install DESTDIR="\$STAGE"/]) assert.match(cmds, re);
+  for (const re of [
+    /cfg=\/boot\/config-\$kver/,
+    /make EXTRAVERSION="\$extra" oldconfig/,
+    /2\.4\.\*\) make EXTRAVERSION="\$extra" dep/,
+    /ln -s "\$K" "\$L"/,
+    /\.\/configure && make/,
+    /make install DESTDIR="\$STAGE"/,
+  ])
+    assert.match(cmds, re);
   const order = ['make install DESTDIR', 'depmod -a', 'modprobe noarp', '/usr/local/sbin/noarpctl add 192.168.0.218 192.168.0.216'].map((s) => cmds.indexOf(s));
-  assert.ok(order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)), `order: ${order.join(' ')}`);
+  assert.ok(
+    order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)),
+    `order: ${order.join(' ')}`,
+  );
   assert.match(fileOf(rs, '/etc/rc.modules'), /^\/sbin\/modprobe noarp\n\/sbin\/modprobe ipip$/m);
   const boot = fileOf(rs, '/usr/local/sbin/lvs-realserver');
   assert.ok(boot.indexOf('modprobe noarp') < boot.indexOf('noarpctl add 192.168.0.218 192.168.0.216'));
@@ -93,7 +135,10 @@ test('arptables instead of noarp: rules re-added by the boot script, nothing ign
   assert.match(cmds, /arptables -A IN -d 192\.168\.0\.218 -j DROP && arptables -A OUT -s 192\.168\.0\.218 -j mangle --mangle-ip-s 192\.168\.0\.216/);
   assert.doesNotMatch(cmds, /\|\| true/);
   const boot = fileOf(rs, '/usr/local/sbin/lvs-realserver');
-  assert.match(boot, /if ! arptables -L -n 2>\/dev\/null \| grep -q -- "192\.168\.0\.218"; then\n\s+arptables -A IN -d 192\.168\.0\.218 -j DROP && arptables -A OUT -s 192\.168\.0\.218 -j mangle --mangle-ip-s 192\.168\.0\.216 \|\| exit 1/);
+  assert.match(
+    boot,
+    /if ! arptables -L -n 2>\/dev\/null \| grep -q -- "192\.168\.0\.218"; then\n\s+arptables -A IN -d 192\.168\.0\.218 -j DROP && arptables -A OUT -s 192\.168\.0\.218 -j mangle --mangle-ip-s 192\.168\.0\.216 \|\| exit 1/,
+  );
   const t = rs.report.tasks.find((x) => x.task.startsWith('arptables'))!;
   assert.equal(t.changes[0]!.summary, 'run arptables: drop ARP for 192.168.0.218');
 });
@@ -104,7 +149,10 @@ test('ipvsadm never saves the live table over the boot rules: systemd drop-in, S
   const lines = dropin.split('\n').filter((l) => l && !l.startsWith('#'));
   assert.deepEqual(lines, ['[Service]', 'ExecStop=', 'ExecStop=/sbin/ipvsadm -C']);
   assert.doesNotMatch(lines.join('\n'), /ipvsadm-save/);
-  assert.ok(rocky.report.tasks.some((t) => t.task === 'systemctl daemon-reload'), 'daemon-reload after the drop-in');
+  assert.ok(
+    rocky.report.tasks.some((t) => t.task === 'systemctl daemon-reload'),
+    'daemon-reload after the drop-in',
+  );
   for (const n of ['seed', 'centos-5']) {
     assert.equal(fileOf((await hostsOf(n)).director!, '/etc/sysconfig/ipvsadm-config'), 'IPVSADM_SAVE_ON_STOP="no"\nIPVSADM_SAVE_ON_RESTART="no"\n', n);
   }
@@ -127,8 +175,17 @@ test('boot order: EL 3/4 load modules from /etc/rc.modules, EL 5 from /etc/sysco
 
 test('a file several tasks write is rendered with its final content', async () => {
   const deb = (await hostsOf('debian-12')).rs1!;
-  assert.equal(fileOf(deb, '/etc/sysctl.d/90-lvs.conf'), ['net.ipv4.ip_forward = 0', 'net.ipv4.conf.all.arp_ignore = 1', 'net.ipv4.conf.all.arp_announce = 2',
-    'net.ipv4.conf.all.rp_filter = 0', 'net.ipv4.conf.tunl0.rp_filter = 0', ''].join('\n'));
+  assert.equal(
+    fileOf(deb, '/etc/sysctl.d/90-lvs.conf'),
+    [
+      'net.ipv4.ip_forward = 0',
+      'net.ipv4.conf.all.arp_ignore = 1',
+      'net.ipv4.conf.all.arp_announce = 2',
+      'net.ipv4.conf.all.rp_filter = 0',
+      'net.ipv4.conf.tunl0.rp_filter = 0',
+      '',
+    ].join('\n'),
+  );
   // The later task plans an edit of what the earlier one wrote (not a second "create").
   const t = deb.report.tasks.find((x) => x.task === 'announce the real IP, never the VIP')!;
   assert.match(t.changes.at(-1)!.summary, /^persist net\.ipv4\.conf\.all\.arp_announce = 2 in \/etc\/sysctl\.d\/90-lvs\.conf/);
@@ -147,8 +204,12 @@ test('offline file state: probes see files earlier tasks wrote, quoted paths inc
 
 test('facts fixtures are the facts script output of each release and parse as such', () => {
   const want: Record<string, [string, string, string, string, boolean]> = {
-    'seed-legacy': ['redhat', 'sysv', 'yum', '4.5', true], 'centos-4.5': ['redhat', 'sysv', 'yum', '4.5', true], 'rhel-as-3': ['redhat', 'sysv', 'up2date', '3', false],
-    'centos-5': ['redhat', 'sysv', 'yum', '5.11', true], 'rocky-9': ['redhat', 'systemd', 'dnf', '9.4', true], 'debian-12': ['debian', 'systemd', 'apt', '12', true],
+    'seed-legacy': ['redhat', 'sysv', 'yum', '4.5', true],
+    'centos-4.5': ['redhat', 'sysv', 'yum', '4.5', true],
+    'rhel-as-3': ['redhat', 'sysv', 'up2date', '3', false],
+    'centos-5': ['redhat', 'sysv', 'yum', '5.11', true],
+    'rocky-9': ['redhat', 'systemd', 'dnf', '9.4', true],
+    'debian-12': ['debian', 'systemd', 'apt', '12', true],
     'ubuntu-24.04': ['debian', 'systemd', 'apt', '24.04', true],
   };
   for (const [name, [family, init, pm, version, arp]] of Object.entries(want)) {
@@ -157,5 +218,8 @@ test('facts fixtures are the facts script output of each release and parse as su
   }
   const rs = loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')).rs1!;
   assert.deepEqual([rs.kernel.release, rs.kernel.major, rs.kernel.minor, rs.arpSysctls, rs.packageManager], ['2.4.21-37.EL', 2, 4, false, 'up2date']);
-  assert.deepEqual(rs.interfaces.map((i) => i.name), ['lo', 'eth0']);
+  assert.deepEqual(
+    rs.interfaces.map((i) => i.name),
+    ['lo', 'eth0'],
+  );
 });

@@ -21,12 +21,15 @@ before(async () => {
   calls = join(dir, 'calls.log');
   table = join(dir, 'table');
   const standIn = join(dir, 'ipvsadm-recording-stand-in');
-  writeFileSync(standIn, `#!/bin/sh
+  writeFileSync(
+    standIn,
+    `#!/bin/sh
 # RECORDING STAND-IN for ipvsadm: logs its argv (one arg per line, then a separator).
 for a in "$@"; do printf '%s\\n' "$a" >> ${calls}; done; echo --- >> ${calls}
 [ "$1" = "-S" ] && cat ${table}
 exit 0
-`);
+`,
+  );
   chmodSync(standIn, 0o755);
   const text = renderTemplate(ROOT, 'lvs/lvs.alert.hbs', { ipvsadmPaths: [standIn] });
   alert = join(dir, 'lvs.alert');
@@ -38,7 +41,10 @@ function runAlert(args: string[], liveTable: string) {
   writeFileSync(table, liveTable);
   writeFileSync(calls, '');
   const r = spawnSync(alert, args, { encoding: 'utf8' });
-  const log = readFileSync(calls, 'utf8').split('---\n').filter(Boolean).map((c) => c.trim().split('\n').join(' '));
+  const log = readFileSync(calls, 'utf8')
+    .split('---\n')
+    .filter(Boolean)
+    .map((c) => c.trim().split('\n').join(' '));
   return { code: r.status, stderr: r.stderr, calls: log };
 }
 

@@ -26,7 +26,11 @@ const withTag = (tasks: ReturnType<typeof tasksOf>, tag: string) => tasks.filter
 test('-t rules on the director: the live table, the boot rules and mon.cf, nothing else', () => {
   const tasks = tasksOf('director');
   assert.deepEqual(withTag(tasks, 'rules'), ['IPVS rules loaded at boot', 'mon.cf: one watch per real server', 'IPVS rules (live table)']);
-  assert.deepEqual(withTag(tasksOf('director', 'keepalived'), 'rules'), ['IPVS rules loaded at boot', 'keepalived.conf: one virtual_server per service', 'IPVS rules (live table)']);
+  assert.deepEqual(withTag(tasksOf('director', 'keepalived'), 'rules'), [
+    'IPVS rules loaded at boot',
+    'keepalived.conf: one virtual_server per service',
+    'IPVS rules (live table)',
+  ]);
   // mon.cf notifies mon's restart: handlers always run, so the monitor reloads the new weights.
   assert.deepEqual(tasks.find((t) => t.name.startsWith('mon.cf'))!.notify, ['restart mon']);
 });
@@ -34,7 +38,10 @@ test('-t rules on the director: the live table, the boot rules and mon.cf, nothi
 test('every LVS task has its role tag; vip and sysctl tasks are tagged by module', () => {
   const d = tasksOf('director');
   for (const t of d) assert.ok(t.tags!.includes('director') || t.tags!.includes('monitor'), `${t.name}: ${t.tags}`);
-  assert.deepEqual(withTag(d, 'monitor').filter((n) => n.startsWith('mon.cf')), ['mon.cf: one watch per real server']);
+  assert.deepEqual(
+    withTag(d, 'monitor').filter((n) => n.startsWith('mon.cf')),
+    ['mon.cf: one watch per real server'],
+  );
   assert.ok(withTag(d, 'vip').length >= 1);
   assert.ok(d.filter((t) => t.module === 'ipAddress').every((t) => t.tags!.includes('vip')));
   assert.ok(d.filter((t) => t.module === 'sysctl').every((t) => t.tags!.includes('sysctl')));

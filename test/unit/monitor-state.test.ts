@@ -19,7 +19,13 @@ const RS2 = '-t 192.168.0.218:80 192.168.0.217:80';
 
 test('mon opstatus: a failing watch is down since its first failure, an ok one is up; escapes decoded', () => {
   const ops = parseMonOpstatus(fixture('opstatus-rs1-down.txt'));
-  assert.deepEqual(ops.map((o) => [o.group, o.service, o.status]), [['web_rs1', 'http', 'fail'], ['web_rs2', 'http', 'ok']]);
+  assert.deepEqual(
+    ops.map((o) => [o.group, o.service, o.status]),
+    [
+      ['web_rs1', 'http', 'fail'],
+      ['web_rs2', 'http', 'ok'],
+    ],
+  );
   assert.equal(ops[0]!.firstFailure, 1796111754);
   assert.equal(ops[1]!.firstFailure, undefined);
   const h = monHealth(lvs(), ops);
@@ -60,7 +66,9 @@ test('plan: a member missing while mon reports it down is no change, and a note 
 });
 
 test('plan: a member missing while healthy, or while mon does not answer, is drift and is re-added', async () => {
-  const healthy = fixture('opstatus-rs1-down.txt').replace('opstatus=0', 'opstatus=1').replace(/ first_failure=\d+/, '');
+  const healthy = fixture('opstatus-rs1-down.txt')
+    .replace('opstatus=0', 'opstatus=1')
+    .replace(/ first_failure=\d+/, '');
   for (const mon of [healthy, fixture('opstatus-mon-stopped.txt'), fixture('opstatus-no-list-auth.txt')]) {
     const { changes, notes } = await planWith(mon);
     assert.equal(changes.length, 1, mon);
@@ -73,9 +81,14 @@ test('plan: a weight edit of a healthy member still applies while the down membe
   const spec = lvs();
   spec.services[0]!.realServers = spec.services[0]!.realServers.map((r) => ({ ...r, weight: 2 }));
   const task = ipvsRules({ table: desiredTable(spec), monitored: spec });
-  const s = task.probe(testContext()).parse({ code: 0, stdout: `#provision-ipvs ok\n${LIVE_RS2_ONLY}#provision-mon-opstatus\n${fixture('opstatus-rs1-down.txt')}` });
+  const s = task
+    .probe(testContext())
+    .parse({ code: 0, stdout: `#provision-ipvs ok\n${LIVE_RS2_ONLY}#provision-mon-opstatus\n${fixture('opstatus-rs1-down.txt')}` });
   const changes = await task.plan(s, testContext());
   assert.equal(changes.length, 1);
   assert.equal(changes[0]!.summary, 'IPVS: ipvsadm -e -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 2');
-  assert.deepEqual(parseIpvsSave((changes[0]!.after as { table: string }).table)[0]!.dests.map((d) => d.address), ['192.168.0.217:80']);
+  assert.deepEqual(
+    parseIpvsSave((changes[0]!.after as { table: string }).table)[0]!.dests.map((d) => d.address),
+    ['192.168.0.217:80'],
+  );
 });

@@ -38,7 +38,10 @@ describe('playbooks: by name from the project, else built in; by path with the p
     writeFileSync(join(team, 'package.json'), '{"type":"module"}\n');
     mkdirSync(join(team, 'playbooks'));
     // A sibling module imported as ./x.js is its .ts (the NodeNext convention tsc checks).
-    writeFileSync(join(team, 'playbooks', 'ok.ts'), 'import { n, type Playbook } from "../x.js";\nexport default { name: `ok${n}`, plays: [] } satisfies Playbook;\n');
+    writeFileSync(
+      join(team, 'playbooks', 'ok.ts'),
+      'import { n, type Playbook } from "../x.js";\nexport default { name: `ok${n}`, plays: [] } satisfies Playbook;\n',
+    );
     writeFileSync(join(team, 'x.ts'), 'export interface Playbook { name: string; plays: unknown[] }\nexport const n: number = 2;\n');
     const ok = await loadPlaybook('playbooks/ok.ts', team);
     assert.equal(ok.playbook.name, 'ok2');
@@ -47,7 +50,10 @@ describe('playbooks: by name from the project, else built in; by path with the p
     await assert.rejects(loadPlaybook('playbooks/bad.ts', team), (e: unknown) => e instanceof UsageError && /bad\.ts:1:\d+/.test((e as Error).message));
     writeFileSync(join(team, 'playbooks', 'none.ts'), 'export const x = 1;\n');
     await assert.rejects(loadPlaybook('playbooks/none.ts', team), /does not export a default Playbook/);
-    await assert.rejects(loadPlaybook('nope', team), (e: unknown) => e instanceof UsageError && /playbook not found: nope .*playbooks\/nope\.ts/.test((e as Error).message));
+    await assert.rejects(
+      loadPlaybook('nope', team),
+      (e: unknown) => e instanceof UsageError && /playbook not found: nope .*playbooks\/nope\.ts/.test((e as Error).message),
+    );
   });
 });
 
@@ -77,7 +83,15 @@ describe('init', () => {
   it('writes a team repository whose inventory is valid and whose package.json depends on provision', () => {
     const dir = join(tmp(), 'Team LVS');
     const r = initProject(dir);
-    assert.deepEqual([...r.written].sort(), ['.gitignore', 'README.md', 'inventory/example.yaml', 'package.json', 'playbooks/site.ts', 'templates/team/motd.hbs', 'tsconfig.json']);
+    assert.deepEqual([...r.written].sort(), [
+      '.gitignore',
+      'README.md',
+      'inventory/example.yaml',
+      'package.json',
+      'playbooks/site.ts',
+      'templates/team/motd.hbs',
+      'tsconfig.json',
+    ]);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     assert.equal(pkg.name, 'team-lvs');
     assert.equal(pkg.type, 'module');
@@ -94,7 +108,10 @@ describe('init', () => {
     mkdirSync(join(dir, 'inventory'));
     writeFileSync(join(dir, 'inventory', 'example.yaml'), 'ours\n');
     writeFileSync(join(dir, 'README.md'), 'ours\n');
-    assert.throws(() => initProject(dir), (e: unknown) => e instanceof UsageError && /README\.md, inventory\/example\.yaml \(nothing was written/.test((e as Error).message));
+    assert.throws(
+      () => initProject(dir),
+      (e: unknown) => e instanceof UsageError && /README\.md, inventory\/example\.yaml \(nothing was written/.test((e as Error).message),
+    );
     assert.deepEqual((readdirSync(dir, { recursive: true }) as string[]).sort(), ['README.md', 'inventory', 'inventory/example.yaml']);
     assert.equal(readFileSync(join(dir, 'README.md'), 'utf8'), 'ours\n');
   });
@@ -105,7 +122,10 @@ describe('init', () => {
     assert.throws(() => initProject(f), /is not a directory/);
     assert.equal(packageName('/x/My Cluster!'), 'my-cluster');
     assert.equal(packageName('/'), 'lvs-cluster');
-    assert.ok(scaffoldFiles('/x/y').some((s) => s.path === '.gitignore'), 'the scaffold ships gitignore as .gitignore');
+    assert.ok(
+      scaffoldFiles('/x/y').some((s) => s.path === '.gitignore'),
+      'the scaffold ships gitignore as .gitignore',
+    );
   });
 });
 
@@ -114,7 +134,10 @@ describe('init that fails half-way', () => {
     const dir = tmp();
     mkdirSync(join(dir, 'templates'));
     writeFileSync(join(dir, 'templates', 'team'), 'a file where the scaffold wants a directory\n');
-    assert.throws(() => initProject(dir), (e: unknown) => e instanceof UsageError && /init failed, nothing was written: .*ENOTDIR/.test((e as Error).message));
+    assert.throws(
+      () => initProject(dir),
+      (e: unknown) => e instanceof UsageError && /init failed, nothing was written: .*ENOTDIR/.test((e as Error).message),
+    );
     assert.deepEqual((readdirSync(dir, { recursive: true }) as string[]).sort(), ['templates', 'templates/team']);
   });
 });

@@ -15,17 +15,20 @@ const deadPid = () => spawnSync('true').pid!;
 test('controller lock: the second run is refused naming the holder and since when; released = free again', () => {
   const dir = mkdtempSync(join(tmpdir(), 'provision-lock-'));
   const first = acquireControllerLock(dir, { ...lockOwner('up site'), pid: process.pid });
-  assert.throws(() => acquireControllerLock(dir, lockOwner('drain rs2')), (e: Error) => {
-    assert.ok(e instanceof LockError);
-    assert.match(e.message, new RegExp(`is locked by .+@${hostname()} \\(pid ${process.pid}, up site\\) since \\d{4}-\\d\\d-\\d\\dT`));
-    return true;
-  });
+  assert.throws(
+    () => acquireControllerLock(dir, lockOwner('drain rs2')),
+    (e: Error) => {
+      assert.ok(e instanceof LockError);
+      assert.match(e.message, new RegExp(`is locked by .+@${hostname()} \\(pid ${process.pid}, up site\\) since \\d{4}-\\d\\d-\\d\\dT`));
+      return true;
+    },
+  );
   first.release();
   assert.equal(existsSync(join(dir, 'lock')), false);
   acquireControllerLock(dir, lockOwner('drain rs2')).release();
 });
 
-test('controller lock: a holder of this controller whose process is gone is stale and taken over; another controller\'s is not', () => {
+test("controller lock: a holder of this controller whose process is gone is stale and taken over; another controller's is not", () => {
   const dir = mkdtempSync(join(tmpdir(), 'provision-lock-'));
   mkdirSync(join(dir, 'lock'));
   writeFileSync(join(dir, 'lock/owner.json'), JSON.stringify({ ...lockOwner('up site'), pid: deadPid() }));
@@ -45,7 +48,7 @@ test('host lock script (run by sh): one holder; the other sees its record; unloc
   const held = parseHostLock((await sh(hostLockScript(b, lock).text)).stdout);
   assert.deepEqual(held, { acquired: false, owner: a });
   await sh(hostUnlockScript(b, lock).text);
-  assert.ok(existsSync(lock), 'b cannot remove a\'s lock');
+  assert.ok(existsSync(lock), "b cannot remove a's lock");
   await sh(hostUnlockScript(a, lock).text);
   assert.equal(existsSync(lock), false);
   assert.deepEqual(parseHostLock((await sh(hostLockScript(b, lock).text)).stdout), { acquired: true });

@@ -54,9 +54,14 @@ describe('one error root', () => {
     const { recapLine } = await import('../../src/ui/report.js');
     const inv = new InventoryError([{ file: '/x.yaml', line: 3, column: 1, path: ['all'], message: 'is bad' }]);
     const cases: [unknown, number][] = [
-      [inv, EXIT.usage], [new UsageError('u'), EXIT.usage], [new TaskError('h', 't', 'm'), EXIT.failed],
-      [new TransportError('auth', 'h', 'a:22', 'denied'), EXIT.failed], [new ModuleError('m', 'd'), EXIT.failed],
-      [new LabError('l'), EXIT.failed], [new HostConfigError('h', 'no ARP method'), EXIT.failed], [new Error('bug'), EXIT.failed],
+      [inv, EXIT.usage],
+      [new UsageError('u'), EXIT.usage],
+      [new TaskError('h', 't', 'm'), EXIT.failed],
+      [new TransportError('auth', 'h', 'a:22', 'denied'), EXIT.failed],
+      [new ModuleError('m', 'd'), EXIT.failed],
+      [new LabError('l'), EXIT.failed],
+      [new HostConfigError('h', 'no ARP method'), EXIT.failed],
+      [new Error('bug'), EXIT.failed],
     ];
     for (const [e, code] of cases) {
       assert.equal(exitCodeOf(e), code, String(e));
@@ -72,7 +77,7 @@ describe('one error root', () => {
 });
 
 describe('Scripts across module copies', () => {
-  it("a Script made by another copy of the module (a team playbook under the TypeScript loader) composes as a Script, not as a quoted string", async () => {
+  it('a Script made by another copy of the module (a team playbook under the TypeScript loader) composes as a Script, not as a quoted string', async () => {
     const url = new URL('../../src/core/shell.js?second-copy', import.meta.url).href;
     const copy = (await import(url)) as typeof import('../../src/core/shell.js');
     assert.notEqual(copy.sh, sh, 'a distinct module instance');

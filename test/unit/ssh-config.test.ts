@@ -54,7 +54,10 @@ test('defaults apply when neither says anything; "none" clears ProxyJump and Ide
   assert.equal(ep.port, 22);
   assert.equal(ep.user, 'fallback');
   assert.equal(ep.proxyJump, undefined);
-  assert.deepEqual(ep.identityFiles, ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `/home/tester/.ssh/${k}`));
+  assert.deepEqual(
+    ep.identityFiles,
+    ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `/home/tester/.ssh/${k}`),
+  );
   const nj = await readSshConfig('nojump', CFG, HOME);
   assert.equal(nj.proxyJump, undefined);
   assert.deepEqual(nj.identityFiles, []);
@@ -63,7 +66,10 @@ test('defaults apply when neither says anything; "none" clears ProxyJump and Ide
 });
 
 test('a bad Port, or an explicitly named config that is missing, is a config error', async () => {
-  await assert.rejects(readSshConfig('badport', CFG, HOME), (e: unknown) => e instanceof TransportError && e.kind === 'config' && /Port "notaport"/.test(e.message));
+  await assert.rejects(
+    readSshConfig('badport', CFG, HOME),
+    (e: unknown) => e instanceof TransportError && e.kind === 'config' && /Port "notaport"/.test(e.message),
+  );
   await assert.rejects(readSshConfig('x', '/nonexistent/ssh_config', HOME), (e: unknown) => e instanceof TransportError && e.kind === 'config');
   // The default location may simply not exist.
   assert.deepEqual(await readSshConfig('x', undefined, '/nonexistent-home'), { identityFiles: [] });

@@ -22,7 +22,10 @@ function labLvs() {
   const s = lvs.services[0]!;
   s.vip = '10.0.0.18';
   s.forwarding = 'nat';
-  s.realServers = [{ host: 'rs1', address: '10.0.0.16', port: 80, weight: 1 }, { host: 'rs2', address: '10.0.0.17', port: 80, weight: 1 }];
+  s.realServers = [
+    { host: 'rs1', address: '10.0.0.16', port: 80, weight: 1 },
+    { host: 'rs2', address: '10.0.0.17', port: 80, weight: 1 },
+  ];
   return lvs;
 }
 
@@ -30,10 +33,16 @@ function labLvs() {
 function standIns(save: string, mon: string, monCode = 0): string {
   const bin = mkdtempSync(join(tmpdir(), 'provision-status-bin-'));
   const w = (name: string, body: string) => writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  const cat = (f: string) => { const p = join(bin, `${f.replace(/\//g, "_")}.out`); writeFileSync(p, fx(f)); return `cat ${p}`; };
+  const cat = (f: string) => {
+    const p = join(bin, `${f.replace(/\//g, '_')}.out`);
+    writeFileSync(p, fx(f));
+    return `cat ${p}`;
+  };
   writeFileSync(join(bin, 'save.out'), save);
   writeFileSync(join(bin, 'mon.out'), mon);
-  w('ipvsadm', `case "$*" in
+  w(
+    'ipvsadm',
+    `case "$*" in
   "-S -n") cat ${bin}/save.out ;;
   "-Ln") ${cat('ipvsadm/list.txt')} ;;
   "-Ln --stats --exact") exit 2 ;;
@@ -41,7 +50,8 @@ function standIns(save: string, mon: string, monCode = 0): string {
   "-Ln --rate --exact") exit 2 ;;
   "-Ln --rate") ${cat('ipvsadm/rate.txt')} ;;
   *) exit 9 ;;
-esac`);
+esac`,
+  );
   w('moncmd', `cat ${bin}/mon.out; exit ${monCode}`);
   w('ip', `echo '2: eth1    inet 10.0.0.15/24 brd 10.0.0.255 scope global eth1'; echo '2: eth1    inet 10.0.0.18/32 scope global eth1:1'`);
   return `${bin}:${process.env.PATH}`;
@@ -62,7 +72,7 @@ test('ipvsadm -Ln family: services and real servers keyed like the save form; K/
   assert.deepEqual([...f.keys()], ['-f 1', '-u 10.0.0.18:53']);
 });
 
-test('status: rs1 down since mon\'s first failure (not drift), rs2 carrying the traffic; one script', async () => {
+test("status: rs1 down since mon's first failure (not drift), rs2 carrying the traffic; one script", async () => {
   const r = await sh(statusScript().text, { env: { PATH: standIns(SAVE, MON_DOWN) } });
   assert.equal(r.code, 0, r.stderr);
   const lvs = labLvs();
@@ -75,7 +85,10 @@ test('status: rs1 down since mon\'s first failure (not drift), rs2 carrying the 
   assert.equal(web.healthy, 1);
   const [rs1, rs2] = web.realServers;
   assert.deepEqual([rs1!.health, rs1!.liveWeight, rs1!.since], ['down', null, new Date(1796111754 * 1000).toISOString()]);
-  assert.deepEqual([rs2!.health, rs2!.liveWeight, rs2!.active, rs2!.inactive, rs2!.conns, rs2!.cps, rs2!.inBps, rs2!.outBps], ['up', 1, 1, 12, 20, 2, 800, 15000]);
+  assert.deepEqual(
+    [rs2!.health, rs2!.liveWeight, rs2!.active, rs2!.inactive, rs2!.conns, rs2!.cps, rs2!.inBps, rs2!.outBps],
+    ['up', 1, 1, 12, 20, 2, 800, 15000],
+  );
   assert.equal(st.ok, true);
   const text = renderStatus(st);
   assert.match(text, /rs1 +10\.0\.0\.16:80 +weight 1 \(not in table\) +DOWN since 2026-/);
@@ -86,7 +99,8 @@ test('status: rs1 down since mon\'s first failure (not drift), rs2 carrying the 
 test('status: a member missing while mon says ok is drift; no healthy real server fails; mon stopped = unknown', async () => {
   const healthy = MON_DOWN.replace('opstatus=0', 'opstatus=1').replace(/ first_failure=\d+/, '');
   const lvs = labLvs();
-  const run = async (save: string, mon: string, code = 0) => clusterStatus(lvs, [parseDirector('director', (await sh(statusScript().text, { env: { PATH: standIns(save, mon, code) } })).stdout, lvs)]);
+  const run = async (save: string, mon: string, code = 0) =>
+    clusterStatus(lvs, [parseDirector('director', (await sh(statusScript().text, { env: { PATH: standIns(save, mon, code) } })).stdout, lvs)]);
   const drift = await run(SAVE, healthy);
   assert.deepEqual(drift.services[0]!.drift, ['add real server 10.0.0.16:80 to -t 10.0.0.18:80']);
   // rs2 also failing and gone: nobody serves.
@@ -100,7 +114,7 @@ test('status: a member missing while mon says ok is drift; no healthy real serve
   assert.deepEqual(stopped.services[0]!.drift, ['add real server 10.0.0.16:80 to -t 10.0.0.18:80']);
 });
 
-test('the live-table probe, run by the shell through the batch, carries mon\'s answer to the plan', async () => {
+test("the live-table probe, run by the shell through the batch, carries mon's answer to the plan", async () => {
   const lvs = labLvs();
   const task = ipvsRules({ table: desiredTable(lvs), monitored: lvs });
   const probe = task.probe(testContext());

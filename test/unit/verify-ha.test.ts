@@ -56,14 +56,18 @@ function fakeConnect(world: World, table: string) {
       const name = h.name;
       if (script.includes('ipvsadm -S -n')) return ok(table);
       if (script.includes('ip -o -4 addr show') && name.startsWith('director')) {
-        return ok(`2: eth1    inet 10.0.0.15/24 brd 10.0.0.255 scope global eth1\n${world.vipOn.includes(name) ? '2: eth1    inet 10.0.0.18/32 scope global eth1\n' : ''}`);
+        return ok(
+          `2: eth1    inet 10.0.0.15/24 brd 10.0.0.255 scope global eth1\n${world.vipOn.includes(name) ? '2: eth1    inet 10.0.0.18/32 scope global eth1\n' : ''}`,
+        );
       }
       if (script.includes('ipvsadm -L --daemon')) {
         const role = world.vipOn[0] === name ? 'master' : 'backup';
         return ok(`${role} sync daemon (mcast=eth1, syncid=${world.syncId[name]})\n`);
       }
       if (script.includes('ipvsadm -Lnc')) {
-        return ok(`IPVS connection entries\npro expire state       source             virtual            destination\n${(world.conns[name] ?? []).map((c) => `TCP 01:59  TIME_WAIT   ${c}`).join('\n')}\n`);
+        return ok(
+          `IPVS connection entries\npro expire state       source             virtual            destination\n${(world.conns[name] ?? []).map((c) => `TCP 01:59  TIME_WAIT   ${c}`).join('\n')}\n`,
+        );
       }
       if (script.includes('curl -s -m 3 http://10.0.0.16')) return ok('rs1');
       if (script.includes('curl -s -m 3 http://10.0.0.17')) return ok('rs2');
@@ -75,7 +79,9 @@ function fakeConnect(world: World, table: string) {
         return ok(Array.from({ length: n }, (_, i) => `${i % 2 ? 'rs2' : 'rs1'}\n${mark} 200\n`).join(''));
       }
       if (script.includes('arp_ignore')) {
-        return ok('all/arp_ignore=1\nall/arp_announce=2\nall/rp_filter=0\ntunl0/rp_filter=0\n--addr\n5: tunl0    inet 10.0.0.18/32 scope global tunl0\n--listen\nLISTEN 0 5 *:80 *:*\n');
+        return ok(
+          'all/arp_ignore=1\nall/arp_announce=2\nall/rp_filter=0\ntunl0/rp_filter=0\n--addr\n5: tunl0    inet 10.0.0.18/32 scope global tunl0\n--listen\nLISTEN 0 5 *:80 *:*\n',
+        );
       }
       return { code: 1, stdout: '', stderr: `unexpected script on ${name}: ${script.slice(0, 80)}` };
     },
@@ -94,7 +100,7 @@ const conns = ['10.0.0.10:40001 10.0.0.18:80 10.0.0.16:80', '10.0.0.10:40002 10.
 const healthy = (): World => ({ vipOn: ['director'], syncId: { director: 51, director2: 51 }, conns: { director: [...conns], director2: [...conns] } });
 const failed = (r: Awaited<ReturnType<typeof run>>) => r.checks.filter((c) => !c.ok).map((c) => `${c.host}: ${c.check}: ${c.cause}`);
 
-test('verify lvs.ha: one master, one MAC, paired sync daemons, the backup holds the master\'s connections', async () => {
+test("verify lvs.ha: one master, one MAC, paired sync daemons, the backup holds the master's connections", async () => {
   const r = await run(healthy());
   assert.deepEqual(failed(r), []);
   const names = r.checks.map((c) => `${c.host}: ${c.check}: ${c.detail}`);
@@ -107,12 +113,21 @@ test('verify lvs.ha: one master, one MAC, paired sync daemons, the backup holds 
 
 test('verify lvs.ha: split brain, a wrong sync id and an empty backup table are each named', async () => {
   const split = await run({ ...healthy(), vipOn: ['director', 'director2'] });
-  assert.ok(failed(split).some((f) => /split brain: director and director2 both hold 10\.0\.0\.18/.test(f)), failed(split).join('\n'));
-  assert.ok(failed(split).some((f) => /^client: ARP for 10\.0\.0\.18 answered by the director only: ARP problem/.test(f)), 'two MACs answer: the client sees both');
+  assert.ok(
+    failed(split).some((f) => /split brain: director and director2 both hold 10\.0\.0\.18/.test(f)),
+    failed(split).join('\n'),
+  );
+  assert.ok(
+    failed(split).some((f) => /^client: ARP for 10\.0\.0\.18 answered by the director only: ARP problem/.test(f)),
+    'two MACs answer: the client sees both',
+  );
   const id = await run({ ...healthy(), syncId: { director: 51, director2: 7 } });
   assert.deepEqual(failed(id), ['director2: backup sync daemon with syncid 51: sync daemon id 7 differs from 51']);
   const none = await run({ ...healthy(), conns: { director: [...conns], director2: [] } });
-  assert.deepEqual(failed(none), ['director2: holds the master\'s connections (ipvsadm -Lnc): sync broken: director2 holds 0 of 2 connections']);
+  assert.deepEqual(failed(none), ["director2: holds the master's connections (ipvsadm -Lnc): sync broken: director2 holds 0 of 2 connections"]);
   const nobody = await run({ ...healthy(), vipOn: [] });
-  assert.ok(failed(nobody).some((f) => /VIP missing on every director/.test(f)), failed(nobody).join('\n'));
+  assert.ok(
+    failed(nobody).some((f) => /VIP missing on every director/.test(f)),
+    failed(nobody).join('\n'),
+  );
 });

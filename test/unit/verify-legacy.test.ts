@@ -15,19 +15,28 @@ import { sh } from './helpers/local-host.js';
 
 function fakeBin(rip: string, noarpList: string): string {
   const bin = mkdtempSync(join(tmpdir(), 'verify-rhel3-'));
-  const tool = (name: string, body: string) => { writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`); chmodSync(join(bin, name), 0o755); };
+  const tool = (name: string, body: string) => {
+    writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(bin, name), 0o755);
+  };
   for (const t of ['awk', 'grep', 'sed']) symlinkSync(`/usr/bin/${t}`, join(bin, t));
   // A 2.4 kernel: no arp_ignore/arp_announce files; everything else read as usual.
   tool('cat', 'case "$1" in /proc/sys/net/ipv4/conf/*/arp_*) exit 1 ;; esac\nexec /bin/cat "$@"');
-  tool('ip', `[ "$1 $2 $3" = "-o -4 addr" ] || exit 1
+  tool(
+    'ip',
+    `[ "$1 $2 $3" = "-o -4 addr" ] || exit 1
 echo "1: lo    inet 127.0.0.1/8 scope host lo"
 echo "2: eth0    inet ${rip}/16 brd 192.168.255.255 scope global eth0"
-echo "4: tunl0    inet 192.168.0.218/32 scope global tunl0"`);
-  tool('netstat', `[ "$1" = -ltn ] || exit 1
+echo "4: tunl0    inet 192.168.0.218/32 scope global tunl0"`,
+  );
+  tool(
+    'netstat',
+    `[ "$1" = -ltn ] || exit 1
 echo "Active Internet connections (only servers)"
 echo "Proto Recv-Q Send-Q Local Address               Foreign Address             State"
 echo "tcp        0      0 0.0.0.0:22                  0.0.0.0:*                   LISTEN"
-echo "tcp        0      0 0.0.0.0:80                  0.0.0.0:*                   LISTEN"`);
+echo "tcp        0      0 0.0.0.0:80                  0.0.0.0:*                   LISTEN"`,
+  );
   tool('noarpctl', `[ "$1" = list ] && printf '%s' '${noarpList}'`);
   return bin;
 }
@@ -38,13 +47,19 @@ function conns(noarpList: string) {
     host: 'director',
     async exec(s: Script): Promise<ExecResult> {
       const script = s.text;
-      if (script.includes('ipvsadm -S -n')) return { code: 0, stdout: '-A -t 192.168.0.218:80 -s rr\n-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1\n-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1\n', stderr: '' };
+      if (script.includes('ipvsadm -S -n'))
+        return {
+          code: 0,
+          stdout: '-A -t 192.168.0.218:80 -s rr\n-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1\n-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1\n',
+          stderr: '',
+        };
       if (script.includes('ip -o -4 addr show')) return { code: 0, stdout: '2: eth0    inet 192.168.0.218/32 scope global eth0:1\n', stderr: '' };
       const m = /curl -s -m 3 'http:\/\/([0-9.]+):80\//.exec(script);
       if (m) return { code: 0, stdout: `page of ${m[1]}`, stderr: '' };
       return { code: 1, stdout: '', stderr: 'unexpected' };
     },
-    async upload() {}, async close() {},
+    async upload() {},
+    async close() {},
   };
   const rs = (name: string, rip: string): Connection => {
     const bin = fakeBin(rip, noarpList);
@@ -67,9 +82,14 @@ test('RHEL AS 3 real servers: netstat shows the listener, noarp hides the VIP: n
       const arp = mine.find((x) => x.check.startsWith('ARP'))!;
       assert.ok(arp.ok, JSON.stringify(arp));
       assert.match(arp.check, /noarp or arptables/);
-      assert.ok(mine.every((x) => x.ok), JSON.stringify(mine.filter((x) => !x.ok)));
+      assert.ok(
+        mine.every((x) => x.ok),
+        JSON.stringify(mine.filter((x) => !x.ok)),
+      );
     }
-  } finally { c.cleanup(); }
+  } finally {
+    c.cleanup();
+  }
 });
 
 test('RHEL AS 3 real server without a noarp entry for the VIP: named as an ARP problem', async () => {
@@ -79,5 +99,7 @@ test('RHEL AS 3 real server without a noarp entry for the VIP: named as an ARP p
     const arp = r.checks.find((x) => x.host === 'rs1' && x.check.startsWith('ARP'))!;
     assert.equal(arp.ok, false);
     assert.match(arp.cause ?? '', /ARP problem on rs1 \(no arp_ignore in its kernel and no noarp\/arptables entry/);
-  } finally { c.cleanup(); }
+  } finally {
+    c.cleanup();
+  }
 });

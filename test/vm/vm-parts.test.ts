@@ -34,7 +34,12 @@ describe('cpio newc writer', () => {
       assert.deepEqual(await readFile(join(dir, 'x/odd')), Buffer.from([0, 1, 2]));
       assert.equal((await stat(join(dir, 'x/host/etc/ssh/key'))).mode & 0o777, 0o600);
       assert.equal((await stat(join(dir, 'x/host/root'))).mode & 0o777, 0o700);
-      assert.equal(execFileSync('readlink', [join(dir, 'x/host/bin/sh')]).toString().trim(), 'busybox');
+      assert.equal(
+        execFileSync('readlink', [join(dir, 'x/host/bin/sh')])
+          .toString()
+          .trim(),
+        'busybox',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -178,11 +183,21 @@ describe('lab layout and inventory', () => {
       for (const forwarding of ['tun', 'nat'] as const) {
         for (const ha of [true, false]) {
           const hosts = lvsLabHosts({ forwarding, directors: 2, ha });
-          assert.deepEqual(hosts.map((h) => h.name), ['client', 'director', 'director2', 'rs1', 'rs2']);
+          assert.deepEqual(
+            hosts.map((h) => h.name),
+            ['client', 'director', 'director2', 'rs1', 'rs2'],
+          );
           assert.deepEqual(hosts[2]!.vars!.lab_lan_addresses, ['10.0.0.13/24']);
           if (forwarding === 'nat') assert.deepEqual(hosts[0]!.vars!.lab_routes, [`10.0.0.0/24 via ${ha ? '10.0.1.2' : '10.0.1.1'}`]);
           const file = join(dir, `inventory-${forwarding}-${ha}.yaml`);
-          await writeFile(file, inventoryYaml(hosts.map((h, i) => ({ ...h, sshPort: 40000 + i })), lvsSection(['rs1', 'rs2'], forwarding, ha), 'header'));
+          await writeFile(
+            file,
+            inventoryYaml(
+              hosts.map((h, i) => ({ ...h, sshPort: 40000 + i })),
+              lvsSection(['rs1', 'rs2'], forwarding, ha),
+              'header',
+            ),
+          );
           // The real loader: no duplicate VIP, no address collision, the floating addresses free.
           const inv = loadInventory(file);
           assert.deepEqual(inv.groups.get('directors'), ha ? ['director', 'director2'] : ['director']);
@@ -220,10 +235,7 @@ describe('qemu command line', () => {
   it('uses loopback-only networking: restricted user NIC forwarded on 127.0.0.1 and a multicast LAN on lo', () => {
     const args = qemuArgs(vm);
     const netdevs = args.filter((_, i) => args[i - 1] === '-netdev');
-    assert.deepEqual(netdevs, [
-      'user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:40001-:22',
-      'socket,id=lan,mcast=230.1.2.3:23456,localaddr=127.0.0.1',
-    ]);
+    assert.deepEqual(netdevs, ['user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:40001-:22', 'socket,id=lan,mcast=230.1.2.3:23456,localaddr=127.0.0.1']);
     assert.ok(args.includes('-nodefaults'));
     assert.ok(args.includes('tcg,thread=multi,tb-size=256'));
     assert.ok(args.some((a) => a.includes('readonly=on')));

@@ -22,7 +22,22 @@ const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
 function header(ino: number, e: { mode: number; uid: number; gid: number; nlink: number; size: number; nameSize: number }): string {
   // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check
-  return ['070701', hex8(ino), hex8(e.mode), hex8(e.uid), hex8(e.gid), hex8(e.nlink), hex8(0), hex8(e.size), hex8(0), hex8(0), hex8(0), hex8(0), hex8(e.nameSize), hex8(0)].join('');
+  return [
+    '070701',
+    hex8(ino),
+    hex8(e.mode),
+    hex8(e.uid),
+    hex8(e.gid),
+    hex8(e.nlink),
+    hex8(0),
+    hex8(e.size),
+    hex8(0),
+    hex8(0),
+    hex8(0),
+    hex8(0),
+    hex8(e.nameSize),
+    hex8(0),
+  ].join('');
 }
 
 /** Adds the missing parent directories (0755, root) of every entry, parents first. */

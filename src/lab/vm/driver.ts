@@ -172,7 +172,13 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
           hostKey,
           dir: hostDir,
           log: qemu.serialLog,
-          driver: { pid: null, qemu, lanInterface: LAN_INTERFACE, lanAddresses: p.addresses, routes: p.routes } satisfies VmHostDriverState as unknown as Record<string, unknown>,
+          driver: {
+            pid: null,
+            qemu,
+            lanInterface: LAN_INTERFACE,
+            lanAddresses: p.addresses,
+            routes: p.routes,
+          } satisfies VmHostDriverState as unknown as Record<string, unknown>,
         };
         state.hosts.push(host);
         return host;
@@ -381,7 +387,13 @@ async function syncClock(state: LabState, h: LabHostState): Promise<void> {
   const ep = sshEndpoint(state, h.name);
   const run = async (script: Script) => {
     const r = await sshExec(ep, script, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new LabCommandError(`${h.name}: ${script.display}: ${r.stderr.trim() || r.stdout.trim()}`, { lab: state.name, host: h.name, port: h.port, stderr: r.stderr });
+    if (r.code !== 0)
+      throw new LabCommandError(`${h.name}: ${script.display}: ${r.stderr.trim() || r.stdout.trim()}`, {
+        lab: state.name,
+        host: h.name,
+        port: h.port,
+        stderr: r.stderr,
+      });
     return r.stdout.trim();
   };
   const name = await run(sh`cat /etc/hostname`); // opens the shared connection: the next round trip is short
@@ -401,8 +413,18 @@ async function syncClock(state: LabState, h: LabHostState): Promise<void> {
 async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
   const state = await mustReadState(resolve(dir));
   const files = state.hosts.map((h) => snapshotFile(h, tag));
-  const missing = (await Promise.all([...files, savedLayoutFile(state.dir, tag)].map((f) => stat(f).then(() => null, () => f)))).filter(Boolean);
-  if (missing.length > 0) throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} (${missing.join(', ')})`, { lab: state.name, path: missing[0]! });
+  const missing = (
+    await Promise.all(
+      [...files, savedLayoutFile(state.dir, tag)].map((f) =>
+        stat(f).then(
+          () => null,
+          () => f,
+        ),
+      ),
+    )
+  ).filter(Boolean);
+  if (missing.length > 0)
+    throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} (${missing.join(', ')})`, { lab: state.name, path: missing[0]! });
   const layout = JSON.parse(await readFile(savedLayoutFile(state.dir, tag), 'utf8')) as SavedLayout[];
   for (const h of state.hosts) {
     const saved = layout.find((x) => x.name === h.name);
@@ -431,7 +453,9 @@ async function restoreHost(dir: string, host: string, tag: string): Promise<LabS
   const h = state.hosts.find((x) => x.name === host);
   if (!h) throw new LabNotFoundError(`lab ${state.name} has no host ${host}`, { lab: state.name, host });
   const file = snapshotFile(h, tag);
-  await stat(file).catch(() => { throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} of ${host} (${file})`, { lab: state.name, path: file }); });
+  await stat(file).catch(() => {
+    throw new LabNotFoundError(`lab ${state.name} has no snapshot ${tag} of ${host} (${file})`, { lab: state.name, path: file });
+  });
   const layout = JSON.parse(await readFile(savedLayoutFile(state.dir, tag), 'utf8')) as SavedLayout[];
   const saved = layout.find((x) => x.name === host);
   if (!saved || JSON.stringify([saved.lanAddresses, saved.routes]) !== JSON.stringify([vmState(h).lanAddresses, vmState(h).routes])) {
@@ -466,12 +490,16 @@ async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
       const vm = vmState(h);
       const changed = JSON.stringify([plan.addresses, plan.routes]) !== JSON.stringify([vm.lanAddresses, vm.routes]);
       const batch = networkBatch({ lanInterface: vm.lanInterface, lanAddresses: plan.addresses, routes: plan.routes });
-      const put = (path: string, text: string) => sh`printf %s ${Buffer.from(text).toString('base64')} | base64 -d > ${`${path}.new`} && mv ${`${path}.new`} ${path}`;
-      const script = Script.join([
-        sh`set -e`,
-        put('/etc/hosts', hostsFile(h.name, peers)),
-        ...(changed ? [put('/etc/lab/network.ip', batch), sh`ip addr flush dev ${vm.lanInterface}`, sh`ip -batch /etc/lab/network.ip`] : []),
-      ], '\n');
+      const put = (path: string, text: string) =>
+        sh`printf %s ${Buffer.from(text).toString('base64')} | base64 -d > ${`${path}.new`} && mv ${`${path}.new`} ${path}`;
+      const script = Script.join(
+        [
+          sh`set -e`,
+          put('/etc/hosts', hostsFile(h.name, peers)),
+          ...(changed ? [put('/etc/lab/network.ip', batch), sh`ip addr flush dev ${vm.lanInterface}`, sh`ip -batch /etc/lab/network.ip`] : []),
+        ],
+        '\n',
+      );
       const r = await sshExec(sshEndpoint(state, h.name), script, { timeoutMs: 60_000 });
       if (r.code !== 0) throw new LabCommandError(`relayout of ${h.name} failed: ${r.stderr.trim()}`, { lab: state.name, host: h.name, stderr: r.stderr });
       setLanPlan(h, { vars: plan.spec.vars, lanAddresses: plan.addresses, routes: plan.routes });
@@ -490,4 +518,3 @@ export const vmDriver: LabDriver & {
   restoreHost(dir: string, host: string, tag: string): Promise<LabState>;
   relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState>;
 } = { name: 'vm', up, down, status, hostExec, stopHost, startHost, saveSnapshot, restoreSnapshot, restoreHost, relayout };
-

@@ -9,16 +9,7 @@ import { withLock } from '../lock.js';
 import { run } from '../run.js';
 import { GUEST_MODULES, INITRAMFS_MODULES, VM_CACHE_DIR, VM_IMAGE_VERSION, VM_PACKAGES, VM_SUITE } from './config.js';
 import { cpioGz, type CpioEntry } from './cpio.js';
-import {
-  DISABLE_UNITS,
-  ENABLE_UNITS,
-  INITRAMFS_INIT,
-  LAB_AGENT_SCRIPT,
-  LAB_AGENT_UNIT,
-  LAB_NETWORK_UNIT,
-  MASK_UNITS,
-  SSHD_LAB_CONF,
-} from './guest.js';
+import { DISABLE_UNITS, ENABLE_UNITS, INITRAMFS_INIT, LAB_AGENT_SCRIPT, LAB_AGENT_UNIT, LAB_NETWORK_UNIT, MASK_UNITS, SSHD_LAB_CONF } from './guest.js';
 import { fetchAndExtract, moduleClosure, parseModulesDep, pickKernelName, resolvePackages, type DebPackage } from './kernel.js';
 
 export interface VmImage {
@@ -125,7 +116,10 @@ export async function ensureVmImage(opts: { cacheDir?: string; log?: (line: stri
     await mkdir(tmp, { recursive: true });
     try {
       const kernelVersion = await buildInto(tmp, inputs, opts.log ?? (() => {}));
-      await writeFile(join(tmp, 'done.json'), JSON.stringify({ key, kernelVersion, inputs, builtAt: new Date().toISOString(), durationMs: Date.now() - started }, null, 2));
+      await writeFile(
+        join(tmp, 'done.json'),
+        JSON.stringify({ key, kernelVersion, inputs, builtAt: new Date().toISOString(), durationMs: Date.now() - started }, null, 2),
+      );
       await rename(tmp, dir);
       return imageAt(dir, key, kernelVersion, true, started);
     } catch (e) {

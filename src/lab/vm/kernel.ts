@@ -65,7 +65,12 @@ export async function fetchAndExtract(pkg: DebPackage, workDir: string, dest: st
 /** modules.dep as a map: module name ("ip_vs_rr") -> { path relative to /lib/modules/KVER, direct+indirect deps }. */
 export type ModuleIndex = Map<string, { path: string; deps: string[] }>;
 
-export const moduleName = (path: string) => path.split('/').pop()!.replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
+export const moduleName = (path: string) =>
+  path
+    .split('/')
+    .pop()!
+    .replace(/\.ko(\.\w+)?$/, '')
+    .replace(/-/g, '_');
 
 export function parseModulesDep(text: string): ModuleIndex {
   const index: ModuleIndex = new Map();
@@ -73,7 +78,11 @@ export function parseModulesDep(text: string): ModuleIndex {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const path = line.slice(0, colon).trim();
-    const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    const deps = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     index.set(moduleName(path), { path, deps: deps.map(moduleName) });
   }
   return index;

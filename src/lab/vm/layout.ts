@@ -43,7 +43,8 @@ export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwardin
   const n = opts.realServers ?? 2;
   if (!Number.isInteger(n) || n < 1 || n > 200) throw new RangeError(`realServers must be 1..200, got ${n}`);
   const directors = opts.directors ?? 1;
-  if (!Number.isInteger(directors) || directors < 1 || directors > 1 + BACKUP_DIRECTOR_DIPS.length) throw new RangeError(`directors must be 1..${1 + BACKUP_DIRECTOR_DIPS.length}, got ${directors}`);
+  if (!Number.isInteger(directors) || directors < 1 || directors > 1 + BACKUP_DIRECTOR_DIPS.length)
+    throw new RangeError(`directors must be 1..${1 + BACKUP_DIRECTOR_DIPS.length}, got ${directors}`);
   const nat = opts.forwarding === 'nat';
   // HA NAT: the client reaches the real servers through the floating gateway, which follows the master.
   const clientGateway = opts.ha ? HA_NAT_CLIENT_GATEWAY : NAT_DIRECTOR_CLIENT_SIDE;
@@ -52,7 +53,12 @@ export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwardin
       name: 'client',
       groups: ['clients'],
       vars: nat
-        ? { lan_interface: LAN_INTERFACE, lan_address: NAT_CLIENT_ADDRESS, lab_lan_addresses: [`${NAT_CLIENT_ADDRESS}/24`], lab_routes: [`${LAN_SUBNET} via ${clientGateway}`] }
+        ? {
+            lan_interface: LAN_INTERFACE,
+            lan_address: NAT_CLIENT_ADDRESS,
+            lab_lan_addresses: [`${NAT_CLIENT_ADDRESS}/24`],
+            lab_routes: [`${LAN_SUBNET} via ${clientGateway}`],
+          }
         : { lan_interface: LAN_INTERFACE, lan_address: CLIENT_ADDRESS, lab_lan_addresses: [`${CLIENT_ADDRESS}/24`] },
     },
     {
@@ -67,7 +73,11 @@ export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwardin
   ];
   for (let i = 2; i <= directors; i++) {
     const dip = BACKUP_DIRECTOR_DIPS[i - 2]!;
-    hosts.push({ name: `director${i}`, groups: ['directors'], vars: { dip, lan_interface: LAN_INTERFACE, lab_lan_addresses: [`${dip}/24`], lab_backup_director: true } });
+    hosts.push({
+      name: `director${i}`,
+      groups: ['directors'],
+      vars: { dip, lan_interface: LAN_INTERFACE, lab_lan_addresses: [`${dip}/24`], lab_backup_director: true },
+    });
   }
   for (let i = 1; i <= n; i++) {
     const rip = realServerAddress(i);
@@ -79,12 +89,14 @@ export function lvsLabHosts(opts: { realServers?: number; forwarding?: Forwardin
 /** The lab's lvs section; `ha` (two or more directors) adds lvs.ha with the lab's floating addresses. */
 export function lvsSection(realServers: string[], forwarding: Forwarding, ha = false): Record<string, unknown> {
   return {
-    ...(ha ? {
-      ha: {
-        virtual_router_id: VRRP_ROUTER_ID,
-        ...(forwarding === 'nat' ? { nat_gateway: HA_NAT_GATEWAY, floating: [`${HA_NAT_CLIENT_GATEWAY}/24`] } : {}),
-      },
-    } : {}),
+    ...(ha
+      ? {
+          ha: {
+            virtual_router_id: VRRP_ROUTER_ID,
+            ...(forwarding === 'nat' ? { nat_gateway: HA_NAT_GATEWAY, floating: [`${HA_NAT_CLIENT_GATEWAY}/24`] } : {}),
+          },
+        }
+      : {}),
     services: [
       {
         name: 'web',
@@ -133,5 +145,8 @@ export function inventoryYaml(hostsIn: InventoryHost[], lvs: Record<string, unkn
   const allVars: Record<string, unknown> = { provision_known_hosts_file: './known_hosts' };
   if (lvs) allVars.lvs = lvs;
   const doc = { all: { vars: allVars, children } };
-  return `${header.split('\n').map((l) => `# ${l}`.trimEnd()).join('\n')}\n${dump(doc, { lineWidth: 120, noRefs: true })}`;
+  return `${header
+    .split('\n')
+    .map((l) => `# ${l}`.trimEnd())
+    .join('\n')}\n${dump(doc, { lineWidth: 120, noRefs: true })}`;
 }

@@ -84,7 +84,8 @@ export async function resumeLoaded(host: string, qmpSocket: string, timeoutMs = 
     if (status !== 'inmigrate' && status !== 'unreachable' && status !== 'prelaunch') {
       throw new LabCommandError(`${host} did not resume from its saved state (status ${status})`, { host, path: qmpSocket });
     }
-    if (Date.now() > deadline) throw new LabTimeoutError(`${host}: saved state not loaded within ${timeoutMs} ms (status ${status})`, { host, path: qmpSocket });
+    if (Date.now() > deadline)
+      throw new LabTimeoutError(`${host}: saved state not loaded within ${timeoutMs} ms (status ${status})`, { host, path: qmpSocket });
     await sleep(100);
   }
 }

@@ -22,10 +22,13 @@ export async function waitForVmSshd(
     const dead = !opts.alive();
     if (dead || Date.now() > deadline) {
       const detail = opts.describe ? await opts.describe() : '';
-      throw new LabTimeoutError(`VM sshd on 127.0.0.1:${port} ${dead ? 'is gone (qemu exited)' : 'not ready'} (last probe: ${last})${detail ? `\n${detail}` : ''}`, {
-        ...opts.context,
-        port,
-      });
+      throw new LabTimeoutError(
+        `VM sshd on 127.0.0.1:${port} ${dead ? 'is gone (qemu exited)' : 'not ready'} (last probe: ${last})${detail ? `\n${detail}` : ''}`,
+        {
+          ...opts.context,
+          port,
+        },
+      );
     }
     await sleep(250);
   }

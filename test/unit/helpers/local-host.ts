@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import type { Connection, ExecResult, HostFacts, Probe, Step, Task, TaskContext, PlannedChange } from '../../../src/core/types.js';
 
 export class LocalStepError extends Error {
-  constructor(readonly script: string, readonly result: ExecResult) {
+  constructor(
+    readonly script: string,
+    readonly result: ExecResult,
+  ) {
     super(`local step exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
   }
 }
@@ -29,7 +32,9 @@ export function sh(script: string, opts: LocalShOptions = {}): Promise<ExecResul
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.on('error', () => { /* script may exit before reading stdin */ });
+    child.stdin.on('error', () => {
+      /* script may exit before reading stdin */
+    });
     child.stdin.end(opts.stdin ?? '');
   });
 }
@@ -38,7 +43,10 @@ export function sh(script: string, opts: LocalShOptions = {}): Promise<ExecResul
 export const localConnection: Connection = {
   host: 'local',
   exec: (script, opts) => sh(script.text, { stdin: opts?.stdin }),
-  async upload(local, remote) { await copyFile(local, `${remote}.tmp`); await rename(`${remote}.tmp`, remote); },
+  async upload(local, remote) {
+    await copyFile(local, `${remote}.tmp`);
+    await rename(`${remote}.tmp`, remote);
+  },
   async close() {},
 };
 
@@ -75,10 +83,13 @@ export async function planLocally<S>(task: Task<S>, ctx: TaskContext, opts: Loca
 /** Applies every planned change; returns the undo steps in rollback order (last change first). */
 export async function applyAll(changes: PlannedChange[], opts: LocalShOptions = {}): Promise<Step[]> {
   for (const c of changes) await runSteps(c.apply, opts);
-  return changes.slice().reverse().flatMap((c) => {
-    if (!c.undo) throw new Error(`change has no undo: ${c.summary}`);
-    return c.undo;
-  });
+  return changes
+    .slice()
+    .reverse()
+    .flatMap((c) => {
+      if (!c.undo) throw new Error(`change has no undo: ${c.summary}`);
+      return c.undo;
+    });
 }
 
 export function testFacts(over: Partial<HostFacts> = {}): HostFacts {

@@ -19,7 +19,11 @@ export interface RenderCase {
 }
 
 /** The seed's mon tarball stand-in: where an OS (EL 9) has no mon package, the golden pushes this. */
-export const MON_STANDIN = { path: 'inventory/artifacts/mon-0.99.2.STANDIN.tar.gz', sha256: 'd5eda4c1bcc3c2937281a508330c6e0cbb100c01faf3887aa05dbaf6d875e33e', kind: 'tarball' };
+export const MON_STANDIN = {
+  path: 'inventory/artifacts/mon-0.99.2.STANDIN.tar.gz',
+  sha256: 'd5eda4c1bcc3c2937281a508330c6e0cbb100c01faf3887aa05dbaf6d875e33e',
+  kind: 'tarball',
+};
 
 export const CASES: RenderCase[] = [
   { name: 'seed', inventory: 'inventory/seed.yaml', facts: 'test/fixtures/facts/seed-legacy.yaml' },
@@ -29,7 +33,12 @@ export const CASES: RenderCase[] = [
   { name: 'centos-5', inventory: 'test/fixtures/inventory/golden.yaml', facts: 'test/fixtures/facts/centos-5.yaml' },
   // EL 9 has no mon nor perl-Mon (not even EPEL 9): mon from its tarball, and an empty
   // mon_packages says its perl modules are provided otherwise (without both: a clear error, see golden-seed).
-  { name: 'rocky-9', inventory: 'test/fixtures/inventory/golden.yaml', facts: 'test/fixtures/facts/rocky-9.yaml', vars: { director: { mon_source: MON_STANDIN, mon_packages: [] } } },
+  {
+    name: 'rocky-9',
+    inventory: 'test/fixtures/inventory/golden.yaml',
+    facts: 'test/fixtures/facts/rocky-9.yaml',
+    vars: { director: { mon_source: MON_STANDIN, mon_packages: [] } },
+  },
   { name: 'debian-12', inventory: 'test/fixtures/inventory/golden.yaml', facts: 'test/fixtures/facts/debian-12.yaml' },
   { name: 'ubuntu-24.04', inventory: 'test/fixtures/inventory/golden.yaml', facts: 'test/fixtures/facts/ubuntu-24.04.yaml' },
 ];
@@ -38,8 +47,12 @@ export async function renderCase(c: RenderCase) {
   const inventory = loadInventory(join(ROOT, c.inventory));
   const hosts = selectHosts(inventory, 'all').map((h) => (c.vars?.[h.name] ? { ...h, vars: { ...h.vars, ...c.vars[h.name] } } : h));
   return renderOffline({
-    inventory, playbook: site, playbookName: 'site', hosts,
-    facts: loadFactsFixture(join(ROOT, c.facts)), projectDir: ROOT,
+    inventory,
+    playbook: site,
+    playbookName: 'site',
+    hosts,
+    facts: loadFactsFixture(join(ROOT, c.facts)),
+    projectDir: ROOT,
   });
 }
 
@@ -55,7 +68,10 @@ export function serialize(hosts: Record<string, HostRender>): string {
   const out: string[] = [];
   for (const [name, h] of Object.entries(hosts)) {
     out.push(`######## host ${name}`);
-    if (h.report.error) { out.push(`ERROR: ${rel(h.report.error)}`, ''); continue; }
+    if (h.report.error) {
+      out.push(`ERROR: ${rel(h.report.error)}`, '');
+      continue;
+    }
     const r = h.report.recap;
     out.push(`recap: ok=${r.ok} changed=${r.changed} failed=${r.failed} skipped=${r.skipped}`, '', '#### tasks');
     for (const t of h.report.tasks) {

@@ -12,7 +12,19 @@ const ctx = testContext();
 
 function existing(content: string | Buffer, over: Partial<FileState> = {}): FileState {
   const b = Buffer.from(content);
-  return { path: '/etc/x.conf', type: 'file', mode: '0644', uid: 0, gid: 0, owner: 'root', group: 'root', size: b.length, sha256: sha256(b), content: b, ...over };
+  return {
+    path: '/etc/x.conf',
+    type: 'file',
+    mode: '0644',
+    uid: 0,
+    gid: 0,
+    owner: 'root',
+    group: 'root',
+    size: b.length,
+    sha256: sha256(b),
+    content: b,
+    ...over,
+  };
 }
 
 describe('file plan (pure)', () => {
@@ -32,7 +44,11 @@ describe('file plan (pure)', () => {
   });
 
   it('replaces content with a unified diff and an undo that restores old content and ids', () => {
-    const [c] = planFile('file', { path: '/etc/x.conf', content: Buffer.from('a=2\n') }, existing('a=1\n', { mode: '0600', uid: 5, gid: 6, owner: 'u', group: 'g' }));
+    const [c] = planFile(
+      'file',
+      { path: '/etc/x.conf', content: Buffer.from('a=2\n') },
+      existing('a=1\n', { mode: '0600', uid: 5, gid: 6, owner: 'u', group: 'g' }),
+    );
     assert.match(c!.summary, /^update \/etc\/x\.conf: content/);
     assert.match(c!.diff!, /^-a=1$/m);
     assert.match(c!.diff!, /^\+a=2$/m);

@@ -47,8 +47,15 @@ describe('kernelModule plan (pure)', () => {
     const target = persistTarget('ip_vs', debSysv);
     const [c] = planKernelModule('ip_vs', target, { loaded: true, builtin: false, persistFile: fileWith('/etc/modules', '# /etc/modules\nloop\n') });
     assert.equal((c!.apply[0] as { stdin: Buffer }).stdin.toString(), '# /etc/modules\nloop\nip_vs\n');
-    assert.deepEqual(planKernelModule('ip_vs', target, { loaded: true, builtin: false, persistFile: fileWith('/etc/modules', 'ip_vs conn_tab_bits=20\n') }), []);
-    assert.deepEqual(planKernelModule('ip_vs', target, { loaded: true, builtin: false, persistFile: fileWith('/etc/modules', 'ip_vs_wrr\n') }).length, 1, 'ip_vs_wrr is not ip_vs');
+    assert.deepEqual(
+      planKernelModule('ip_vs', target, { loaded: true, builtin: false, persistFile: fileWith('/etc/modules', 'ip_vs conn_tab_bits=20\n') }),
+      [],
+    );
+    assert.deepEqual(
+      planKernelModule('ip_vs', target, { loaded: true, builtin: false, persistFile: fileWith('/etc/modules', 'ip_vs_wrr\n') }).length,
+      1,
+      'ip_vs_wrr is not ip_vs',
+    );
   });
 
   it('Red Hat sysv: an executable .modules script', () => {

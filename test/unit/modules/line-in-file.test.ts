@@ -11,8 +11,10 @@ const ctx = testContext();
 describe('editLines', () => {
   const re = /^\s*PermitRootLogin\b/;
   it('replaces the LAST regexp match only', () => {
-    assert.equal(editLines('PermitRootLogin yes\nx\nPermitRootLogin no\n', { line: 'PermitRootLogin prohibit-password', regexp: re, state: 'present' }),
-      'PermitRootLogin yes\nx\nPermitRootLogin prohibit-password\n');
+    assert.equal(
+      editLines('PermitRootLogin yes\nx\nPermitRootLogin no\n', { line: 'PermitRootLogin prohibit-password', regexp: re, state: 'present' }),
+      'PermitRootLogin yes\nx\nPermitRootLogin prohibit-password\n',
+    );
   });
   it('appends when nothing matches, adding a missing final newline', () => {
     assert.equal(editLines('a\nb', { line: 'c', regexp: /^c=/, state: 'present' }), 'a\nb\nc\n');

@@ -59,7 +59,10 @@ describe('pkg plan (pure)', () => {
   });
 
   it('up2date cannot pin versions; unknown manager is an error', () => {
-    assert.throws(() => planPkg({ name: 'x', version: '1', state: 'present' }, { db: 'rpm', installed: [] }, 'up2date'), /up2date cannot install a pinned version/);
+    assert.throws(
+      () => planPkg({ name: 'x', version: '1', state: 'present' }, { db: 'rpm', installed: [] }, 'up2date'),
+      /up2date cannot install a pinned version/,
+    );
     assert.throws(() => planPkg({ name: 'x', state: 'present' }, absent, 'unknown'), ModuleError);
   });
 
@@ -100,7 +103,16 @@ function fakeRpm(name: string, version: string, release: string): Buffer {
   lead.writeUInt32BE(0xedabeedb, 0);
   const sig = header([[1000, 'sig-ignored-x']]); // 16+16+14 = 46 bytes -> 2 bytes of padding
   const pad = Buffer.alloc((8 - (sig.length % 8)) % 8);
-  return Buffer.concat([lead, sig, pad, header([[1000, name], [1001, version], [1002, release]])]);
+  return Buffer.concat([
+    lead,
+    sig,
+    pad,
+    header([
+      [1000, name],
+      [1001, version],
+      [1002, release],
+    ]),
+  ]);
 }
 
 describe('local packages', () => {
@@ -130,7 +142,10 @@ describe('local packages', () => {
   it('pushed .deb read with dpkg-deb; plan through the task picks the file for the host db', async () => {
     const root = join(dir, 'debroot');
     await mkdir(join(root, 'DEBIAN'), { recursive: true });
-    await writeFile(join(root, 'DEBIAN', 'control'), 'Package: provision-demo\nVersion: 1:2.0-3\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: test\n');
+    await writeFile(
+      join(root, 'DEBIAN', 'control'),
+      'Package: provision-demo\nVersion: 1:2.0-3\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: test\n',
+    );
     execFileSync('dpkg-deb', ['--build', root, join(dir, 'demo.deb')], { stdio: 'ignore' });
     const t = pkg({ name: 'provision-demo', deb: 'demo.deb', rpm: 'demo.rpm' });
     const ctx = testContext({ projectDir: dir });
@@ -138,7 +153,10 @@ describe('local packages', () => {
     const [c] = await t.plan({ db: 'dpkg', installed: ['1:1.0-1'] }, ctx);
     assert.match(c!.summary, /change package provision-demo 1:1\.0-1 -> 1:2\.0-3 from demo\.deb/);
     assert.match(scriptOf(c!.apply[1]), /dpkg -i --force-confold \/tmp\/provision-[0-9a-f]{16}\.deb/);
-    await assert.rejects(async () => pkg({ name: 'provision-demo', rpm: 'demo.rpm' }).plan({ db: 'dpkg', installed: [] }, ctx), /host uses dpkg but only a \.rpm was given/);
+    await assert.rejects(
+      async () => pkg({ name: 'provision-demo', rpm: 'demo.rpm' }).plan({ db: 'dpkg', installed: [] }, ctx),
+      /host uses dpkg but only a \.rpm was given/,
+    );
   });
 });
 

@@ -18,7 +18,9 @@ import { sha256 } from '../../../src/modules/util.js';
 import { runProbe, sh, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
 async function assertParses(script: Script): Promise<void> {
-  const r = await sh(`cat > "$T" <<'__PROVISION_EOF__'\n${script.text}\n__PROVISION_EOF__\nsh -n "$T"; rc=$?; rm -f "$T"; exit $rc`, { env: { T: `/tmp/provision-syntax-${process.pid}.sh` } });
+  const r = await sh(`cat > "$T" <<'__PROVISION_EOF__'\n${script.text}\n__PROVISION_EOF__\nsh -n "$T"; rc=$?; rm -f "$T"; exit $rc`, {
+    env: { T: `/tmp/provision-syntax-${process.pid}.sh` },
+  });
   assert.equal(r.code, 0, `sh -n failed (${r.stderr.trim()}) for:\n${script.text}`);
 }
 
@@ -44,19 +46,58 @@ describe('generated scripts parse with sh -n', () => {
 
   it('apply and undo steps', async () => {
     const steps: Step[] = [
-      ...stepsOf(planSysctl('net.ipv4.ip_forward', '1', '/etc/sysctl.conf', { runtime: '0', persisted: null, file: { path: '/etc/sysctl.conf', type: 'absent' } })),
-      ...stepsOf(planKernelModule('ip_vs', persistTarget('ip_vs', testFacts({ init: 'sysv', os: { family: 'redhat', id: 'rhel', version: '4', prettyName: '' } })), { loaded: false, builtin: false, persistFile: { path: '/x', type: 'absent' } })),
+      ...stepsOf(
+        planSysctl('net.ipv4.ip_forward', '1', '/etc/sysctl.conf', { runtime: '0', persisted: null, file: { path: '/etc/sysctl.conf', type: 'absent' } }),
+      ),
+      ...stepsOf(
+        planKernelModule('ip_vs', persistTarget('ip_vs', testFacts({ init: 'sysv', os: { family: 'redhat', id: 'rhel', version: '4', prettyName: '' } })), {
+          loaded: false,
+          builtin: false,
+          persistFile: { path: '/x', type: 'absent' },
+        }),
+      ),
       ...stepsOf(planPkg({ name: 'ipvsadm', state: 'present', version: '1.26' }, { db: 'dpkg', installed: [] }, 'apt')),
-      ...stepsOf(planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'rpm', installed: [] }, 'up2date', { localPath: '/x.rpm', sha256: sha256('x'), meta: { name: 'ipvsadm', version: '1.24-1' } })),
-      ...stepsOf(planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'dpkg', installed: [] }, 'apt', { localPath: '/x.deb', sha256: sha256('x'), meta: { name: 'ipvsadm', version: '1.24-1' } })),
+      ...stepsOf(
+        planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'rpm', installed: [] }, 'up2date', {
+          localPath: '/x.rpm',
+          sha256: sha256('x'),
+          meta: { name: 'ipvsadm', version: '1.24-1' },
+        }),
+      ),
+      ...stepsOf(
+        planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'dpkg', installed: [] }, 'apt', {
+          localPath: '/x.deb',
+          sha256: sha256('x'),
+          meta: { name: 'ipvsadm', version: '1.24-1' },
+        }),
+      ),
       ...stepsOf(planPkg({ name: 'ipvsadm', state: 'absent' }, { db: 'rpm', installed: ['1'] }, 'dnf')),
-      ...(['systemd', 'sysv-debian', 'sysv-redhat'] as const).flatMap((f) => stepsOf(planService('mon', { enabled: true, running: true }, { flavor: f, enabled: false, running: false, enabledRaw: '', initScript: true, registered: false }))),
-      ...stepsOf(await serviceRestart({ name: 'mon' }).plan({ flavor: 'sysv-debian', enabled: true, running: true, enabledRaw: '', initScript: true, registered: true }, testContext({}, { init: 'sysv' }))),
-      ...Object.values(tarballSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.26.tar.gz'), '/l', raw('make'), raw('make install BUILD_ROOT="$STAGE"'))).flat(),
+      ...(['systemd', 'sysv-debian', 'sysv-redhat'] as const).flatMap((f) =>
+        stepsOf(
+          planService(
+            'mon',
+            { enabled: true, running: true },
+            { flavor: f, enabled: false, running: false, enabledRaw: '', initScript: true, registered: false },
+          ),
+        ),
+      ),
+      ...stepsOf(
+        await serviceRestart({ name: 'mon' }).plan(
+          { flavor: 'sysv-debian', enabled: true, running: true, enabledRaw: '', initScript: true, registered: true },
+          testContext({}, { init: 'sysv' }),
+        ),
+      ),
+      ...Object.values(
+        tarballSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.26.tar.gz'), '/l', raw('make'), raw('make install BUILD_ROOT="$STAGE"')),
+      ).flat(),
       ...Object.values(srpmSteps(buildLayout('/var/tmp/w', 'ipvsadm', sha256('a'), 'ipvsadm-1.24.src.rpm'), '/l', raw('rpmbuild --rebuild "$SRPM"'))).flat(),
     ];
     let n = 0;
-    for (const s of steps) if (s.kind === 'exec') { await assertParses(s.script); n++; }
+    for (const s of steps)
+      if (s.kind === 'exec') {
+        await assertParses(s.script);
+        n++;
+      }
     assert.ok(n > 20, `checked ${n} scripts`);
   });
 });
@@ -67,7 +108,8 @@ describe('file probe without base64/sha256sum (old coreutils)', () => {
     try {
       const bin = join(dir, 'bin');
       await mkdir(bin);
-      for (const tool of ['stat', 'tr', 'od', 'cut', 'sed']) await symlink(`/usr/bin/${tool}`, join(bin, tool)).catch(() => symlink(`/bin/${tool}`, join(bin, tool)));
+      for (const tool of ['stat', 'tr', 'od', 'cut', 'sed'])
+        await symlink(`/usr/bin/${tool}`, join(bin, tool)).catch(() => symlink(`/bin/${tool}`, join(bin, tool)));
       const path = join(dir, 'f');
       await writeFile(path, Buffer.from([0, 1, 255, 10]));
       const s = await runProbe(fileProbe('file', path), { env: { PATH: bin } });

@@ -3,12 +3,28 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enableScript, planService, retiredService, service, serviceFlavor, serviceProbe, serviceRestart, type ServiceState } from '../../../src/modules/service.js';
+import {
+  enableScript,
+  planService,
+  retiredService,
+  service,
+  serviceFlavor,
+  serviceProbe,
+  serviceRestart,
+  type ServiceState,
+} from '../../../src/modules/service.js';
 import { ModuleError } from '../../../src/modules/errors.js';
 import { runProbe, runSteps, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
 const scriptOf = (s: unknown): string => (s as { script: Script }).script.text;
-const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({ flavor, enabled, running, enabledRaw: '', initScript: true, registered: true });
+const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({
+  flavor,
+  enabled,
+  running,
+  enabledRaw: '',
+  initScript: true,
+  registered: true,
+});
 
 describe('service plan (pure)', () => {
   it('flavor follows facts', () => {
@@ -28,7 +44,10 @@ describe('service plan (pure)', () => {
 
   it('sysv Debian: not enabled, not running -> update-rc.d then service start, in that order', () => {
     const changes = planService('ldirectord', { enabled: true, running: true }, st('sysv-debian', false, false));
-    assert.deepEqual(changes.map((c) => c.summary), ['enable service ldirectord at boot', 'start service ldirectord']);
+    assert.deepEqual(
+      changes.map((c) => c.summary),
+      ['enable service ldirectord at boot', 'start service ldirectord'],
+    );
     assert.match(scriptOf(changes[0]!.apply[0]), /update-rc\.d ldirectord defaults/);
     assert.match(scriptOf(changes[0]!.undo![0]), /update-rc\.d ldirectord disable 2>\/dev\/null \|\| update-rc\.d -f ldirectord remove/);
     assert.match(scriptOf(changes[1]!.apply[0]), /service ldirectord start; else \/etc\/init\.d\/ldirectord start; fi/);
@@ -117,7 +136,7 @@ describe('service probes with fake init tools (real sh)', () => {
     const ctx = testContext();
     // No config at all, then someone else's: nothing to do although mon runs (fake systemctl: active).
     assert.deepEqual(await task.plan(await runProbe(task.probe(ctx), { env }), ctx), []);
-    await writeFile(conf, '# the operator\'s own mon\n');
+    await writeFile(conf, "# the operator's own mon\n");
     const theirs = await runProbe(task.probe(ctx), { env });
     assert.equal(theirs.owned, false);
     assert.deepEqual(await task.plan(theirs, ctx), []);
@@ -126,7 +145,10 @@ describe('service probes with fake init tools (real sh)', () => {
     const ours = await runProbe(task.probe(ctx), { env });
     assert.equal(ours.owned, true);
     const changes = await task.plan(ours, ctx);
-    assert.deepEqual(changes.map((c) => c.summary), ['stop service mon']);
+    assert.deepEqual(
+      changes.map((c) => c.summary),
+      ['stop service mon'],
+    );
     assert.match(changes[0]!.reason!, /no service needs mon any more/);
     assert.match(scriptOf(changes[0]!.apply[0]), /systemctl stop mon/);
     assert.match(scriptOf(changes[0]!.undo![0]), /systemctl start mon/);

@@ -22,17 +22,20 @@ describe('sourceBuild', () => {
     const src = join(dir, 'src', 'hello-1.0');
     await mkdir(src, { recursive: true });
     await writeFile(join(src, 'hello.sh'), '#!/bin/sh\necho hello 1.0\n');
-    await writeFile(join(src, 'Makefile'), [
-      'PREFIX ?= /usr/local',
-      'all: hello',
-      'hello: hello.sh',
-      '\tcp hello.sh hello',
-      'install: hello',
-      '\tmkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hello',
-      '\tinstall -m 0755 hello $(DESTDIR)$(PREFIX)/bin/hello',
-      '\techo doc > $(DESTDIR)$(PREFIX)/share/hello/README',
-      '',
-    ].join('\n'));
+    await writeFile(
+      join(src, 'Makefile'),
+      [
+        'PREFIX ?= /usr/local',
+        'all: hello',
+        'hello: hello.sh',
+        '\tcp hello.sh hello',
+        'install: hello',
+        '\tmkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hello',
+        '\tinstall -m 0755 hello $(DESTDIR)$(PREFIX)/bin/hello',
+        '\techo doc > $(DESTDIR)$(PREFIX)/share/hello/README',
+        '',
+      ].join('\n'),
+    );
     tarball = join(dir, 'hello-1.0.tar.gz');
     execFileSync('tar', ['czf', tarball, '-C', join(dir, 'src'), 'hello-1.0']);
     tarSha = sha256(await readFile(tarball));
@@ -42,8 +45,10 @@ describe('sourceBuild', () => {
 
   it('sha256 mismatch is an ArtifactChecksumError naming file, expected and actual', async () => {
     const t = sourceBuild({ name: 'hello', artifact: 'hello-1.0.tar.gz', sha256: '0'.repeat(64), kind: 'tarball', installedCheck: raw('false') });
-    await assert.rejects(async () => t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir })), (e: unknown) =>
-      e instanceof ArtifactChecksumError && e.file === tarball && e.expected === '0'.repeat(64) && e.actual === tarSha);
+    await assert.rejects(
+      async () => t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir })),
+      (e: unknown) => e instanceof ArtifactChecksumError && e.file === tarball && e.expected === '0'.repeat(64) && e.actual === tarSha,
+    );
   });
 
   it('skipped when installedCheck passes (after the checksum is verified); missing artifact is an error', async () => {
@@ -56,9 +61,15 @@ describe('sourceBuild', () => {
   });
 
   it('validates options', () => {
-    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.zip', sha256: tarSha, kind: 'tarball', installedCheck: raw('true') }), /unknown tarball compression/);
+    assert.throws(
+      () => sourceBuild({ name: 'x', artifact: 'a.zip', sha256: tarSha, kind: 'tarball', installedCheck: raw('true') }),
+      /unknown tarball compression/,
+    );
     assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: 'abc', kind: 'tarball', installedCheck: raw('true') }), ModuleError);
-    assert.throws(() => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: tarSha, kind: 'tarball', installedCheck: raw('true'), workdir: '/tmp/a b' }), ModuleError);
+    assert.throws(
+      () => sourceBuild({ name: 'x', artifact: 'a.tgz', sha256: tarSha, kind: 'tarball', installedCheck: raw('true'), workdir: '/tmp/a b' }),
+      ModuleError,
+    );
     assert.equal(decompressor('x.tar.bz2').text, 'bzip2 -dc');
   });
 
@@ -68,7 +79,10 @@ describe('sourceBuild', () => {
     const sha = sha256(await readFile(srpm));
     const t = sourceBuild({ name: 'ipvsadm', artifact: 'ipvsadm-1.24-13.src.rpm', sha256: sha, kind: 'srpm', installedCheck: raw('rpm -q ipvsadm-1.24') });
     const [c] = await t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir }));
-    const scripts = c!.apply.filter((s) => s.kind === 'exec').map(scriptOf).join('\n');
+    const scripts = c!.apply
+      .filter((s) => s.kind === 'exec')
+      .map(scriptOf)
+      .join('\n');
     assert.match(scripts, /rpmbuild --rebuild --define "_topdir \$TOPDIR" "\$SRPM"/);
     assert.match(scripts, /\*-debuginfo-\*\) ;;/);
     assert.match(scripts, /rpm -Uvh \$pk/);
@@ -110,7 +124,15 @@ describe('sourceBuild', () => {
   });
 
   it('an install that ignores DESTDIR is caught before touching /', async () => {
-    const t = sourceBuild({ name: 'hello2', artifact: 'hello-1.0.tar.gz', sha256: tarSha, kind: 'tarball', installedCheck: raw('false'), installScript: raw('true'), workdir: join(dir, 'work2') });
+    const t = sourceBuild({
+      name: 'hello2',
+      artifact: 'hello-1.0.tar.gz',
+      sha256: tarSha,
+      kind: 'tarball',
+      installedCheck: raw('false'),
+      installScript: raw('true'),
+      workdir: join(dir, 'work2'),
+    });
     const [c] = await t.plan({ installed: false, checkCode: 1 }, testContext({ projectDir: dir }));
     await assert.rejects(runSteps(c!.apply), /install put nothing into .*does it honour DESTDIR/);
   });

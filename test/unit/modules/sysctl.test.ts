@@ -3,7 +3,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { normalizeSysctl, persistedValue, persistFileFor, planSysctl, procPath, sysctl, sysctlProbe, sysctlWriteStep, type SysctlState } from '../../../src/modules/sysctl.js';
+import {
+  normalizeSysctl,
+  persistedValue,
+  persistFileFor,
+  planSysctl,
+  procPath,
+  sysctl,
+  sysctlProbe,
+  sysctlWriteStep,
+  type SysctlState,
+} from '../../../src/modules/sysctl.js';
 import { ModuleError } from '../../../src/modules/errors.js';
 import type { FileState } from '../../../src/modules/file.js';
 import { sha256 } from '../../../src/modules/util.js';
@@ -66,7 +76,10 @@ describe('sysctl plan (pure)', () => {
   });
 
   it('persist file follows the facts: sysctl.conf on Red Hat sysv, sysctl.d elsewhere', () => {
-    assert.equal(persistFileFor({}, testContext({}, { init: 'sysv', os: { family: 'redhat', id: 'centos', version: '5', prettyName: '' } })), '/etc/sysctl.conf');
+    assert.equal(
+      persistFileFor({}, testContext({}, { init: 'sysv', os: { family: 'redhat', id: 'centos', version: '5', prettyName: '' } })),
+      '/etc/sysctl.conf',
+    );
     assert.equal(persistFileFor({}, testContext({}, { init: 'sysv' })), FILE);
     assert.equal(persistFileFor({ persistFile: false }, testContext()), false);
   });
@@ -80,7 +93,10 @@ describe('sysctl plan (pure)', () => {
 
   it('parses probe output', () => {
     const p = sysctlProbe('net.ipv4.ip_forward', FILE);
-    const s = p.parse({ code: 0, stdout: `runtime=1 \npersist.type=file\npersist.stat=644 0 0 22 root root\npersist.b64=${Buffer.from('net.ipv4.ip_forward=0\n').toString('base64')}\n` });
+    const s = p.parse({
+      code: 0,
+      stdout: `runtime=1 \npersist.type=file\npersist.stat=644 0 0 22 root root\npersist.b64=${Buffer.from('net.ipv4.ip_forward=0\n').toString('base64')}\n`,
+    });
     assert.deepEqual([s.runtime, s.persisted], ['1', '0']);
     assert.equal(p.parse({ code: 0, stdout: 'runtime_missing=1\npersist.type=absent\n' }).runtime, null);
     assert.throws(() => p.parse({ code: 0, stdout: '' }), /printed no runtime value/);

@@ -13,7 +13,10 @@ describe('template rendering', () => {
   it('renders the sample with eq/join/upper helpers, unescaped', () => {
     const out = renderTemplate(repo, 'sample/service.conf.hbs', {
       service: { name: 'web', vip: '10.0.0.10', port: 80, scheduler: 'wlc', mode: 'dr', persistent: true, options: ['a&b', '<c>'] },
-      servers: [{ address: '10.0.0.11', weight: 1 }, { address: '10.0.0.12', weight: 3 }],
+      servers: [
+        { address: '10.0.0.11', weight: 1 },
+        { address: '10.0.0.12', weight: 3 },
+      ],
     });
     assert.match(out, /^# WEB$/m);
     assert.match(out, /^virtual = 10\.0\.0\.10:80$/m);
@@ -26,12 +29,16 @@ describe('template rendering', () => {
   it('a missing variable names the template, variable and position', () => {
     assert.throws(
       () => renderTemplate(repo, 'sample/service.conf.hbs', { service: { name: 'web', port: 80, mode: 'nat', options: [] }, servers: [] }),
-      (e: unknown) => e instanceof TemplateError && e.template === 'sample/service.conf.hbs' && e.variable === 'vip' && /missing variable "vip" at line \d+/.test(e.message),
+      (e: unknown) =>
+        e instanceof TemplateError && e.template === 'sample/service.conf.hbs' && e.variable === 'vip' && /missing variable "vip" at line \d+/.test(e.message),
     );
   });
 
   it('a missing template file and a path escaping templates/ are TemplateErrors', () => {
-    assert.throws(() => renderTemplate(repo, 'sample/nope.hbs', {}), (e: unknown) => e instanceof TemplateError && /cannot read/.test(e.message));
+    assert.throws(
+      () => renderTemplate(repo, 'sample/nope.hbs', {}),
+      (e: unknown) => e instanceof TemplateError && /cannot read/.test(e.message),
+    );
     assert.throws(() => renderTemplate(repo, '../package.json', {}), /escapes the templates directory/);
   });
 });
