@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { provision } from '../helpers/cli.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { selectHosts } from '../../src/inventory/select.js';
 import { loadFactsFixture } from '../../src/core/facts-fixture.js';
@@ -131,4 +134,20 @@ test('without a noarp artifact, a 2.4 real server fails with a clear reason (not
     assert.match(hosts[rs]!.report.error ?? '', /2\.4\.21-37\.EL has no arp_ignore\/arp_announce; set noarp_source .* or arp_method: arptables/);
   }
   assert.equal(hosts.director!.report.recap.failed, 0);
+});
+
+test('the README command works as printed: every host of the seed rendered, exit 0', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'provision-seed-render-'));
+  try {
+    const r = await provision(['render', 'inventory/seed.yaml', '--facts', 'test/fixtures/facts/seed-legacy.yaml', '--out', out], { cwd: ROOT });
+    assert.equal(r.code, 0, r.stdout.slice(0, 2000) + r.stderr);
+    for (const h of ['director', 'rs1', 'rs2']) {
+      assert.match(r.stdout, new RegExp(`^\\| ${h} \\| ok=\\d+ changed=\\d+ failed=0 `, 'm'));
+      assert.ok(existsSync(join(out, `${h}.commands.sh`)), `${h}.commands.sh`);
+    }
+    assert.ok(existsSync(join(out, 'rs1/usr/local/sbin/lvs-realserver')));
+    assert.ok(existsSync(join(out, 'director/etc/mon/mon.cf')));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
