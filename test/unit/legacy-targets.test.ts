@@ -10,6 +10,7 @@ import { blankWithFiles, probedFiles } from '../../src/core/offline.js';
 import { loadFactsFixture } from '../../src/core/facts-fixture.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { fileProbe } from '../../src/modules/file.js';
+import { persistTarget, planKernelModule } from '../../src/modules/kernel-module.js';
 import { CASES, MON_STANDIN, ROOT, renderCase, rendered, type RenderCase } from './helpers/renders.js';
 
 const byName = (n: string) => CASES.find((c) => c.name === n)!;
@@ -222,4 +223,18 @@ test('facts fixtures are the facts script output of each release and parse as su
     rs.interfaces.map((i) => i.name),
     ['lo', 'eth0'],
   );
+});
+
+test('/etc/rc.modules on EL 3/4: a line added to the admin\'s script (mode kept, exact undo), nothing when present', () => {
+  const el3 = loadFactsFixture(join(ROOT, 'test/fixtures/facts/rhel-as-3.yaml')).rs1!;
+  const t = persistTarget('noarp', el3);
+  assert.deepEqual(t, { kind: 'rc-modules', path: '/etc/rc.modules' });
+  assert.equal(persistTarget('ip_vs', loadFactsFixture(join(ROOT, 'test/fixtures/facts/centos-5.yaml')).director!).kind, 'sysconfig-modules');
+  const existing = Buffer.from('#!/bin/sh\n/sbin/modprobe e1000\n');
+  const state = { loaded: true, builtin: false, persistFile: { path: '/etc/rc.modules', type: 'file' as const, mode: '0750', content: existing } };
+  const [c] = planKernelModule('noarp', t, state);
+  assert.equal(c!.writes!.content.toString(), '#!/bin/sh\n/sbin/modprobe e1000\n/sbin/modprobe noarp\n');
+  assert.equal(c!.writes!.mode, '0750', 'the admin\'s mode is kept');
+  assert.ok(c!.undo && c!.undo.length > 0);
+  assert.deepEqual(planKernelModule('noarp', t, { ...state, persistFile: { ...state.persistFile, content: Buffer.from('modprobe noarp\n') } }), []);
 });
