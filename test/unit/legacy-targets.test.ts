@@ -225,7 +225,7 @@ test('facts fixtures are the facts script output of each release and parse as su
   );
 });
 
-test('/etc/rc.modules on EL 3/4: a line added to the admin\'s script (mode kept, exact undo), nothing when present', () => {
+test("/etc/rc.modules on EL 3/4: a line added to the admin's script (mode kept, exact undo), nothing when present", () => {
   const el3 = loadFactsFixture(join(ROOT, 'test/fixtures/facts/rhel-as-3.yaml')).rs1!;
   const t = persistTarget('noarp', el3);
   assert.deepEqual(t, { kind: 'rc-modules', path: '/etc/rc.modules' });
@@ -234,7 +234,7 @@ test('/etc/rc.modules on EL 3/4: a line added to the admin\'s script (mode kept,
   const state = { loaded: true, builtin: false, persistFile: { path: '/etc/rc.modules', type: 'file' as const, mode: '0750', content: existing } };
   const [c] = planKernelModule('noarp', t, state);
   assert.equal(c!.writes!.content.toString(), '#!/bin/sh\n/sbin/modprobe e1000\n/sbin/modprobe noarp\n');
-  assert.equal(c!.writes!.mode, '0750', 'the admin\'s mode is kept');
+  assert.equal(c!.writes!.mode, '0750', "the admin's mode is kept");
   assert.ok(c!.undo && c!.undo.length > 0);
   assert.deepEqual(planKernelModule('noarp', t, { ...state, persistFile: { ...state.persistFile, content: Buffer.from('modprobe noarp\n') } }), []);
 });

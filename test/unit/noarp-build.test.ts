@@ -20,17 +20,31 @@ import { ROOT } from './helpers/renders.js';
 const KVER = '2.4.21-37.EL';
 
 function fixture(dir: string) {
-  const w = (p: string, text: string, mode = 0o644) => { mkdirSync(join(dir, p, '..'), { recursive: true }); writeFileSync(join(dir, p), text); chmodSync(join(dir, p), mode); };
+  const w = (p: string, text: string, mode = 0o644) => {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), text);
+    chmodSync(join(dir, p), mode);
+  };
   w('bin/uname', `#!/bin/sh\ncase "$1" in -r) echo ${KVER} ;; -m) echo i686 ;; *) exec /bin/uname "$@" ;; esac\n`, 0o755);
-  w('kernel/Makefile', 'VERSION = 2\nPATCHLEVEL = 4\nSUBLEVEL = 21\nEXTRAVERSION = -37.ELcustom\noldconfig:\n\ttest -f .config\ndep:\n\tmkdir -p include/linux\n\techo \'#define UTS_RELEASE "$(VERSION).$(PATCHLEVEL).$(SUBLEVEL)$(EXTRAVERSION)"\' > include/linux/version.h\n');
+  w(
+    'kernel/Makefile',
+    'VERSION = 2\nPATCHLEVEL = 4\nSUBLEVEL = 21\nEXTRAVERSION = -37.ELcustom\noldconfig:\n\ttest -f .config\ndep:\n\tmkdir -p include/linux\n\techo \'#define UTS_RELEASE "$(VERSION).$(PATCHLEVEL).$(SUBLEVEL)$(EXTRAVERSION)"\' > include/linux/version.h\n',
+  );
   w('config', 'CONFIG_NET=y\n');
-  w('noarp/noarp-1.2.4/configure', `#!/bin/sh
+  w(
+    'noarp/noarp-1.2.4/configure',
+    `#!/bin/sh
 [ -f /usr/src/linux/.config ] || { echo "configure: no configured kernel at /usr/src/linux" >&2; exit 1; }
 kv=$(sed -n 's/^#define UTS_RELEASE "\\(.*\\)"$/\\1/p' /usr/src/linux/include/linux/version.h)
 [ -n "$kv" ] || { echo "configure: no UTS_RELEASE" >&2; exit 1; }
 echo "KVER=$kv" > config.mk
-`, 0o755);
-  w('noarp/noarp-1.2.4/Makefile', "include config.mk\nall:\n\techo 'module for $(KVER)' > noarp.o\n\tprintf '#!/bin/sh\\necho noarpctl\\n' > noarpctl\ninstall:\n\tmkdir -p $(DESTDIR)/lib/modules/$(KVER)/kernel/net/ipv4 $(DESTDIR)/usr/local/sbin\n\tcp noarp.o $(DESTDIR)/lib/modules/$(KVER)/kernel/net/ipv4/noarp.o\n\tcp noarpctl $(DESTDIR)/usr/local/sbin/noarpctl\n\tchmod 755 $(DESTDIR)/usr/local/sbin/noarpctl\n");
+`,
+    0o755,
+  );
+  w(
+    'noarp/noarp-1.2.4/Makefile',
+    "include config.mk\nall:\n\techo 'module for $(KVER)' > noarp.o\n\tprintf '#!/bin/sh\\necho noarpctl\\n' > noarpctl\ninstall:\n\tmkdir -p $(DESTDIR)/lib/modules/$(KVER)/kernel/net/ipv4 $(DESTDIR)/usr/local/sbin\n\tcp noarp.o $(DESTDIR)/lib/modules/$(KVER)/kernel/net/ipv4/noarp.o\n\tcp noarpctl $(DESTDIR)/usr/local/sbin/noarpctl\n\tchmod 755 $(DESTDIR)/usr/local/sbin/noarpctl\n",
+  );
   execFileSync('sh', ['-c', `cd "${dir}/noarp" && tar cf - noarp-1.2.4 | gzip -n > "${dir}/noarp-fake-1.2.4.tar.gz"`]);
   return join(dir, 'noarp-fake-1.2.4.tar.gz');
 }
@@ -48,14 +62,16 @@ test('noarp: kernel tree configured for the running kernel, built, installed, fo
     const [change] = await build.plan({ installed: false, checkCode: 1 }, ctx);
     const stepFile = (s: Step, i: number) => {
       const f = join(dir, `step${i}.sh`);
-      writeFileSync(f, s.kind === 'upload' ? `cp '${s.localPath}' '${s.remotePath}' && chmod 600 '${s.remotePath}'\n` : s.script);
+      writeFileSync(f, s.kind === 'upload' ? `cp '${s.localPath}' '${s.remotePath}' && chmod 600 '${s.remotePath}'\n` : s.script.text);
       return f;
     };
     const apply = change!.apply.map(stepFile);
     const undo = change!.undo!.map((s, i) => stepFile(s, 100 + i));
-    writeFileSync(join(dir, 'probe.sh'), installedCheck);
+    writeFileSync(join(dir, 'probe.sh'), installedCheck.text);
     const driver = join(dir, 'driver.sh');
-    writeFileSync(driver, `set -u
+    writeFileSync(
+      driver,
+      `set -u
 for m in /usr/src /boot /var/tmp /usr/local/sbin; do mount -t tmpfs none "$m" || exit 90; done
 # /lib/modules may not exist here (a container's kernel): an overlay on /lib's directory adds it privately.
 if [ -d /lib/modules ]; then mount -t tmpfs none /lib/modules || exit 90
@@ -76,7 +92,8 @@ sh '${join(dir, 'probe.sh')}'
 for s in ${undo.map((f) => `'${f}'`).join(' ')}; do sh "$s" >/dev/null 2>"$s.err" || { echo "undo failed:"; cat "$s.err"; exit 1; }; done
 [ -e /usr/local/sbin/noarpctl ] || [ -e /lib/modules/${KVER} ] && echo undo-left-files || echo undo-clean
 sh '${join(dir, 'probe.sh')}'
-`);
+`,
+    );
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', driver], { encoding: 'utf8' });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
