@@ -87,12 +87,13 @@ const BUILDERS: Record<string, Builder> = {
   pkg: (a) => pkgProbe(a.name, a.db),
   service: (a) => serviceProbe(a.name, a.flavor as ServiceFlavor),
   sourceBuild: () => sourceBuildProbe(raw('ipvsadm --version')),
-  command: (a) => commandProbe({
-    ...(a.creates ? { creates: a.creates } : {}),
-    ...(a.removes ? { removes: a.removes } : {}),
-    ...(a.unless ? { unless: raw(a.unless) } : {}),
-    ...(a.onlyIf ? { onlyIf: raw(a.onlyIf) } : {}),
-  }),
+  command: (a) =>
+    commandProbe({
+      ...(a.creates ? { creates: a.creates } : {}),
+      ...(a.removes ? { removes: a.removes } : {}),
+      ...(a.unless ? { unless: raw(a.unless) } : {}),
+      ...(a.onlyIf ? { onlyIf: raw(a.onlyIf) } : {}),
+    }),
   ipAddress: (a) => ipAddress({ dev: a.dev, address: a.address, ...(a.prefix ? { prefix: a.prefix } : {}) }).probe(testContext()),
   ipvsRules: () => ipvsRules({ table: [] }).probe(testContext()),
   ipvsKernel: () => ipvsKernel().probe(testContext()),
@@ -110,7 +111,10 @@ function shQuote(s: string): string {
 
 /** A case pattern matching `args` literally except for `*`. */
 function casePattern(args: string): string {
-  return args.split('*').map((p) => (p === '' ? '' : shQuote(p))).join('*');
+  return args
+    .split('*')
+    .map((p) => (p === '' ? '' : shQuote(p)))
+    .join('*');
 }
 
 async function writeStub(bin: string, name: string, answers: ToolAnswer[]): Promise<void> {
@@ -172,7 +176,9 @@ function plain(v: unknown): unknown {
   return v;
 }
 
-const fixtures = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const fixtures = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 describe('probe parsers on recorded output', () => {
   let tmp: string;
@@ -181,14 +187,23 @@ describe('probe parsers on recorded output', () => {
   before(async () => {
     ({ dir: tmp, cleanup } = await tempDir('provision-probes-'));
     const u = userInfo();
-    vars = { tmp, uid: u.uid, gid: u.gid, user: u.username, group: execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim(),
+    vars = {
+      tmp,
+      uid: u.uid,
+      gid: u.gid,
+      user: u.username,
+      group: execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim(),
       // This kernel's value, "32768\t60999\n" on Debian 12, as words joined by one space.
-      port_range: readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).join(' ') };
+      port_range: readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).join(' '),
+    };
   });
   after(() => cleanup());
 
   it('every probe in the code base has a fixture file', () => {
-    assert.deepEqual(fixtures.map((f) => f.replace(/\.yaml$/, '')), Object.keys(BUILDERS).sort());
+    assert.deepEqual(
+      fixtures.map((f) => f.replace(/\.yaml$/, '')),
+      Object.keys(BUILDERS).sort(),
+    );
   });
 
   for (const name of fixtures) {
@@ -220,7 +235,7 @@ describe('probe parsers on recorded output', () => {
             for (const [tool, ans] of Object.entries(c.tools ?? {})) await writeStub(bin, tool, Array.isArray(ans) ? ans : [ans]);
             for (const t of c.only ?? []) await symlink(realTool(t), join(bin, t));
             const PATH = c.only ? bin : `${bin}:${process.env.PATH}`;
-            const probe = (fx.probe === 'facts' ? BUILDERS.facts!({ stubPath: true }) : build(args));
+            const probe = fx.probe === 'facts' ? BUILDERS.facts!({ stubPath: true }) : build(args);
             const r = await sh(`( ${probe.script.text}\n)`, { env: { PATH } });
             stdout = r.stdout;
             code = r.code;
@@ -229,10 +244,13 @@ describe('probe parsers on recorded output', () => {
           }
           const probe = fx.probe === 'facts' ? build({ stubPath: c.output === undefined }) : build(args);
           if (c.error !== undefined) {
-            assert.throws(() => probe.parse({ stdout, code }), (e: Error) => {
-              assert.match(e.message, new RegExp(subst(c.error!, v)));
-              return true;
-            });
+            assert.throws(
+              () => probe.parse({ stdout, code }),
+              (e: Error) => {
+                assert.match(e.message, new RegExp(subst(c.error!, v)));
+                return true;
+              },
+            );
             return;
           }
           let state = plain(probe.parse({ stdout, code })) as Record<string, unknown>;
