@@ -55,7 +55,8 @@ export function parseFacts(stdout: string): HostFacts {
     const value = text.trim();
     if (key === 'link') {
       const [name, flags = ''] = value.split(' ');
-      iface(name).up = flags.split(',').includes('UP');
+      // ifconfig lists an alias label (eth0:1) as an interface; its address belongs to eth0 (below).
+      if (!name.includes(':')) iface(name).up = flags.split(',').includes('UP');
     } else if (key === 'addr') {
       const [name, cidr] = value.split(' ');
       if (name && cidr) iface(name.replace(/:.*/, '')).ipv4.push(cidr);
@@ -83,7 +84,8 @@ export function parseFacts(stdout: string): HostFacts {
     interfaces: links,
     defaultInterface: kv.get('defroute') || null,
     arpSysctls: kv.get('arp_sysctls') === '1',
-    ipvsadm: { installed: kv.get('ipvsadm') === '1', version: kv.get('ipvsadm_version') || null },
+    // rpm -q prints "package ipvsadm is not installed" on stdout when ipvsadm was built from source.
+    ipvsadm: { installed: kv.get('ipvsadm') === '1', version: kv.get('ipvsadm_version')?.replace(/^package .* is not installed$/, '') || null },
     ipvsKernel: kv.get('ipvs_kernel') === '1',
     user: kv.get('user') ?? '',
     arch: kv.get('arch') ?? '',

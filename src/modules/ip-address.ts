@@ -44,6 +44,8 @@ else echo dev=0; fi`,
     blank: 'dev=1',
     parse(out) {
       const kv = new KeyValues(out.stdout);
+      // No dev= line: the probe was cut short; that must not read as "interface does not exist".
+      if (!kv.has('dev')) throw new ModuleError('ipAddress', `probe of ${o.dev} printed no state`);
       return { devExists: kv.get('dev') === '1', up: kv.get('up') === '1', addresses: kv.all('addr') };
     },
   };
