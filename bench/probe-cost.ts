@@ -9,13 +9,12 @@ import { loadInventory } from '../src/inventory/load.js';
 import { selectHosts } from '../src/inventory/select.js';
 import { openConnection } from '../src/ssh/index.js';
 import { loadPlaybook } from '../src/cli/playbook-loader.js';
-import { projectDir } from '../src/cli/paths.js';
 
 async function main(): Promise<void> {
   const [invFile, pbName, ...only] = process.argv.slice(2);
   if (!invFile || !pbName) throw new Error('usage: probe-cost INVENTORY PLAYBOOK [HOST...]');
   const inventory = loadInventory(invFile);
-  const { playbook } = await loadPlaybook(pbName);
+  const { playbook, projectDir } = await loadPlaybook(pbName);
   const hosts = selectHosts(inventory, 'all').filter((h) => only.length === 0 || only.includes(h.name));
   for (const h of hosts) {
     const conn = await openConnection(h.ssh, { acceptNewHostKeys: false });

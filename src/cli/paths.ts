@@ -9,8 +9,6 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 export const packageDir = PACKAGE_ROOT;
 /** dist/: the compiled built-in playbooks are dist/playbooks/<name>.js. */
 export const distDir = resolve(packageDir, 'dist');
-/** @deprecated the package root; a run's project is `findProjectDir()` (kept for bench/ and older callers). */
-export const projectDir = packageDir;
 
 /** Is `path` inside the provision package itself (a built-in playbook)? */
 export function insidePackage(path: string): boolean {
