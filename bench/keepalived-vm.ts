@@ -11,7 +11,7 @@ import { sshEndpoint } from '../src/lab/vm/driver.js';
 import { vmLabDown, vmLabUp } from '../src/lab/vm/lab.js';
 import { sshExec } from '../src/lab/vm/ssh.js';
 import type { RunReport } from '../src/core/types.js';
-import type { Forwarding } from '../src/inventory/types.js';
+import type { Forwarding } from '../src/lvs/types.js';
 import { provision } from '../test/helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

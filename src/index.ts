@@ -21,7 +21,8 @@ export type {
   TaskReport,
   TaskStatus,
 } from './core/types.js';
-export type { Inventory, HostEntry, Forwarding, LvsSpec, VirtualServiceSpec } from './inventory/types.js';
+export type { Inventory, HostEntry } from './inventory/types.js';
+export type { Forwarding, LvsSpec, VirtualServiceSpec } from './lvs/types.js';
 export type { Evidence, Connection, ExecResult } from './core/types.js';
 export { ProvisionError, TaskError, UsageError, HostConfigError, EXIT } from './core/errors.js';
 /** Shell scripts for a custom task's probe and steps: every value interpolated into sh`` is quoted. */

@@ -7,8 +7,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { InventoryError, type DataPath, type InventoryIssue, type RawIssue } from './errors.js';
 import { parseWithPositions, type PositionIndex } from './positions.js';
-import { HOST_NAME_RE, checkHostVar, coerceHostVar, isSecretVar, validateLvs } from './schema.js';
-import type { HostEntry, Inventory, LvsSpec, SshTarget } from './types.js';
+import { HOST_NAME_RE, checkHostVar, coerceHostVar, isSecretVar } from './schema.js';
+import type { HostEntry, Inventory, SshTarget } from './types.js';
+import { validateLvs } from '../lvs/schema.js';
+import type { LvsSpec } from '../lvs/types.js';
 
 export { InventoryError } from './errors.js';
 export type { InventoryIssue } from './errors.js';

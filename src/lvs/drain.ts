@@ -3,7 +3,7 @@
 // it had is kept on the same line (`# provision drain: was N`), so `undrain` restores it from the
 // inventory alone, on any checkout.
 import { isMap, isScalar, isSeq, parseDocument, type Scalar, type YAMLMap } from 'yaml';
-import type { VirtualServiceSpec } from '../inventory/types.js';
+import type { VirtualServiceSpec } from './types.js';
 import { UsageError } from '../core/errors.js';
 
 const MARK = 'provision drain: was';

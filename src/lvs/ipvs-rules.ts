@@ -8,7 +8,7 @@ import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from '../modules/errors.js';
 import { meta, type TaskMeta } from '../modules/util.js';
 import { canonicalIpvs, diffIpvs, parseIpvsSave, renderIpvsSave, serviceKey, type IpvsCommand, type IpvsTable } from './ipvs-table.js';
-import type { LvsSpec } from '../inventory/types.js';
+import type { LvsSpec } from './types.js';
 import { memberKey, monHealth, monProbeScript, parseMonOpstatus, type MemberHealth, type MonOpstatus } from './monitor-state.js';
 
 export interface IpvsRulesState {

@@ -1,6 +1,6 @@
 // The IPVS table as data: parse `ipvsadm-save -n`, build the desired table from the
 // inventory, and diff the two into the minimal ipvsadm commands (-A/-E/-D/-a/-e/-d; never -C).
-import type { Forwarding, LvsSpec, VirtualServiceSpec } from '../inventory/types.js';
+import type { Forwarding, LvsSpec, VirtualServiceSpec } from './types.js';
 import { EXIT, ProvisionError } from '../core/provision-error.js';
 
 export type IpvsProto = 'tcp' | 'udp' | 'sctp' | 'fwmark';

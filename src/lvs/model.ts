@@ -2,7 +2,7 @@
 // server's services and forwarding, the mon watches. One source of truth: a service's
 // `forwarding` drives the director's rules, the alert's re-add flags and the real server's setup.
 import type { HostFacts, TaskContext } from '../core/types.js';
-import type { Forwarding, LvsSpec, RealServerSpec, VirtualServiceSpec } from '../inventory/types.js';
+import type { Forwarding, LvsSpec, RealServerSpec, VirtualServiceSpec } from './types.js';
 import { ModuleError } from '../modules/errors.js';
 
 export function lvsOf(ctx: TaskContext): LvsSpec {

@@ -2,7 +2,7 @@
 // IPVS table. mon: its own client (`moncmd list opstatus`, served on 127.0.0.1:2583 by mon.cf's
 // serverbind; auth.cf allows `list`). The table alone cannot tell "removed by the monitor because
 // it is down" from "deleted by hand", so this is what separates health (status) from drift.
-import type { LvsSpec } from '../inventory/types.js';
+import type { LvsSpec } from './types.js';
 import { monWatches } from './model.js';
 import { type Script, sh } from '../core/shell.js';
 

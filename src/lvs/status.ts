@@ -1,7 +1,7 @@
 // `provision status`: the cluster on one screen. One round trip per director reads the VIPs it
 // holds, the IPVS table (save form for weights/drift, -Ln for connections, --stats, --rate) and
 // the monitor's own state; this module parses those outputs and joins them with the inventory.
-import type { LvsSpec, VirtualServiceSpec } from '../inventory/types.js';
+import type { LvsSpec, VirtualServiceSpec } from './types.js';
 import { SBIN_PATH, type Script, sh } from '../core/shell.js';
 import { desiredTable, diffIpvs, parseIpvsSave, serviceKey, type IpvsTable } from './ipvs-table.js';
 import { respectHealth } from './ipvs-rules.js';

@@ -5,7 +5,8 @@
 // every real server in the expected proportions. A failure names the cause it found.
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../core/types.js';
-import type { HostEntry, Inventory, VirtualServiceSpec } from '../inventory/types.js';
+import type { HostEntry, Inventory } from '../inventory/types.js';
+import type { VirtualServiceSpec } from './types.js';
 import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
 

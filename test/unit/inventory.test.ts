@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadInventory, InventoryError } from '../../src/inventory/load.js';
 import { selectHosts } from '../../src/inventory/select.js';
 import { parseWithPositions } from '../../src/inventory/positions.js';
-import type { LvsSpec } from '../../src/inventory/types.js';
+import type { LvsSpec } from '../../src/lvs/types.js';
 
 // Compiled to dist/test/unit/: the sources live three levels up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

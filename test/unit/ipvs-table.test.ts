@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpvsSave, diffIpvs, renderIpvsSave, canonicalIpvs, desiredTable, IpvsParseError } from '../../src/lvs/ipvs-table.js';
-import type { LvsSpec } from '../../src/inventory/types.js';
+import type { LvsSpec } from '../../src/lvs/types.js';
 
 // Shaped exactly like ipvsadm 1.31's save printf (see lvs-spec.md section 2).
 const SAVE_131 = `-A -t 192.168.0.218:80 -s rr

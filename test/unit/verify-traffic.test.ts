@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkTraffic, type Check } from '../../src/lvs/verify.js';
 import type { Connection } from '../../src/core/types.js';
-import type { VirtualServiceSpec } from '../../src/inventory/types.js';
+import type { VirtualServiceSpec } from '../../src/lvs/types.js';
 
 const svc = (over: Partial<VirtualServiceSpec> = {}): VirtualServiceSpec => ({
   name: 'web',

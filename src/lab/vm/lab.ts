@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import { join, resolve } from 'node:path';
-import type { Forwarding } from '../../inventory/types.js';
+import type { Forwarding } from '../../lvs/types.js';
 import type { LabState } from '../driver.js';
 import { defaultLabBaseDir } from '../base-dir.js';
 import { LabError, LabNotFoundError } from '../errors.js';

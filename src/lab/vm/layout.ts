@@ -2,7 +2,7 @@
 // the inventory provision runs against it. The lab wires the network; the VIP,
 // IPVS rules, ARP sysctls and (NAT) forwarding/gateways are the playbooks' job.
 import { dump } from 'js-yaml';
-import type { Forwarding } from '../../inventory/types.js';
+import type { Forwarding } from '../../lvs/types.js';
 import type { LabHostSpec } from '../driver.js';
 
 export const LAN_SUBNET = '10.0.0.0/24';

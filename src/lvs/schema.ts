@@ -1,0 +1,321 @@
+// The `lvs` section of an inventory (snake_case in YAML): services, real servers, health, lvs.ha.
+// Returns RawIssues (data paths); the inventory loader turns them into file positions.
+import { z } from 'zod';
+import type { RawIssue, DataPath } from '../inventory/errors.js';
+import { HOST_NAME_RE, IFACE_RE, SCHEDULERS, isIPv4 } from '../inventory/schema.js';
+import type { HaSpec, LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSpec } from './types.js';
+
+const int = (min: number, max: number, error: string) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+const ipv4 = z.string({ error: 'is not an IPv4 address' }).refine(isIPv4, { error: 'is not an IPv4 address' });
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `is not one of: ${values.join(', ')}` });
+
+const realServerSchema = z.strictObject(
+  {
+    host: z.string({ error: 'is not a host name' }).regex(HOST_NAME_RE, { error: 'is not a valid host name' }).optional(),
+    address: ipv4.optional(),
+    port: int(0, 65535, 'is not a port (an integer 1..65535)').optional(),
+    weight: int(0, 65535, 'is not a weight (an integer 0..65535)').default(1),
+  },
+  { error: 'is not a mapping (host: or address:, port:, weight:)' },
+);
+
+const healthSchema = z.strictObject(
+  {
+    monitor: oneOf(['mon', 'keepalived', 'none'] as const),
+    kind: oneOf(['http', 'tcp'] as const),
+    url: z
+      .string({ error: 'is not a URL path' })
+      .regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' })
+      .default('/'),
+    interval: int(1, 86400, 'is not a number of seconds (1..86400)').default(10),
+    timeout: int(1, 86400, 'is not a number of seconds (1..86400)').default(5),
+  },
+  { error: 'is not a mapping' },
+);
+
+const serviceSchema = z.strictObject(
+  {
+    name: z.string({ error: 'is not a service name' }).regex(HOST_NAME_RE, { error: 'is not a valid service name ([A-Za-z0-9_.-], 1-63)' }),
+    vip: ipv4,
+    port: int(0, 65535, 'is not a port (an integer 1..65535)').optional(),
+    protocol: oneOf(['tcp', 'udp', 'fwmark'] as const).default('tcp'),
+    fwmark: int(1, 4294967295, 'is not a firewall mark (an integer 1..4294967295)').optional(),
+    scheduler: oneOf(SCHEDULERS).default('wlc'),
+    forwarding: oneOf(['nat', 'dr', 'tun'] as const),
+    persistence: int(1, 2147483647, 'is not a number of seconds (>= 1)').optional(),
+    real_servers: z.array(realServerSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one real server' }),
+    health: healthSchema.optional(),
+  },
+  { error: 'is not a mapping' },
+);
+
+const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' }).refine(
+  (v) => {
+    const [addr, len, ...rest] = v.split('/');
+    return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
+  },
+  { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
+);
+const iface = z.string({ error: 'is not an interface name' }).regex(IFACE_RE, { error: 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])' });
+
+const haSchema = z.strictObject(
+  {
+    virtual_router_id: int(1, 255, 'is not a VRRP virtual router id (an integer 1..255)'),
+    priorities: z
+      .record(z.string(), int(1, 254, 'is not a VRRP priority (an integer 1..254)'), { error: 'is not a mapping of director name to priority' })
+      .optional(),
+    advert_interval: int(1, 255, 'is not a number of seconds (1..255)').default(1),
+    preempt: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
+    unicast: z.boolean({ error: 'is not a boolean (true/false)' }).default(false),
+    interface: iface.optional(),
+    nat_gateway: ipv4.optional(),
+    floating: z.array(cidr, { error: 'is not a list of a.b.c.d/n' }).default([]),
+    sync: z
+      .strictObject(
+        {
+          enabled: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
+          interface: iface.optional(),
+          id: int(0, 255, 'is not a sync id (an integer 0..255)').optional(),
+        },
+        { error: 'is not a mapping (enabled:, interface:, id:)' },
+      )
+      .default({ enabled: true }),
+  },
+  { error: 'is not a mapping (virtual_router_id:, priorities:, advert_interval:, preempt:, unicast:, interface:, nat_gateway:, floating:, sync:)' },
+);
+
+const lvsSchema = z.strictObject(
+  {
+    services: z.array(serviceSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one service' }),
+    ha: haSchema.optional(),
+  },
+  { error: 'is not a mapping (expected services:)' },
+);
+
+type RawLvs = z.output<typeof lvsSchema>;
+type RawService = RawLvs['services'][number];
+
+/** Absent health: no monitoring is installed (an explicit choice is better than a silent daemon). */
+const DEFAULT_HEALTH: HealthCheckSpec = { monitor: 'none', kind: 'tcp', url: '/', interval: 10, timeout: 5 };
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): { found: boolean; value: unknown } {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, seg)) return { found: false, value: undefined };
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return { found: true, value: cur };
+}
+
+function zodIssues(error: z.ZodError, raw: unknown): RawIssue[] {
+  const out: RawIssue[] = [];
+  for (const iss of error.issues) {
+    const path = iss.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (iss.code === 'unrecognized_keys') {
+      for (const key of iss.keys) out.push({ path: [...path, key], atKey: true, message: `unknown key "${key}"` });
+      continue;
+    }
+    const { found, value } = valueAt(raw, path);
+    if (!found) out.push({ path, message: 'is required' });
+    else out.push({ path, value, message: iss.message });
+  }
+  return out;
+}
+
+export interface LvsContext {
+  /** Merged vars of every inventory host, to resolve `host:` real servers. */
+  hostVars: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** Hosts of group directors, in inventory order (lvs.ha's VRRP peers). */
+  directors?: readonly string[];
+}
+
+/** Validates the raw `lvs` value; paths in the issues are relative to it. */
+export function validateLvs(raw: unknown, ctx: LvsContext): { spec?: LvsSpec; issues: RawIssue[] } {
+  const parsed = lvsSchema.safeParse(raw);
+  if (!parsed.success) return { issues: zodIssues(parsed.error, raw) };
+  const issues: RawIssue[] = [];
+  const seen: Seen = { keys: new Map(), names: new Map() };
+  const services = parsed.data.services.map((svc, i) => checkService(svc, i, ctx, issues, seen));
+  const ha = parsed.data.ha ? checkHa(parsed.data.ha, services, ctx, issues) : undefined;
+  return issues.length ? { issues } : { spec: { services, ...(ha ? { ha } : {}) }, issues };
+}
+
+/** Default VRRP priorities by order in group directors: 150, 140, ... (the first is the preferred master). */
+export const defaultPriority = (index: number) => Math.max(1, 150 - 10 * index);
+
+function checkHa(raw: NonNullable<RawLvs['ha']>, services: VirtualServiceSpec[], ctx: LvsContext, issues: RawIssue[]): HaSpec {
+  const directors = ctx.directors ?? [];
+  if (directors.length < 2) {
+    issues.push({
+      path: ['ha'],
+      atKey: true,
+      message: `needs two or more hosts in group directors (found ${directors.length}): a backup director is what it configures`,
+    });
+  }
+  const priorities: Record<string, number> = {};
+  directors.forEach((d, i) => {
+    priorities[d] = defaultPriority(i);
+  });
+  for (const [name, prio] of Object.entries(raw.priorities ?? {})) {
+    if (!directors.includes(name)) issues.push({ path: ['ha', 'priorities', name], atKey: true, value: name, message: 'is not a host of group directors' });
+    else priorities[name] = prio;
+  }
+  const byPrio = new Map<number, string>();
+  for (const d of directors) {
+    const other = byPrio.get(priorities[d]!);
+    // Equal priorities elect by the higher address: legal, but no operator means it.
+    if (other !== undefined)
+      issues.push({ path: ['ha', 'priorities'], message: `gives ${other} and ${d} the same priority ${priorities[d]}: set distinct priorities` });
+    byPrio.set(priorities[d]!, d);
+  }
+  if (raw.unicast) {
+    for (const d of directors) {
+      if (!isIPv4(ctx.hostVars.get(d)?.dip))
+        issues.push({ path: ['ha', 'unicast'], value: true, message: `needs every director's dip (the peers' addresses): ${d} has none` });
+    }
+  }
+  const nat = services.some((s) => s.forwarding === 'nat');
+  if (nat && raw.nat_gateway === undefined) {
+    issues.push({
+      path: ['ha'],
+      atKey: true,
+      message: "needs nat_gateway: a NAT service's real servers route through the director, so their gateway must follow the master (a floating address)",
+    });
+  }
+  if (!nat && raw.nat_gateway !== undefined) {
+    issues.push({ path: ['ha', 'nat_gateway'], value: raw.nat_gateway, message: 'is only for NAT services (no service has forwarding: nat)' });
+  }
+  return {
+    virtualRouterId: raw.virtual_router_id,
+    priorities,
+    advertInterval: raw.advert_interval,
+    preempt: raw.preempt,
+    unicast: raw.unicast,
+    ...(raw.interface !== undefined ? { interface: raw.interface } : {}),
+    ...(raw.nat_gateway !== undefined ? { natGateway: raw.nat_gateway } : {}),
+    floating: raw.floating,
+    sync: {
+      enabled: raw.sync.enabled,
+      ...(raw.sync.interface !== undefined ? { interface: raw.sync.interface } : {}),
+      id: raw.sync.id ?? raw.virtual_router_id,
+    },
+  };
+}
+
+/** Services seen so far: identity key / name -> index. */
+interface Seen {
+  keys: Map<string, number>;
+  names: Map<string, number>;
+}
+
+function checkService(svc: RawService, index: number, ctx: LvsContext, issues: RawIssue[], seen: Seen): VirtualServiceSpec {
+  const at: DataPath = ['services', index];
+  const fwmark = svc.protocol === 'fwmark';
+  let port = svc.port ?? (fwmark ? 0 : undefined);
+  if (fwmark) {
+    if (svc.fwmark === undefined) issues.push({ path: [...at, 'protocol'], value: svc.protocol, message: 'needs a fwmark: N (the firewall mark)' });
+    if (port !== 0) issues.push({ path: [...at, 'port'], value: port, message: 'must be 0 (or absent) for a fwmark service' });
+  } else {
+    if (svc.fwmark !== undefined) issues.push({ path: [...at, 'fwmark'], value: svc.fwmark, message: 'is only valid with protocol: fwmark' });
+    if (port === undefined) issues.push({ path: [...at, 'port'], message: 'is required' });
+    else if (port === 0) issues.push({ path: [...at, 'port'], value: 0, message: 'is not a port (port 0 is only for protocol: fwmark)' });
+  }
+  port ??= 0;
+
+  const prevName = seen.names.get(svc.name);
+  if (prevName !== undefined) issues.push({ path: [...at, 'name'], value: svc.name, message: `is already the name of services[${prevName}]` });
+  else seen.names.set(svc.name, index);
+
+  // ipvsadm identifies a virtual service by vip:port/protocol, or by its firewall mark.
+  const key = fwmark ? `fwmark ${svc.fwmark}` : `${svc.vip}:${port}/${svc.protocol}`;
+  const prev = seen.keys.get(key);
+  if (prev === undefined) seen.keys.set(key, index);
+  else {
+    issues.push(
+      fwmark
+        ? { path: [...at, 'fwmark'], value: svc.fwmark, message: `duplicates services[${prev}] (the same firewall mark)` }
+        : { path: [...at, 'vip'], value: svc.vip, message: `duplicates services[${prev}] (the same ${svc.vip}:${port}/${svc.protocol})` },
+    );
+  }
+
+  const realServers: RealServerSpec[] = [];
+  const seenRs = new Map<string, number>();
+  svc.real_servers.forEach((rs, j) => {
+    const rsAt: DataPath = [...at, 'real_servers', j];
+    const address = resolveAddress(rs, rsAt, ctx, issues);
+    const rsPort = rs.port ?? port;
+    if (rs.port !== undefined && !fwmark && rs.port === 0) {
+      issues.push({ path: [...rsAt, 'port'], value: 0, message: 'is not a port (an integer 1..65535)' });
+    }
+    if (svc.forwarding !== 'nat' && rsPort !== port) {
+      issues.push({
+        path: [...rsAt, 'port'],
+        value: rsPort,
+        message: `must equal the service port ${port}: ${svc.forwarding.toUpperCase()} cannot change the destination port (only nat can)`,
+      });
+    }
+    if (address === undefined) return;
+    const rsKey = `${address}:${rsPort}`;
+    const dup = seenRs.get(rsKey);
+    if (dup !== undefined) {
+      const field = rs.host !== undefined ? 'host' : 'address';
+      issues.push({ path: [...rsAt, field], value: rs[field], message: `duplicates real_servers[${dup}] (the same ${rsKey})` });
+    } else seenRs.set(rsKey, j);
+    realServers.push({ ...(rs.host !== undefined ? { host: rs.host } : {}), address, port: rsPort, weight: rs.weight });
+  });
+
+  const health: HealthCheckSpec = svc.health ? { ...svc.health } : { ...DEFAULT_HEALTH };
+  if (svc.health && health.timeout >= health.interval) {
+    issues.push({ path: [...at, 'health', 'timeout'], value: health.timeout, message: `must be less than the interval (${health.interval})` });
+  }
+  // Each monitor handles what its checks can name; anything else would leave the service unwatched.
+  if (health.monitor === 'mon' && fwmark) {
+    issues.push({ path: [...at, 'health', 'monitor'], value: 'mon', message: 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none' });
+  }
+  if (health.monitor === 'keepalived' && svc.protocol !== 'tcp') {
+    issues.push({
+      path: [...at, 'health', 'monitor'],
+      value: 'keepalived',
+      message: `checks tcp services only here (HTTP GET or TCP connect): a ${svc.protocol} service needs monitor ${fwmark ? 'none' : 'mon or none'}`,
+    });
+  }
+
+  return {
+    name: svc.name,
+    vip: svc.vip,
+    port,
+    protocol: svc.protocol,
+    ...(svc.fwmark !== undefined ? { fwmark: svc.fwmark } : {}),
+    scheduler: svc.scheduler,
+    forwarding: svc.forwarding,
+    ...(svc.persistence !== undefined ? { persistence: svc.persistence } : {}),
+    realServers,
+    health,
+  };
+}
+
+/** A real server's address: explicit, or its inventory host's `rip`. */
+function resolveAddress(rs: RawService['real_servers'][number], at: DataPath, ctx: LvsContext, issues: RawIssue[]): string | undefined {
+  if (rs.host === undefined) {
+    if (rs.address === undefined) issues.push({ path: at, message: 'needs host: (an inventory host) or address: (an IPv4 address)' });
+    return rs.address;
+  }
+  const vars = ctx.hostVars.get(rs.host);
+  if (!vars) {
+    issues.push({ path: [...at, 'host'], value: rs.host, message: 'is not a host of this inventory' });
+    return rs.address;
+  }
+  const rip = vars.rip;
+  if (rs.address !== undefined) {
+    if (isIPv4(rip) && rip !== rs.address) {
+      issues.push({ path: [...at, 'address'], value: rs.address, message: `differs from host ${rs.host}'s rip ${rip}` });
+    }
+    return rs.address;
+  }
+  if (rip === undefined) {
+    issues.push({ path: [...at, 'host'], value: rs.host, message: 'has no rip var (set rip: on the host, or give address: here)' });
+    return undefined;
+  }
+  // An invalid rip is reported where it is defined.
+  return isIPv4(rip) ? rip : undefined;
+}
