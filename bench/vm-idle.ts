@@ -7,7 +7,6 @@ import { readFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { VmHostDriverState } from '../src/lab/vm/driver.js';
 import { vmLabDown, vmLabUp } from '../src/lab/vm/lab.js';
 
 const arg = (name: string, dflt: number) => {
@@ -31,7 +30,7 @@ async function main(): Promise<void> {
   try {
     const lab = await vmLabUp({ name: 'idle', dir: join(dir, 'lab') });
     await sleep(settleS * 1000);
-    const pids = lab.state.hosts.map((h) => [h.name, (h.driver as unknown as VmHostDriverState).pid!] as const);
+    const pids = lab.state.hosts.map((h) => [h.name, h.driver.pid!] as const);
     const before = await Promise.all(pids.map(([, pid]) => cpuTicks(pid)));
     const t = Date.now();
     await sleep(windowS * 1000);

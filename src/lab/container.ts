@@ -9,7 +9,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import type { ExecResult } from '../core/types.js';
-import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabState, LabStatus } from './driver.js';
+import type { ContainerLabState, LabDriver, LabHostSpec, LabHostState, LabSpec, LabStatus } from './driver.js';
 import { LabError, LabNotFoundError } from './errors.js';
 import { writeUpperFiles } from './hostfs.js';
 import { ensureImage, type ImageSpec } from './image.js';
@@ -19,7 +19,7 @@ import { withLock } from './lock.js';
 import { killAndWait, listNetns, netnsPids, pidRunning, procState, rootLinks } from './netns.js';
 import { probeSsh, waitForBanner, waitForRefused } from './probe.js';
 import { run } from './run.js';
-import { readState, StateWriter } from './state.js';
+import { readDriverState, StateWriter } from './state.js';
 
 /** Subnets are 10.213.X.0/24; hosts get .11, .12, ... */
 const NET_PREFIX = '10.213';
@@ -64,7 +64,7 @@ export const names = (short: string) => ({
   uplink: `plab${short}`,
 });
 
-const details = (h: LabHostState) => h.driver as ContainerHostDetails;
+type ContainerHost = LabHostState<ContainerHostDetails>;
 
 export class ContainerDriver implements LabDriver {
   readonly name = 'container' as const;
@@ -79,7 +79,7 @@ export class ContainerDriver implements LabDriver {
     return withLock(`${resolve(dir)}.lock`, fn, 5 * 60_000);
   }
 
-  async up(spec: LabSpec): Promise<LabState> {
+  async up(spec: LabSpec): Promise<ContainerLabState> {
     validateSpec(spec);
     return this.locked(spec.dir, () => this.upLocked(spec));
   }
@@ -92,7 +92,7 @@ export class ContainerDriver implements LabDriver {
     return this.locked(dir, () => this.startHostLocked(dir, hostName));
   }
 
-  private async upLocked(spec: LabSpec): Promise<LabState> {
+  private async upLocked(spec: LabSpec): Promise<ContainerLabState> {
     const dir = resolve(spec.dir);
     const n = names(labShortId(dir));
     const t0 = Date.now();
@@ -100,7 +100,7 @@ export class ContainerDriver implements LabDriver {
     const mark = (k: string, since: number) => (timings[k] = Date.now() - since);
 
     let t = Date.now();
-    if ((await readState(dir)) !== null || (await listNetns()).some((ns) => ns.startsWith(n.prefix))) {
+    if ((await readDriverState(dir, 'container')) !== null || (await listNetns()).some((ns) => ns.startsWith(n.prefix))) {
       this.log(`lab ${spec.name} exists in ${dir}: taking it down first`);
       await this.downLocked(dir);
       mark('downExisting', t);
@@ -116,7 +116,7 @@ export class ContainerDriver implements LabDriver {
     const controllerKey = await generateKey(keyFile, `provision-lab-${spec.name}`);
     mark('controllerKey', t);
 
-    const state: LabState = {
+    const state: ContainerLabState = {
       version: 1,
       name: spec.name,
       driver: 'container',
@@ -147,16 +147,16 @@ export class ContainerDriver implements LabDriver {
       const limit = pLimit(this.opts.concurrency ?? 16);
       const hosts = await Promise.all(spec.hosts.map((h, i) => limit(() => this.prepareHost(state, n, x, i + 1, h, controllerKey))));
       state.hosts.push(...hosts);
-      state.resources.netns.push(...hosts.map((h) => details(h).netns));
+      state.resources.netns.push(...hosts.map((h) => h.driver.netns));
       await writer.save();
       mark('hostFiles', t);
 
       t = Date.now();
-      await run('ip', ['-batch', '-'], { input: hosts.map((h) => `netns add ${details(h).netns}\n`).join('') });
+      await run('ip', ['-batch', '-'], { input: hosts.map((h) => `netns add ${h.driver.netns}\n`).join('') });
       await run('ip', ['-n', n.labNetns, '-batch', '-'], {
         input: hosts
           .map((h) => {
-            const d = details(h);
+            const d = h.driver;
             return `link add ${d.bridgePort} type veth peer name eth0 netns ${d.netns}\nlink set ${d.bridgePort} master br0 up\n`;
           })
           .join(''),
@@ -167,7 +167,7 @@ export class ContainerDriver implements LabDriver {
       for (const h of hosts) this.spawnHost(state, h);
       await writer.save();
       await resolveInitPids(hosts);
-      state.resources.pids.push(...hosts.map((h) => details(h).initPid));
+      state.resources.pids.push(...hosts.map((h) => h.driver.initPid));
       await writer.save();
       mark('boot', t);
 
@@ -201,13 +201,13 @@ export class ContainerDriver implements LabDriver {
 
   /** Writes the host's overlay upper dir (keys, hostname, supervisor) and its init.sh. */
   private async prepareHost(
-    state: LabState,
+    state: ContainerLabState,
     n: ReturnType<typeof names>,
     x: number,
     index: number,
     spec: LabHostSpec,
     controllerKey: string,
-  ): Promise<LabHostState> {
+  ): Promise<ContainerHost> {
     const hostDir = join(state.dir, spec.name);
     const paths = { upper: join(hostDir, 'upper'), work: join(hostDir, 'work'), root: join(hostDir, 'root') };
     for (const p of Object.values(paths)) await mkdir(p, { recursive: true, mode: 0o755 });
@@ -250,8 +250,8 @@ export class ContainerDriver implements LabDriver {
   }
 
   /** Starts the host's namespaces and init.sh in its (existing) netns; records the launcher pid. */
-  private spawnHost(state: LabState, host: LabHostState): void {
-    const d = details(host);
+  private spawnHost(state: ContainerLabState, host: ContainerHost): void {
+    const d = host.driver;
     const logFd = openSync(host.log, 'a');
     let pid: number | undefined;
     try {
@@ -273,8 +273,8 @@ export class ContainerDriver implements LabDriver {
     state.resources.pids.push(pid);
   }
 
-  private async waitReady(state: LabState, host: LabHostState): Promise<void> {
-    const d = details(host);
+  private async waitReady(state: ContainerLabState, host: ContainerHost): Promise<void> {
+    const d = host.driver;
     let alive = true;
     const poll = setInterval(() => void pidRunning(d.initPid).then((a) => (alive = a)), 100);
     try {
@@ -292,7 +292,7 @@ export class ContainerDriver implements LabDriver {
   private async downLocked(dirIn: string): Promise<void> {
     const dir = resolve(dirIn);
     const n = names(labShortId(dir));
-    const state = await readState(dir);
+    const state = await readDriverState(dir, 'container');
     // Namespaces by recorded name and by prefix: covers a crash before state.json was written.
     const netns = new Set([...(state?.resources.netns ?? []), ...(await listNetns()).filter((ns) => ns.startsWith(n.prefix))]);
     const existing = new Set(await listNetns());
@@ -319,12 +319,12 @@ export class ContainerDriver implements LabDriver {
 
   async status(dirIn: string): Promise<LabStatus> {
     const dir = resolve(dirIn);
-    const state = await readState(dir);
+    const state = await readDriverState(dir, 'container');
     if (!state) return { name: '', driver: 'container', exists: false, hosts: [] };
     const netns = new Set(await listNetns());
     const hosts = await Promise.all(
       state.hosts.map(async (h) => {
-        const d = details(h);
+        const d = h.driver;
         const running = netns.has(d.netns) && d.initPid > 0 && (await pidRunning(d.initPid));
         const sshd = running && (await probeSsh(h.address, h.port, 1500)).kind === 'banner';
         return { name: h.name, address: h.address, running, sshd };
@@ -335,7 +335,7 @@ export class ContainerDriver implements LabDriver {
 
   async hostExec(dir: string, hostName: string, cmd: string): Promise<ExecResult> {
     const { host } = await this.runningHost(dir, hostName);
-    const d = details(host);
+    const d = host.driver;
     return run('nsenter', ['--target', String(d.initPid), '--mount', '--uts', '--pid', '--net', '--root', '--wd', '--', '/bin/sh', '-c', cmd], {
       allowFail: true,
       env: { ...CLEAN_ENV, HOME: '/root', USER: 'root', LOGNAME: 'root' },
@@ -344,16 +344,16 @@ export class ContainerDriver implements LabDriver {
 
   async stopHost(dir: string, hostName: string): Promise<void> {
     const { state, host } = await this.runningHost(dir, hostName);
-    process.kill(details(host).initPid, 'SIGUSR2');
+    process.kill(host.driver.initPid, 'SIGUSR2');
     await waitForRefused(host.address, host.port, 10_000, { lab: state.name, host: host.name });
   }
 
   private async startHostLocked(dirIn: string, hostName: string): Promise<void> {
     const dir = resolve(dirIn);
-    const state = await readState(dir);
+    const state = await readDriverState(dir, 'container');
     const host = state?.hosts.find((h) => h.name === hostName);
     if (!state || !host) throw new LabNotFoundError(`no host ${hostName} in lab at ${dir}`, { path: dir, host: hostName });
-    const d = details(host);
+    const d = host.driver;
     if (await pidRunning(d.initPid)) {
       process.kill(d.initPid, 'SIGUSR1');
     } else {
@@ -367,13 +367,13 @@ export class ContainerDriver implements LabDriver {
     await this.waitReady(state, host);
   }
 
-  private async runningHost(dirIn: string, hostName: string): Promise<{ state: LabState; host: LabHostState }> {
+  private async runningHost(dirIn: string, hostName: string): Promise<{ state: ContainerLabState; host: ContainerHost }> {
     const dir = resolve(dirIn);
-    const state = await readState(dir);
+    const state = await readDriverState(dir, 'container');
     if (!state) throw new LabNotFoundError(`no lab at ${dir}`, { path: dir });
     const host = state.hosts.find((h) => h.name === hostName);
     if (!host) throw new LabNotFoundError(`no host ${hostName} in lab ${state.name}`, { lab: state.name, host: hostName });
-    if (!(await pidRunning(details(host).initPid)))
+    if (!(await pidRunning(host.driver.initPid)))
       throw new LabError(`host ${hostName} of lab ${state.name} is not running`, { lab: state.name, host: hostName });
     return { state, host };
   }
@@ -410,13 +410,13 @@ async function freeSubnetOctet(dir: string): Promise<number> {
 }
 
 /** Finds each host's pid 1 (the forked child of its `unshare --fork` launcher), which init.sh writes to init.pid. */
-async function resolveInitPids(hosts: LabHostState[]): Promise<void> {
+async function resolveInitPids(hosts: ContainerHost[]): Promise<void> {
   const deadline = Date.now() + 15_000;
-  let pending = hosts.filter((h) => details(h).initPid === 0);
+  let pending = hosts.filter((h) => h.driver.initPid === 0);
   while (pending.length > 0) {
     await Promise.all(
       pending.map(async (h) => {
-        const d = details(h);
+        const d = h.driver;
         const pid = Number.parseInt(await readFile(join(h.dir, 'init.pid'), 'utf8').catch(() => ''), 10);
         // A stale file from an earlier boot names a pid that is not our launcher's child.
         if (pid > 0 && (await procState(pid))?.ppid === d.launcherPid) d.initPid = pid;
@@ -427,7 +427,7 @@ async function resolveInitPids(hosts: LabHostState[]): Promise<void> {
           });
       }),
     );
-    pending = pending.filter((h) => details(h).initPid === 0);
+    pending = pending.filter((h) => h.driver.initPid === 0);
     if (pending.length > 0) await new Promise((r) => setTimeout(r, 20));
   }
 }

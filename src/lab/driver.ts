@@ -1,6 +1,8 @@
 // The contract every lab driver fulfils. A lab is a set of SSH-reachable hosts
 // plus the state needed to tear them down again, even after a controller crash.
 import type { ExecResult } from '../core/types.js';
+import type { ContainerHostDetails } from './container.js';
+import type { VmHostDriverState } from './vm/driver.js';
 
 export type LabDriverName = 'container' | 'vm';
 
@@ -27,7 +29,8 @@ export interface LabResources {
   dirs: string[];
 }
 
-export interface LabHostState {
+/** A lab host; `driver` holds what its driver needs (typed per driver by LabState's union). */
+export interface LabHostState<D = ContainerHostDetails | VmHostDriverState> {
   name: string;
   groups: string[];
   vars?: Record<string, unknown>;
@@ -40,24 +43,35 @@ export interface LabHostState {
   dir: string;
   log: string;
   /** Driver-specific details (container: netns, pids; vm: qemu pid, ports). */
-  driver: Record<string, unknown>;
+  driver: D;
 }
 
-export interface LabState {
+interface LabStateBase {
   version: 1;
   name: string;
-  driver: LabDriverName;
   dir: string;
   createdAt: string;
   /** Subnet the hosts live on, e.g. "10.213.7.0/24". */
   subnet: string;
   image: { key: string; rootfs: string };
-  hosts: LabHostState[];
   resources: LabResources;
   /** Controller private key (public half is in every host's authorized_keys). */
   keyFile: string;
   timings: Record<string, number>;
 }
+
+export interface ContainerLabState extends LabStateBase {
+  driver: 'container';
+  hosts: LabHostState<ContainerHostDetails>[];
+}
+
+export interface VmLabState extends LabStateBase {
+  driver: 'vm';
+  hosts: LabHostState<VmHostDriverState>[];
+}
+
+/** state.json: keyed by driver, so each driver reads its own host details without casts. */
+export type LabState = ContainerLabState | VmLabState;
 
 export interface LabHostStatus {
   name: string;

@@ -1,10 +1,8 @@
 // Public face of the lab: named labs under a base dir, driven by a LabDriver.
-import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ExecResult } from '../core/types.js';
 import { ContainerDriver, type ContainerDriverOptions } from './container.js';
-import type { LabDriver, LabDriverName, LabHostSpec, LabState, LabStatus } from './driver.js';
-import { LabError, LabNotFoundError, LabUnsupportedError } from './errors.js';
+import type { LabDriver, LabDriverName, LabHostSpec, LabStatus } from './driver.js';
+import { LabError, LabUnsupportedError } from './errors.js';
 import { writeLabInventory } from './inventory.js';
 import { readState } from './state.js';
 import { vmDriver } from './vm/driver.js';
@@ -76,7 +74,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
 }
 
 /** Driver of an existing lab, from its state (a lab with no state is assumed to be a container lab). */
-async function driverFor(dir: string): Promise<LabDriver> {
+export async function driverFor(dir: string): Promise<LabDriver> {
   const state = await readState(dir);
   return makeDriver(state?.driver ?? 'container');
 }
@@ -90,37 +88,4 @@ export async function labStatus(name: string, baseDir?: string): Promise<LabStat
   const dir = labDir(name, baseDir);
   const status = await (await driverFor(dir)).status(dir);
   return { ...status, name };
-}
-
-export async function labState(name: string, baseDir?: string): Promise<LabState> {
-  const dir = labDir(name, baseDir);
-  const state = await readState(dir);
-  if (!state) throw new LabNotFoundError(`no lab ${name} in ${dir}`, { lab: name, path: dir });
-  return state;
-}
-
-/** Runs `cmd` (sh -c) as root inside a lab host without SSH. Never throws for a non-zero exit. */
-export async function labHostExec(name: string, host: string, cmd: string, baseDir?: string): Promise<ExecResult> {
-  const dir = labDir(name, baseDir);
-  return (await driverFor(dir)).hostExec(dir, host, cmd);
-}
-
-/** Stops sshd on one host (the host keeps running); resolves once its port refuses connections. */
-export async function labStopHost(name: string, host: string, baseDir?: string): Promise<void> {
-  const dir = labDir(name, baseDir);
-  await (await driverFor(dir)).stopHost(dir, host);
-}
-
-/** Starts sshd on one host again; resolves once it presents its banner. */
-export async function labStartHost(name: string, host: string, baseDir?: string): Promise<void> {
-  const dir = labDir(name, baseDir);
-  await (await driverFor(dir)).startHost(dir, host);
-}
-
-/** Names of the labs under `baseDir` (dirs holding a state.json). */
-export async function labList(baseDir = DEFAULT_BASE_DIR): Promise<string[]> {
-  const entries = await readdir(baseDir, { withFileTypes: true }).catch(() => []);
-  const out: string[] = [];
-  for (const e of entries) if (e.isDirectory() && (await readState(join(baseDir, e.name)).catch(() => null))) out.push(e.name);
-  return out.sort();
 }

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { labDown, labHostExec, labStartHost, labStopHost, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { labDown, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { labHostExec, labStartHost, labStopHost } from '../helpers/lab-control.js';
 import { provision } from '../helpers/cli.js';
 import type { RunReport } from '../../src/core/types.js';
 

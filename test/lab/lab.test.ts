@@ -6,19 +6,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import yaml from 'js-yaml';
-import {
-  labDown,
-  labHostExec,
-  labList,
-  labStartHost,
-  labState,
-  labStatus,
-  labStopHost,
-  labUp,
-  LabError,
-  type LabState,
-  type LabUpResult,
-} from '../../src/lab/index.js';
+import { labDown, labStatus, labUp, LabError, type LabState, type LabUpResult } from '../../src/lab/index.js';
+import { labHostExec, labList, labStartHost, labState, labStopHost } from '../helpers/lab-control.js';
 import { labShortId, names } from '../../src/lab/container.js';
 import { renderInventory, renderKnownHosts } from '../../src/lab/inventory.js';
 import { rm } from 'node:fs/promises';
@@ -271,6 +260,8 @@ test('down leaves no namespace, link, mount, process or directory behind', async
 });
 
 test('renderInventory puts ungrouped hosts under all.hosts and ports != 22 in brackets', () => {
+  assert.equal(state.driver, 'container');
+  if (state.driver !== 'container') return;
   const fake: LabState = {
     ...state,
     hosts: [{ ...state.hosts[0]!, name: 'solo', groups: [], port: 2222, address: '10.213.9.11', hostKey: 'ssh-ed25519 AAAAX' }],

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { labHostExec } from '../../src/lab/index.js';
+import { labHostExec } from '../helpers/lab-control.js';
 import type { RunReport } from '../../src/core/types.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/lab/ -> repo root

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { labDown, labHostExec, labStartHost, labState, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { labDown, labUp, type LabUpResult } from '../../src/lab/index.js';
+import { labHostExec, labStartHost, labState } from '../helpers/lab-control.js';
 import type { RunReport } from '../../src/core/types.js';
 import { provision } from '../helpers/cli.js';
 

@@ -5,12 +5,12 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import { join, resolve } from 'node:path';
 import type { ExecResult } from '../../core/types.js';
-import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabState, LabStatus } from '../driver.js';
+import type { LabDriver, LabHostSpec, LabHostState, LabSpec, LabStatus, VmLabState } from '../driver.js';
 import { LabCommandError, LabError, LabNotFoundError, LabTimeoutError } from '../errors.js';
 import { generateKey } from '../keys.js';
 import { pidAlive } from '../lock.js';
 import { probeSsh } from '../probe.js';
-import { readState, StateWriter } from '../state.js';
+import { readDriverState, readState, StateWriter } from '../state.js';
 import { agentExec } from './agent.js';
 import { cpioGz } from './cpio.js';
 import { hostDataEntries, hostsFile, networkBatch } from './hostdata.js';
@@ -40,26 +40,25 @@ export interface VmHostDriverState {
   routes: string[];
 }
 
-const vmState = (h: LabHostState) => h.driver as unknown as VmHostDriverState;
+type VmHost = LabHostState<VmHostDriverState>;
 export const knownHostsFile = (dir: string) => join(dir, 'known_hosts');
 export const sshControlDir = (dir: string) => join(dir, 'ssh');
 
 /** OpenSSH endpoint of a lab host, sharing one connection per host (see sshExec). */
-export function sshEndpoint(state: LabState, host: string, share = true): SshEndpoint {
+export function sshEndpoint(state: VmLabState, host: string, share = true): SshEndpoint {
   const h = findHost(state, host);
   return { port: h.port, keyFile: state.keyFile, knownHosts: knownHostsFile(state.dir), controlDir: share ? sshControlDir(state.dir) : undefined };
 }
 
-function findHost(state: LabState, host: string): LabHostState {
+function findHost(state: VmLabState, host: string): VmHost {
   const h = state.hosts.find((x) => x.name === host);
   if (!h) throw new LabNotFoundError(`lab ${state.name} has no host ${host}`, { lab: state.name, host });
   return h;
 }
 
-async function mustReadState(dir: string): Promise<LabState> {
-  const state = await readState(dir);
+async function mustReadState(dir: string): Promise<VmLabState> {
+  const state = await readDriverState(dir, 'vm');
   if (!state) throw new LabNotFoundError(`no lab in ${dir}`, { path: dir });
-  if (state.driver !== 'vm') throw new LabError(`lab in ${dir} is a ${state.driver} lab`, { path: dir, lab: state.name });
   return state;
 }
 
@@ -86,8 +85,8 @@ const networkOf = (cidr: string) => {
 const subnetsOf = (addresses: string[][]) => [...new Set(addresses.flat().map(networkOf))].join(',');
 
 /** Records a host's LAN plan and inventory vars in the lab state (boot, relayout, restore). */
-function setLanPlan(h: LabHostState, plan: { vars?: Record<string, unknown>; lanAddresses: string[]; routes: string[] }): void {
-  Object.assign(vmState(h), { lanAddresses: plan.lanAddresses, routes: plan.routes });
+function setLanPlan(h: VmHost, plan: { vars?: Record<string, unknown>; lanAddresses: string[]; routes: string[] }): void {
+  Object.assign(h.driver, { lanAddresses: plan.lanAddresses, routes: plan.routes });
   h.vars = plan.vars;
 }
 
@@ -96,7 +95,7 @@ async function tail(file: string, lines = 25): Promise<string> {
   return text.split('\n').slice(-lines).join('\n');
 }
 
-async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
+async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<VmLabState> {
   const log = opts.log ?? (() => {});
   const t0 = Date.now();
   const dir = resolve(spec.dir);
@@ -113,7 +112,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
   const plans = spec.hosts.map((h, i) => ({ spec: h, ...lanPlan(h, i) }));
   const peers = Object.fromEntries(plans.map((p) => [p.spec.name, p.addresses[0]!.split('/')[0]!]));
 
-  const state: LabState = {
+  const state: VmLabState = {
     version: 1,
     name: spec.name,
     driver: 'vm',
@@ -163,7 +162,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
           agentSocket: join(hostDir, 'agent.sock'),
           qmpSocket: join(hostDir, 'qmp.sock'),
         };
-        const host: LabHostState = {
+        const host: VmHost = {
           name: p.spec.name,
           groups: p.spec.groups,
           vars: p.spec.vars,
@@ -178,7 +177,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
             lanInterface: LAN_INTERFACE,
             lanAddresses: p.addresses,
             routes: p.routes,
-          } satisfies VmHostDriverState as unknown as Record<string, unknown>,
+          } satisfies VmHostDriverState,
         };
         state.hosts.push(host);
         return host;
@@ -197,7 +196,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
       prepared.map((h) =>
         waitForVmSshd(h.port, {
           timeoutMs: bootTimeoutMs,
-          alive: () => pidAlive(vmState(h).pid ?? 0),
+          alive: () => pidAlive(h.driver.pid ?? 0),
           context: { lab: spec.name, host: h.name },
           describe: async () => `serial log ${h.log}:\n${await tail(h.log)}`,
         }),
@@ -227,8 +226,8 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<LabState> {
 }
 
 /** Starts (or restarts) a host's qemu, retrying with a new port when the forwarded one was taken meanwhile. */
-async function launch(h: LabHostState, state: LabState, writer: StateWriter, keepPort = false, incoming?: string): Promise<void> {
-  const vm = vmState(h);
+async function launch(h: VmHost, state: VmLabState, writer: StateWriter, keepPort = false, incoming?: string): Promise<void> {
+  const vm = h.driver;
   for (let attempt = 1; ; attempt++) {
     if (!keepPort || vm.qemu.sshPort === 0) vm.qemu.sshPort = await freePort();
     try {
@@ -245,13 +244,13 @@ async function launch(h: LabHostState, state: LabState, writer: StateWriter, kee
   await writer.save();
 }
 
-async function writeKnownHosts(state: LabState): Promise<void> {
+async function writeKnownHosts(state: VmLabState): Promise<void> {
   const lines = state.hosts.map((h) => `[127.0.0.1]:${h.port} ${h.hostKey}`);
   await writeFile(knownHostsFile(state.dir), lines.join('\n') + '\n', { mode: 0o600 });
 }
 
 /** Logs in with OpenSSH and strict host key checking: the banner alone does not prove it is our VM. */
-async function verifyLogin(state: LabState, h: LabHostState): Promise<void> {
+async function verifyLogin(state: VmLabState, h: VmHost): Promise<void> {
   const ep = sshEndpoint(state, h.name, false);
   let last: ExecResult | undefined;
   for (let attempt = 1; attempt <= 5; attempt++) {
@@ -270,10 +269,10 @@ async function verifyLogin(state: LabState, h: LabHostState): Promise<void> {
 }
 
 /** Every qemu this lab may have started: recorded pids plus pidfiles (covers a crash before state was saved). */
-async function ourQemus(dir: string, state: LabState | null): Promise<{ pid: number; pidfile: string }[]> {
+async function ourQemus(dir: string, state: VmLabState | null): Promise<{ pid: number; pidfile: string }[]> {
   const found = new Map<number, string>();
   for (const h of state?.hosts ?? []) {
-    const vm = vmState(h);
+    const vm = h.driver;
     if (vm?.pid) found.set(vm.pid, vm.qemu.pidfile);
   }
   const hostsDir = join(dir, 'hosts');
@@ -285,13 +284,13 @@ async function ourQemus(dir: string, state: LabState | null): Promise<{ pid: num
   return [...found].map(([pid, pidfile]) => ({ pid, pidfile }));
 }
 
-async function stopAll(state: LabState): Promise<void> {
+async function stopAll(state: VmLabState): Promise<void> {
   await Promise.all((await ourQemus(state.dir, state)).map((q) => stopQemu(q.pid, q.pidfile)));
 }
 
 async function down(dirArg: string): Promise<void> {
   const dir = resolve(dirArg);
-  const state = await readState(dir).catch(() => null);
+  const state = await readDriverState(dir, 'vm').catch(() => null);
   if (state) await Promise.all(state.hosts.map((h) => sshCloseMaster(sshEndpoint(state, h.name))));
   await Promise.all((await ourQemus(dir, state)).map((q) => stopQemu(q.pid, q.pidfile)));
   await rm(dir, { recursive: true, force: true });
@@ -299,11 +298,11 @@ async function down(dirArg: string): Promise<void> {
 
 async function status(dirArg: string): Promise<LabStatus> {
   const dir = resolve(dirArg);
-  const state = await readState(dir);
+  const state = await readDriverState(dir, 'vm');
   if (!state) return { name: dirArg, driver: 'vm', exists: false, hosts: [] };
   const hosts = await Promise.all(
     state.hosts.map(async (h) => {
-      const vm = vmState(h);
+      const vm = h.driver;
       const running = vm.pid !== null && (await isOurQemu(vm.pid, vm.qemu.pidfile));
       const sshd = running && (await probeSsh('127.0.0.1', h.port, 3000)).kind === 'banner';
       return { name: h.name, address: `${h.address}:${h.port}`, running, sshd };
@@ -315,14 +314,14 @@ async function status(dirArg: string): Promise<LabStatus> {
 async function hostExec(dir: string, host: string, cmd: string, timeoutMs = 60_000): Promise<ExecResult> {
   const state = await mustReadState(resolve(dir));
   const h = findHost(state, host);
-  return agentExec(vmState(h).qemu.agentSocket, cmd, { timeoutMs, host });
+  return agentExec(h.driver.qemu.agentSocket, cmd, { timeoutMs, host });
 }
 
 async function stopHost(dir: string, host: string): Promise<void> {
   const state = await mustReadState(resolve(dir));
   const h = findHost(state, host);
   await sshCloseMaster(sshEndpoint(state, host));
-  const res = await agentExec(vmState(h).qemu.agentSocket, 'systemctl stop ssh.socket 2>/dev/null; systemctl stop ssh.service', { host });
+  const res = await agentExec(h.driver.qemu.agentSocket, 'systemctl stop ssh.socket 2>/dev/null; systemctl stop ssh.service', { host });
   if (res.code !== 0) throw new LabCommandError(`cannot stop sshd on ${host}: ${res.stderr.trim()}`, { lab: state.name, host, stderr: res.stderr });
   // Through slirp a closed guest port looks like "accepted, then closed", never "refused".
   const deadline = Date.now() + 15_000;
@@ -335,7 +334,7 @@ async function stopHost(dir: string, host: string): Promise<void> {
 async function startHost(dir: string, host: string): Promise<void> {
   const state = await mustReadState(resolve(dir));
   const h = findHost(state, host);
-  const vm = vmState(h);
+  const vm = h.driver;
   if (vm.pid !== null && (await isOurQemu(vm.pid, vm.qemu.pidfile))) {
     const res = await agentExec(vm.qemu.agentSocket, 'systemctl start ssh.service', { host });
     if (res.code !== 0) throw new LabCommandError(`cannot start sshd on ${host}: ${res.stderr.trim()}`, { lab: state.name, host, stderr: res.stderr });
@@ -354,7 +353,7 @@ async function startHost(dir: string, host: string): Promise<void> {
 }
 
 const TAG = /^[a-z0-9][a-z0-9-]{0,31}$/;
-function snapshotFile(h: LabHostState, tag: string): string {
+function snapshotFile(h: VmHost, tag: string): string {
   if (!TAG.test(tag)) throw new LabError(`snapshot name must match ${TAG}: ${JSON.stringify(tag)}`, { host: h.name });
   return join(h.dir, `snapshot-${tag}.vmstate`);
 }
@@ -371,8 +370,8 @@ const savedLayoutFile = (dir: string, tag: string) => join(dir, `snapshot-${tag}
 /** Saves every VM of the lab under `tag` (they pause for it, then run on). Returns bytes saved per host. */
 async function saveSnapshot(dir: string, tag: string): Promise<Record<string, number>> {
   const state = await mustReadState(resolve(dir));
-  const bytes = await saveVms(state.hosts.map((h) => ({ host: h.name, qmpSocket: vmState(h).qemu.qmpSocket, file: snapshotFile(h, tag) })));
-  const layout: SavedLayout[] = state.hosts.map((h) => ({ name: h.name, vars: h.vars, lanAddresses: vmState(h).lanAddresses, routes: vmState(h).routes }));
+  const bytes = await saveVms(state.hosts.map((h) => ({ host: h.name, qmpSocket: h.driver.qemu.qmpSocket, file: snapshotFile(h, tag) })));
+  const layout: SavedLayout[] = state.hosts.map((h) => ({ name: h.name, vars: h.vars, lanAddresses: h.driver.lanAddresses, routes: h.driver.routes }));
   writeFileAtomic(savedLayoutFile(state.dir, tag), JSON.stringify(layout, null, 2));
   await Promise.all(state.hosts.map((h) => syncClock(state, h)));
   return bytes;
@@ -383,7 +382,7 @@ async function saveSnapshot(dir: string, tag: string): Promise<Record<string, nu
  * and a restored VM resumes at the moment it was saved. The offset is measured over the
  * shared connection (one round trip, midpoint) and added to the guest's own clock.
  */
-async function syncClock(state: LabState, h: LabHostState): Promise<void> {
+async function syncClock(state: VmLabState, h: VmHost): Promise<void> {
   const ep = sshEndpoint(state, h.name);
   const run = async (script: Script) => {
     const r = await sshExec(ep, script, { timeoutMs: 60_000 });
@@ -410,7 +409,7 @@ async function syncClock(state: LabState, h: LabHostState): Promise<void> {
  * same forwarded port when still free. Each login is verified again (host key and name)
  * and the guests' clocks are set to the controller's (they resume at the saved moment).
  */
-async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
+async function restoreSnapshot(dir: string, tag: string): Promise<VmLabState> {
   const state = await mustReadState(resolve(dir));
   const files = state.hosts.map((h) => snapshotFile(h, tag));
   const missing = (
@@ -431,14 +430,14 @@ async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
     if (!saved) throw new LabNotFoundError(`snapshot ${tag} has no layout for ${h.name}`, { lab: state.name, host: h.name });
     setLanPlan(h, saved);
   }
-  state.subnet = subnetsOf(state.hosts.map((h) => vmState(h).lanAddresses));
+  state.subnet = subnetsOf(state.hosts.map((h) => h.driver.lanAddresses));
   const writer = new StateWriter(state);
   const ports = state.hosts.map((h) => h.port);
   await Promise.all(state.hosts.map((h) => sshCloseMaster(sshEndpoint(state, h.name))));
   await stopAll(state);
   await Promise.all(state.hosts.map((h, i) => launch(h, state, writer, true, incomingFrom(files[i]!))));
   if (state.hosts.some((h, i) => h.port !== ports[i])) await writeKnownHosts(state);
-  await Promise.all(state.hosts.map((h) => resumeLoaded(h.name, vmState(h).qemu.qmpSocket)));
+  await Promise.all(state.hosts.map((h) => resumeLoaded(h.name, h.driver.qemu.qmpSocket)));
   await Promise.all(state.hosts.map((h) => syncClock(state, h)));
   return state;
 }
@@ -448,7 +447,7 @@ async function restoreSnapshot(dir: string, tag: string): Promise<LabState> {
  * returns as it was right after a converge); the other VMs run on untouched. Its LAN plan is the
  * current one (the saved one must match it: a single VM cannot be re-addressed by a restore).
  */
-async function restoreHost(dir: string, host: string, tag: string): Promise<LabState> {
+async function restoreHost(dir: string, host: string, tag: string): Promise<VmLabState> {
   const state = await mustReadState(resolve(dir));
   const h = state.hosts.find((x) => x.name === host);
   if (!h) throw new LabNotFoundError(`lab ${state.name} has no host ${host}`, { lab: state.name, host });
@@ -458,17 +457,17 @@ async function restoreHost(dir: string, host: string, tag: string): Promise<LabS
   });
   const layout = JSON.parse(await readFile(savedLayoutFile(state.dir, tag), 'utf8')) as SavedLayout[];
   const saved = layout.find((x) => x.name === host);
-  if (!saved || JSON.stringify([saved.lanAddresses, saved.routes]) !== JSON.stringify([vmState(h).lanAddresses, vmState(h).routes])) {
+  if (!saved || JSON.stringify([saved.lanAddresses, saved.routes]) !== JSON.stringify([h.driver.lanAddresses, h.driver.routes])) {
     throw new LabError(`snapshot ${tag} of ${host} has another LAN plan than the running lab: restore the whole lab instead`, { lab: state.name, host });
   }
   const writer = new StateWriter(state);
   const port = h.port;
   await sshCloseMaster(sshEndpoint(state, h.name)).catch(() => {});
-  const pid = vmState(h).pid;
-  if (pid && (await isOurQemu(pid, vmState(h).qemu.pidfile))) await stopQemu(pid, vmState(h).qemu.pidfile);
+  const pid = h.driver.pid;
+  if (pid && (await isOurQemu(pid, h.driver.qemu.pidfile))) await stopQemu(pid, h.driver.qemu.pidfile);
   await launch(h, state, writer, true, incomingFrom(file));
   if (h.port !== port) await writeKnownHosts(state);
-  await resumeLoaded(h.name, vmState(h).qemu.qmpSocket);
+  await resumeLoaded(h.name, h.driver.qemu.qmpSocket);
   await syncClock(state, h);
   return state;
 }
@@ -479,15 +478,15 @@ async function restoreHost(dir: string, host: string, tag: string): Promise<LabS
  * keep their addresses; on the others every LAN address goes (a VIP too) before the
  * plan's are added. Every host gets the new /etc/hosts.
  */
-async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
+async function relayout(dir: string, hosts: LabHostSpec[]): Promise<VmLabState> {
   const state = await mustReadState(resolve(dir));
   const plans = new Map(hosts.map((h, i) => [h.name, { spec: h, ...lanPlan(h, i) }]));
-  const peers = Object.fromEntries(state.hosts.map((h) => [h.name, (plans.get(h.name)?.addresses[0] ?? vmState(h).lanAddresses[0]!).split('/')[0]!]));
+  const peers = Object.fromEntries(state.hosts.map((h) => [h.name, (plans.get(h.name)?.addresses[0] ?? h.driver.lanAddresses[0]!).split('/')[0]!]));
   await Promise.all(
     state.hosts.map(async (h) => {
       const plan = plans.get(h.name);
       if (!plan) throw new LabNotFoundError(`the new layout has no host ${h.name}`, { lab: state.name, host: h.name });
-      const vm = vmState(h);
+      const vm = h.driver;
       const changed = JSON.stringify([plan.addresses, plan.routes]) !== JSON.stringify([vm.lanAddresses, vm.routes]);
       const batch = networkBatch({ lanInterface: vm.lanInterface, lanAddresses: plan.addresses, routes: plan.routes });
       const put = (path: string, text: string) =>
@@ -505,16 +504,16 @@ async function relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState> {
       setLanPlan(h, { vars: plan.spec.vars, lanAddresses: plan.addresses, routes: plan.routes });
     }),
   );
-  state.subnet = subnetsOf(state.hosts.map((h) => vmState(h).lanAddresses));
+  state.subnet = subnetsOf(state.hosts.map((h) => h.driver.lanAddresses));
   await new StateWriter(state).save();
   return state;
 }
 
 export const vmDriver: LabDriver & {
-  up(spec: LabSpec, opts?: VmUpOptions): Promise<LabState>;
+  up(spec: LabSpec, opts?: VmUpOptions): Promise<VmLabState>;
   hostExec(dir: string, host: string, cmd: string, timeoutMs?: number): Promise<ExecResult>;
   saveSnapshot(dir: string, tag: string): Promise<Record<string, number>>;
-  restoreSnapshot(dir: string, tag: string): Promise<LabState>;
-  restoreHost(dir: string, host: string, tag: string): Promise<LabState>;
-  relayout(dir: string, hosts: LabHostSpec[]): Promise<LabState>;
+  restoreSnapshot(dir: string, tag: string): Promise<VmLabState>;
+  restoreHost(dir: string, host: string, tag: string): Promise<VmLabState>;
+  relayout(dir: string, hosts: LabHostSpec[]): Promise<VmLabState>;
 } = { name: 'vm', up, down, status, hostExec, stopHost, startHost, saveSnapshot, restoreSnapshot, restoreHost, relayout };

@@ -4,11 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import { join, resolve } from 'node:path';
 import type { Forwarding } from '../../lvs/types.js';
-import type { LabState } from '../driver.js';
+import type { VmLabState } from '../driver.js';
 import { defaultLabBaseDir } from '../base-dir.js';
 import { LabError, LabNotFoundError } from '../errors.js';
-import { readState } from '../state.js';
-import { vmDriver, type VmHostDriverState } from './driver.js';
+import { readDriverState } from '../state.js';
+import { vmDriver } from './driver.js';
 import { inventoryYaml, lvsLabHosts, lvsSection, VIP } from './layout.js';
 import type { Accel } from './qemu.js';
 
@@ -35,7 +35,7 @@ export interface VmLab {
   ha: boolean;
   hosts: { name: string; sshPort: number; lanAddress: string }[];
   timings: Record<string, number>;
-  state: LabState;
+  state: VmLabState;
 }
 
 /** The same place as the container lab's labDir(name): one default for every lab. */
@@ -57,7 +57,7 @@ const layoutFile = (dir: string) => join(dir, 'layout.json');
 const snapshotLayoutFile = (dir: string, tag: string) => join(dir, `snapshot-${tag}.layout.json`);
 
 /** Writes the lab's inventory.yaml (and layout.json) for `forwarding` and describes the lab. */
-async function labFor(state: LabState, layout: LabLayout, write = true): Promise<VmLab> {
+async function labFor(state: VmLabState, layout: LabLayout, write = true): Promise<VmLab> {
   const { forwarding } = layout;
   const ha = layout.ha ?? false;
   const inventory = join(state.dir, 'inventory.yaml');
@@ -83,7 +83,7 @@ async function labFor(state: LabState, layout: LabLayout, write = true): Promise
     hosts: state.hosts.map((h) => ({
       name: h.name,
       sshPort: h.port,
-      lanAddress: (h.driver as unknown as VmHostDriverState).lanAddresses[0]!.split('/')[0]!,
+      lanAddress: h.driver.lanAddresses[0]!.split('/')[0]!,
     })),
     timings: state.timings,
     state,
@@ -107,9 +107,8 @@ async function readLayout(file: string): Promise<LabLayout> {
 
 /** The running VM lab in `dir`, as vmLabUp (or the last restore) left it. */
 export async function vmLabOpen(dir: string): Promise<VmLab> {
-  const state = await readState(resolve(dir));
+  const state = await readDriverState(resolve(dir), 'vm');
   if (!state) throw new LabNotFoundError(`no lab in ${dir}`, { path: dir });
-  if (state.driver !== 'vm') throw new LabError(`lab in ${state.dir} is a ${state.driver} lab, not a vm lab`, { path: state.dir, lab: state.name });
   return labFor(state, await readLayout(layoutFile(state.dir)), false);
 }
 
