@@ -74,17 +74,7 @@ export async function openConnection(target: SshTarget, opts: ConnectOptions): P
 
   const attempt = async (): Promise<{ client: Client; jump?: Client }> => {
     if (!ep.proxyJump) {
-      const client = await dial({
-        host: target.name,
-        endpoint,
-        address: ep.address,
-        port: ep.port,
-        username: ep.user,
-        auth,
-        ...common,
-        policy: { host: target.name, endpoint, keyHost: ep.address, keyPort: ep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
-      });
-      return { client };
+      return { client: await dialEndpoint(target.name, ep, auth, knownHostsFile, opts, common) };
     }
     return dialViaJump(target, ep, auth, knownHostsFile, opts, env, common);
   };
@@ -105,6 +95,32 @@ export async function openConnection(target: SshTarget, opts: ConnectOptions): P
   }
 }
 
+type DialTimers = { readyTimeoutMs: number; keepaliveIntervalMs: number };
+
+/** SSH to one resolved endpoint; its host key is checked in known_hosts under that address and port. */
+function dialEndpoint(
+  host: string,
+  ep: ResolvedEndpoint,
+  auth: AuthPlan,
+  knownHostsFile: string,
+  opts: ConnectOptions,
+  common: DialTimers,
+  sock?: ClientChannel,
+): Promise<Client> {
+  const endpoint = `${ep.address}:${ep.port}`;
+  return dial({
+    host,
+    endpoint,
+    address: ep.address,
+    port: ep.port,
+    username: ep.user,
+    auth,
+    ...common,
+    ...(sock ? { sock } : {}),
+    policy: { host, endpoint, keyHost: ep.address, keyPort: ep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
+  });
+}
+
 /** Single-hop ProxyJump: log in to the jump host, open a direct-tcpip tunnel, run SSH through it. */
 async function dialViaJump(
   target: SshTarget,
@@ -113,7 +129,7 @@ async function dialViaJump(
   knownHostsFile: string,
   opts: ConnectOptions,
   env: NodeJS.ProcessEnv,
-  common: { readyTimeoutMs: number; keepaliveIntervalMs: number },
+  common: DialTimers,
 ): Promise<{ client: Client; jump: Client }> {
   const endpoint = `${ep.address}:${ep.port}`;
   const spec = parseJumpSpec(ep.proxyJump!);
@@ -134,33 +150,14 @@ async function dialViaJump(
     env,
     ...(opts.keyPassphraseEnv ? { keyPassphraseEnv: opts.keyPassphraseEnv } : {}),
   });
-  const jump = await dial({
-    host: jhost,
-    endpoint: jendpoint,
-    address: jep.address,
-    port: jep.port,
-    username: jep.user,
-    auth: jauth,
-    ...common,
-    policy: { host: jhost, endpoint: jendpoint, keyHost: jep.address, keyPort: jep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
-  });
+  const jump = await dialEndpoint(jhost, jep, jauth, knownHostsFile, opts, common);
   try {
     const sock = await new Promise<ClientChannel>((resolve, reject) =>
       jump.forwardOut('127.0.0.1', 0, ep.address, ep.port, (err, stream) => (err ? reject(err) : resolve(stream))),
     ).catch((e: Error) => {
       throw new TransportError('unreachable', target.name, endpoint, `jump host ${spec.host} cannot reach ${endpoint}: ${e.message}`, { cause: e });
     });
-    const client = await dial({
-      host: target.name,
-      endpoint,
-      address: ep.address,
-      port: ep.port,
-      username: ep.user,
-      auth,
-      ...common,
-      sock,
-      policy: { host: target.name, endpoint, keyHost: ep.address, keyPort: ep.port, knownHostsFile, acceptNew: opts.acceptNewHostKeys },
-    });
+    const client = await dialEndpoint(target.name, ep, auth, knownHostsFile, opts, common, sock);
     return { client, jump };
   } catch (e) {
     jump.end();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadInventory, InventoryError } from '../../src/inventory/load.js';
 import { selectHosts } from '../../src/inventory/select.js';
 import { parseWithPositions } from '../../src/inventory/positions.js';
-import type { LvsSpec } from '../../src/lvs/types.js';
+import { SEED_LVS } from './helpers/seed-lvs.js';
 
 // Compiled to dist/test/unit/: the sources live three levels up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -66,24 +66,8 @@ test('the seed inventory maps exactly to the seed topology', () => {
       ['real_servers', ['rs1', 'rs2']],
     ],
   );
-  const expected: LvsSpec = {
-    services: [
-      {
-        name: 'web',
-        vip: '192.168.0.218',
-        port: 80,
-        protocol: 'tcp',
-        scheduler: 'rr',
-        forwarding: 'tun',
-        realServers: [
-          { host: 'rs1', address: '192.168.0.216', port: 80, weight: 1 },
-          { host: 'rs2', address: '192.168.0.217', port: 80, weight: 1 },
-        ],
-        health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
-      },
-    ],
-  };
-  assert.deepEqual(inv.lvs, expected);
+
+  assert.deepEqual(inv.lvs, SEED_LVS);
 
   const director = inv.hosts.get('director')!;
   assert.deepEqual(director.groups, ['directors', 'all']);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpvsSave, diffIpvs, renderIpvsSave, canonicalIpvs, desiredTable, IpvsParseError } from '../../src/lvs/ipvs-table.js';
 import type { LvsSpec } from '../../src/lvs/types.js';
+import { SEED_LVS } from './helpers/seed-lvs.js';
 
 // Shaped exactly like ipvsadm 1.31's save printf (see lvs-spec.md section 2).
 const SAVE_131 = `-A -t 192.168.0.218:80 -s rr
@@ -86,23 +87,7 @@ test('garbage is a typed error naming the line', () => {
   assert.throws(() => parseIpvsSave('-a -t 1.2.3.4:80 -r 1.1.1.1:80 -g -w 1'), /before its service/);
 });
 
-const seedLvs: LvsSpec = {
-  services: [
-    {
-      name: 'web',
-      vip: '192.168.0.218',
-      port: 80,
-      protocol: 'tcp',
-      scheduler: 'rr',
-      forwarding: 'tun',
-      realServers: [
-        { host: 'rs1', address: '192.168.0.216', port: 80, weight: 1 },
-        { host: 'rs2', address: '192.168.0.217', port: 80, weight: 1 },
-      ],
-      health: { monitor: 'mon', kind: 'http', url: '/', interval: 10, timeout: 5 },
-    },
-  ],
-};
+const seedLvs = SEED_LVS;
 
 test('the seed inventory renders the seed rules with -i (tun), the -g inconsistency resolved', () => {
   assert.equal(

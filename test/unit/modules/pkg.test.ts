@@ -2,7 +2,9 @@ import type { Script } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadLocalPackage, pkg, pkgProbe, planPkg, versionMatches } from '../../../src/modules/pkg.js';
 import { parseRpmHeader } from '../../../src/modules/package-meta.js';
@@ -81,39 +83,10 @@ describe('pkg plan (pure)', () => {
   });
 });
 
-/** A minimal rpm: 96-byte lead, an empty signature header (padded to 8), a main header with NAME/VERSION/RELEASE. */
-function fakeRpm(name: string, version: string, release: string): Buffer {
-  const header = (tags: Array<[number, string]>): Buffer => {
-    const data = Buffer.concat(tags.map(([, s]) => Buffer.from(s + '\0')));
-    const head = Buffer.alloc(16 + tags.length * 16);
-    head.writeUInt32BE(0x8eade801, 0);
-    head.writeUInt32BE(tags.length, 8);
-    head.writeUInt32BE(data.length, 12);
-    let off = 0;
-    tags.forEach(([tag, s], i) => {
-      head.writeUInt32BE(tag, 16 + i * 16);
-      head.writeUInt32BE(6, 20 + i * 16);
-      head.writeUInt32BE(off, 24 + i * 16);
-      head.writeUInt32BE(1, 28 + i * 16);
-      off += s.length + 1;
-    });
-    return Buffer.concat([head, data]);
-  };
-  const lead = Buffer.alloc(96);
-  lead.writeUInt32BE(0xedabeedb, 0);
-  const sig = header([[1000, 'sig-ignored-x']]); // 16+16+14 = 46 bytes -> 2 bytes of padding
-  const pad = Buffer.alloc((8 - (sig.length % 8)) % 8);
-  return Buffer.concat([
-    lead,
-    sig,
-    pad,
-    header([
-      [1000, name],
-      [1001, version],
-      [1002, release],
-    ]),
-  ]);
-}
+// The seed's stand-in rpms (inventory/artifacts, built by make-standins.mjs): minimal rpm files
+// with a real lead and headers, so the reader is tested on the files the seed ships.
+const STANDIN_RPM = fileURLToPath(new URL('../../../../inventory/artifacts/perl-Time-HiRes-1.55-3.i386.STANDIN.rpm', import.meta.url));
+const standinRpm = () => readFileSync(STANDIN_RPM);
 
 describe('local packages', () => {
   let dir: string;
@@ -122,21 +95,21 @@ describe('local packages', () => {
   after(() => cleanup());
 
   it('reads name and VERSION-RELEASE from an rpm header without rpm', () => {
-    assert.deepEqual(parseRpmHeader(fakeRpm('ipvsadm', '1.24', '13.el5')), { name: 'ipvsadm', version: '1.24-13.el5' });
+    assert.deepEqual(parseRpmHeader(standinRpm()), { name: 'perl-Time-HiRes', version: '1.55-3' });
     assert.throws(() => parseRpmHeader(Buffer.alloc(200)), /not an rpm/);
   });
 
   it('pushed .rpm: skipped when installed, upload + rpm -Uvh otherwise, name checked', async () => {
-    const file = join(dir, 'ipvsadm.rpm');
-    await writeFile(file, fakeRpm('ipvsadm', '1.24', '13.el5'));
-    const local = await loadLocalPackage('ipvsadm', 'rpm', file);
-    assert.deepEqual(planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'rpm', installed: ['1.24-13.el5'] }, 'up2date', local), []);
-    const [c] = planPkg({ name: 'ipvsadm', state: 'present' }, { db: 'rpm', installed: [] }, 'up2date', local);
+    const file = join(dir, 'hires.rpm');
+    await writeFile(file, standinRpm());
+    const local = await loadLocalPackage('perl-Time-HiRes', 'rpm', file);
+    assert.deepEqual(planPkg({ name: 'perl-Time-HiRes', state: 'present' }, { db: 'rpm', installed: ['1.55-3'] }, 'up2date', local), []);
+    const [c] = planPkg({ name: 'perl-Time-HiRes', state: 'present' }, { db: 'rpm', installed: [] }, 'up2date', local);
     assert.equal(c!.apply[0]!.kind, 'upload');
     assert.match((c!.apply[0] as { remotePath: string }).remotePath, /^\/tmp\/provision-[0-9a-f]{16}\.rpm$/);
     assert.match(scriptOf(c!.apply[1]), /rpm -Uvh --oldpackage \/tmp\/provision-.*; rc=\$\?\nrm -f /);
-    assert.match(scriptOf(c!.undo![0]), /rpm -e ipvsadm$/);
-    await assert.rejects(loadLocalPackage('other', 'rpm', file), /contains package ipvsadm, not other/);
+    assert.match(scriptOf(c!.undo![0]), /rpm -e perl-Time-HiRes$/);
+    await assert.rejects(loadLocalPackage('other', 'rpm', file), /contains package perl-Time-HiRes, not other/);
   });
 
   it('pushed .deb read with dpkg-deb; plan through the task picks the file for the host db', async () => {
