@@ -1,8 +1,10 @@
 // `lab up/down/status`: the built-in lab of real SSH hosts (containers or qemu VMs).
 import { type Command, Option } from 'commander';
-import { labDir, labDown, labStatus, labUp } from '../lab/index.js';
-import { vmLabRestore, vmLabSave, vmLabUp } from '../lab/vm/lab.js';
 import { err, intArg } from './common.js';
+
+// The lab's code (namespaces, qemu) is imported only when a lab command runs: the CLI starts fast.
+const containerLab = () => import('../lab/index.js');
+const vmLab = () => import('../lab/vm/lab.js');
 
 /** Every lab command takes --lab-dir: labs live in the user's state dir unless told (see lab/base-dir.ts). */
 const LAB_DIR_HELP = 'where labs live (default: $PROVISION_LAB_DIR, else $XDG_STATE_HOME/provision/labs or ~/.local/state/provision/labs)';
@@ -29,7 +31,9 @@ export function registerLabCommands(program: Command): void {
         directors: number;
         labDir?: string;
       }) => {
+        const { labDir, labUp } = await containerLab();
         if (f.driver === 'vm') {
+          const { vmLabUp } = await vmLab();
           const r = await vmLabUp({
             name: f.name,
             dir: labDir(f.name, f.labDir),
@@ -58,6 +62,7 @@ export function registerLabCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
     .action(async (tag: string, f: { name: string; labDir?: string }) => {
+      const [{ labDir }, { vmLabSave }] = await Promise.all([containerLab(), vmLab()]);
       const bytes = await vmLabSave(labDir(f.name, f.labDir), tag);
       const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
       process.stdout.write(
@@ -73,6 +78,7 @@ export function registerLabCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
     .action(async (tag: string, f: { name: string; labDir?: string }) => {
+      const [{ labDir }, { vmLabRestore }] = await Promise.all([containerLab(), vmLab()]);
       const r = await vmLabRestore(labDir(f.name, f.labDir), tag);
       process.stdout.write(`lab ${f.name}: restored ${tag}; inventory: ${r.inventory} (forwarding ${r.forwarding})\n`);
     });
@@ -82,6 +88,7 @@ export function registerLabCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
     .action(async (f: { name: string; labDir?: string }) => {
+      const { labDown } = await containerLab();
       await labDown(f.name, f.labDir);
       process.stdout.write(`lab ${f.name}: down\n`);
     });
@@ -91,6 +98,7 @@ export function registerLabCommands(program: Command): void {
     .option('--name <name>', 'lab name', 'default')
     .option('--lab-dir <dir>', LAB_DIR_HELP)
     .action(async (f: { name: string; labDir?: string }) => {
+      const { labStatus } = await containerLab();
       process.stdout.write(`${JSON.stringify(await labStatus(f.name, f.labDir), null, 2)}\n`);
     });
 }

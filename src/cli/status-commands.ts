@@ -1,9 +1,6 @@
 // `provision status`: the cluster on one screen (one round trip per director), or --json.
-import { Command } from 'commander';
-import { loadInventory } from '../inventory/load.js';
-import { openConnection } from '../ssh/index.js';
-import { EXIT, UsageError } from '../core/errors.js';
-import { clusterStatus, parseDirector, renderStatus, statusScript, type DirectorState } from '../lvs/status.js';
+// Its work is in status-actions.ts, imported only when it runs (the CLI starts fast).
+import type { Command } from 'commander';
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -14,39 +11,5 @@ export function registerStatusCommand(program: Command): void {
     .argument('<inventory>', 'inventory YAML file')
     .option('--json', 'print the status as JSON')
     .option('--accept-new-host-keys', 'trust and record unknown host keys')
-    .action(async (inv: string, f: { json?: boolean; acceptNewHostKeys?: boolean }) => {
-      const inventory = loadInventory(inv);
-      const lvs = inventory.lvs;
-      if (!lvs || lvs.services.length === 0) throw new UsageError('the inventory has no lvs.services');
-      const directors = (inventory.groups.get('directors') ?? []).map((n) => inventory.hosts.get(n)!);
-      if (directors.length === 0) throw new UsageError('the inventory has no group directors');
-      const script = statusScript();
-      const states = await Promise.all(
-        directors.map(async (h): Promise<DirectorState> => {
-          try {
-            const conn = await openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys });
-            try {
-              const r = await conn.exec(script, { become: true });
-              return parseDirector(h.name, r.stdout, lvs);
-            } finally {
-              await conn.close();
-            }
-          } catch (e) {
-            return {
-              director: h.name,
-              error: (e as Error).message,
-              addresses: [],
-              table: [],
-              list: new Map(),
-              stats: new Map(),
-              rate: new Map(),
-              health: new Map(),
-            };
-          }
-        }),
-      );
-      const st = clusterStatus(lvs, states);
-      process.stdout.write(`${f.json ? JSON.stringify(st, null, 2) : renderStatus(st)}\n`);
-      process.exitCode = st.ok ? EXIT.ok : EXIT.failed;
-    });
+    .action(async (inv: string, f: { json?: boolean; acceptNewHostKeys?: boolean }) => (await import('./status-actions.js')).statusAction(inv, f));
 }
