@@ -10,6 +10,8 @@ import { executeRollback, findRun, handlersToRun, planRollback } from '../core/r
 import { loadPlaybook } from './playbook-loader.js';
 import { err } from './common.js';
 import { withRunLock } from './run-lock-cli.js';
+import { lockingConnect } from '../core/run-lock.js';
+import type { HostEntry } from '../inventory/types.js';
 import { restoreInventoryEdit } from './drain-commands.js';
 
 export async function rollbackAction(
@@ -45,7 +47,8 @@ export async function rollbackAction(
     err(`warning: handlers will not run: ${e.message}`);
     return undefined;
   });
-  const r = await withRunLock(stateDir, `rollback ${plan.run.id}`, () =>
+  // The state dir's lock for the command, and each host's lock from its connection on (as `up`).
+  const r = await withRunLock(stateDir, `rollback ${plan.run.id}`, (owner) =>
     executeRollback({
       plan,
       stateDir,
@@ -54,7 +57,7 @@ export async function rollbackAction(
       forks: f.forks,
       log: err,
       handlerWork: pb ? (h) => hostWork(inventory, pb.playbook, h, pb.projectDir) : undefined,
-      connect: (h) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }),
+      connect: lockingConnect((h: HostEntry) => openConnection(h.ssh, { acceptNewHostKeys: !!f.acceptNewHostKeys }), owner),
     }),
   );
   for (const [host, h] of Object.entries(r.hosts)) {

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { type Script, sh } from './shell.js';
 import { EXIT, ProvisionError } from './provision-error.js';
+import type { Connection } from './types.js';
 
 export interface LockOwner {
   user: string;
@@ -115,6 +116,48 @@ export function hostUnlockScript(owner: LockOwner, dir = HOST_LOCK): Script {
 
 /** Takes over a stale host lock (its holder ran on this controller and is gone): the same guarded removal. */
 export const hostBreakScript = hostUnlockScript;
+
+/** Takes the host lock over `conn` (a stale one of this controller is taken over once); throws LockError naming the holder. */
+export async function acquireHostLock(conn: Connection, owner: LockOwner, dir = HOST_LOCK): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const got = parseHostLock((await conn.exec(hostLockScript(owner, dir), { become: true })).stdout);
+    if (got.acquired) return;
+    if (attempt === 0 && isStale(got.owner)) {
+      await conn.exec(hostBreakScript(got.owner!, dir), { become: true });
+      continue;
+    }
+    throw new LockError(`${conn.host}:${dir}`, got.owner);
+  }
+}
+
+/**
+ * Wraps `connect` so each connection holds its host's lock from the moment it opens until it is
+ * closed (released in the same channel, just before). For commands that reach hosts outside the
+ * engine (rollback): a second up/drain/rollback on those hosts meanwhile is refused.
+ */
+export function lockingConnect<H>(connect: (h: H) => Promise<Connection>, owner: LockOwner, dir = HOST_LOCK): (h: H) => Promise<Connection> {
+  return async (h) => {
+    const conn = await connect(h);
+    try {
+      await acquireHostLock(conn, owner, dir);
+    } catch (e) {
+      await conn.close().catch(() => {});
+      throw e;
+    }
+    let closed = false;
+    return {
+      host: conn.host,
+      exec: (script, opts) => conn.exec(script, opts),
+      upload: (a, b, m) => conn.upload(a, b, m),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await conn.exec(hostUnlockScript(owner, dir), { become: true }).catch(() => undefined);
+        await conn.close();
+      },
+    };
+  };
+}
 
 /** Cleanups to run when the operator presses Ctrl-C (journal marked interrupted, locks released). */
 const onInterrupt = new Set<() => void>();

@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { LockError, acquireControllerLock, hostLockScript, hostUnlockScript, lockOwner, parseHostLock } from '../../src/core/run-lock.js';
-import { sh } from './helpers/local-host.js';
+import { LockError, acquireControllerLock, hostLockScript, hostUnlockScript, lockOwner, lockingConnect, parseHostLock } from '../../src/core/run-lock.js';
+import { localConnection, sh } from './helpers/local-host.js';
 
 /** A pid that is not running (a child that has exited). */
 const deadPid = () => spawnSync('true').pid!;
@@ -52,4 +52,28 @@ test('host lock script (run by sh): one holder; the other sees its record; unloc
   await sh(hostUnlockScript(a, lock).text);
   assert.equal(existsSync(lock), false);
   assert.deepEqual(parseHostLock((await sh(hostLockScript(b, lock).text)).stdout), { acquired: true });
+});
+
+test('rollback host locks (lockingConnect): held from connect to close; a second holder is refused naming the first; a stale one of ours is taken over', async () => {
+  const lock = join(mkdtempSync(join(tmpdir(), 'provision-hostlock-')), 'var/lib/provision/lock');
+  const a = lockOwner('rollback run-1');
+  const connectA = lockingConnect(async () => localConnection, a, lock);
+  const connA = await connectA('rs1');
+  assert.deepEqual(JSON.parse(readFileSync(join(lock, 'owner.json'), 'utf8')), a);
+  // Another operator's up (its engine takes the same lock) or rollback on the host is refused.
+  const b = { ...lockOwner('up site'), controller: 'laptop-b' };
+  await assert.rejects(lockingConnect(async () => localConnection, b, lock)('rs1'), (e: Error) => {
+    assert.ok(e instanceof LockError);
+    assert.match(e.message, new RegExp(`local:${lock} is locked by .+@${hostname()} \\(pid ${process.pid}, rollback run-1\\) since `));
+    return true;
+  });
+  assert.equal(parseHostLock((await sh(hostLockScript(b, lock).text)).stdout).acquired, false);
+  await connA.close();
+  assert.equal(existsSync(lock), false, 'closing the connection releases the lock');
+  // A lock left by a killed run of this controller is taken over.
+  await sh(hostLockScript({ ...lockOwner('up site'), pid: deadPid() }, lock).text);
+  const connC = await lockingConnect(async () => localConnection, a, lock)('rs1');
+  assert.equal(JSON.parse(readFileSync(join(lock, 'owner.json'), 'utf8')).pid, process.pid);
+  await connC.close();
+  assert.equal(existsSync(lock), false);
 });
