@@ -5,6 +5,7 @@
 import type { LvsSpec } from './types.js';
 import { monWatches } from './model.js';
 import { type Script, sh } from '../core/shell.js';
+import { EXIT, ProvisionError } from '../core/provision-error.js';
 
 /** mon's _op_status values (mon 1.2/1.3: $STAT_FAIL .. $STAT_WARN = 0..9). */
 const MON_STATUS = ['fail', 'ok', 'coldstart', 'warmstart', 'linkdown', 'unknown', 'timeout', 'untested', 'depend', 'warn'] as const;
@@ -38,10 +39,11 @@ function vars(line: string): Map<string, string> {
 
 const num = (v: string | undefined) => (v && /^\d+$/.test(v) && v !== '0' ? Number(v) : undefined);
 
-export class MonStateError extends Error {
+/** mon gave no usable answer: its health state is unknown (a host-side condition, not a bug). */
+export class MonStateError extends ProvisionError {
+  readonly exitCode = EXIT.failed;
   constructor(why: string) {
     super(`mon status: ${why}`);
-    this.name = 'MonStateError';
   }
 }
 
