@@ -191,7 +191,8 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<VmLabState> {
     const tStarted = Date.now();
     log(`vm lab ${spec.name}: ${prepared.length} VMs started (${accel}), waiting for sshd`);
 
-    const bootTimeoutMs = (opts.bootTimeoutS ?? (accel === 'kvm' ? 60 : 240)) * 1000;
+    // TCG boots of several VMs on 2 shared cores took over 240 s under load (a cold CI with other work running): a hung boot still fails, a dead qemu at once.
+    const bootTimeoutMs = (opts.bootTimeoutS ?? (accel === 'kvm' ? 60 : 480)) * 1000;
     await Promise.all(
       prepared.map((h) =>
         waitForVmSshd(h.port, {
