@@ -96,7 +96,7 @@ export interface KeepalivedRepair {
   table: IpvsTable;
   /** Missing and reported down by keepalived: its check took them out, it puts them back. */
   out: OutOfService[];
-  /** Missing while keepalived's state could not be read or does not name them: left alone, said so. */
+  /** Missing from a live service while keepalived's state could not be read or does not name them: left alone, said so. */
   unknown: OutOfService[];
   /** The re-added members, as "-a -t VIP:PORT -r RIP:PORT " (how `ipvsadm -S -n` prints them). */
   added: string[];
@@ -119,7 +119,9 @@ export function keepalivedRepair(desired: IpvsTable, live: IpvsTable, health: Ma
       if (have?.dests.some((x) => x.address === d.address)) return false;
       const h = health.get(memberKey(key, d.address)) ?? { monitor: 'keepalived', health: 'unknown', detail: 'keepalived state not read' };
       if (h.health === 'up') return true;
-      (h.health === 'down' ? r.out : r.unknown).push({ service: key, dest: d.address, health: h });
+      // A service keepalived has not loaded at all (not started yet, an offline render) gets no note per member.
+      if (h.health === 'down') r.out.push({ service: key, dest: d.address, health: h });
+      else if (have) r.unknown.push({ service: key, dest: d.address, health: h });
       return false;
     });
     r.added.push(...add.map((d) => `-a ${key} -r ${d.address} `));

@@ -217,6 +217,8 @@ test("plan: keepalived's state unreadable = no change and a note (never a guess)
   assert.deepEqual(notes, [
     '10.0.0.16:80 of -t 10.0.0.18:80: missing from the live table; health unknown, left to keepalived [keepalived status: no keepalived checker process is running]',
   ]);
+  // keepalived's service not loaded at all (keepalived not started yet, an offline render): no note per member.
+  assert.deepEqual(await planKeepalived('', '#keepalived-no-checker\n'), { changes: [], notes: [], script: (await planKeepalived('', '')).script });
   const odd = `${BOTH.replace('10.0.0.16:80 -m -w 1', '10.0.0.16:80 -m -w 5')}-a -t 10.0.0.18:80 -r 10.0.0.30:80 -m -w 1\n`;
   assert.deepEqual((await planKeepalived(odd, answer('probe-both-alive.txt'))).changes, []);
   // Without keepalived services the probe does not signal keepalived at all.
