@@ -144,7 +144,9 @@ export function directorIpvsTasks(ctx: TaskContext): Task[] {
   const tasks: Task[] = [ipvsKernel()];
   for (const m of uniq(['ip_vs', ...lvs.services.map((s) => `ip_vs_${s.scheduler}`)])) tasks.push(kernelModule({ name: m }));
   const { mine, keepalived } = servicesByOwner(lvs);
-  tasks.push(ipvsRules({ table: desiredTable(mine), foreign: desiredTable(keepalived).map(serviceKey), monitored: mine }));
+  // keepalived's services are foreign (its checkers add and remove their members); its checker state is
+  // read so a member it reports alive while missing (a hand `ipvsadm -d`) is re-added, one it reports down is a note.
+  tasks.push(ipvsRules({ table: desiredTable(mine), foreign: desiredTable(keepalived).map(serviceKey), monitored: mine, keepalived }));
   // Connections to a removed real server are expired at once instead of hanging (lvs-spec 3, problem 6).
   tasks.push(sysctl({ name: 'expire connections of removed real servers', key: 'net.ipv4.vs.expire_nodest_conn', value: '1', persistFile: sysctlFile }));
   return tasks;

@@ -10,7 +10,7 @@ export async function statusAction(inv: string, f: { json?: boolean; acceptNewHo
   if (!lvs || lvs.services.length === 0) throw new UsageError('the inventory has no lvs.services');
   const directors = (inventory.groups.get('directors') ?? []).map((n) => inventory.hosts.get(n)!);
   if (directors.length === 0) throw new UsageError('the inventory has no group directors');
-  const script = statusScript();
+  const script = statusScript(lvs);
   const states = await Promise.all(
     directors.map(async (h): Promise<DirectorState> => {
       try {

@@ -7,14 +7,19 @@ import { desiredTable, diffIpvs, parseIpvsSave, serviceKey, type IpvsTable } fro
 import { respectHealth } from './ipvs-rules.js';
 import { memberKey, monHealth, monProbeScript, parseMonOpstatus, type Health, type MemberHealth } from './monitor-state.js';
 import { ownedByKeepalived } from './model.js';
+import { keepalivedHealth, keepalivedProbeScript, parseKeepalivedState } from './keepalived-state.js';
 
 const MARK = '#provision-status';
-const SECTIONS = ['addr', 'save', 'list', 'stats', 'rate', 'mon', 'now'] as const;
+const SECTIONS = ['addr', 'save', 'list', 'stats', 'rate', 'mon', 'keepalived', 'now'] as const;
 type Section = (typeof SECTIONS)[number];
 
-/** Everything status needs from one director, in one script (one round trip). */
-export function statusScript(): Script {
+/**
+ * Everything status needs from one director, in one script (one round trip). keepalived's checker
+ * state is asked only when the inventory has services under keepalived (the probe signals its checker).
+ */
+export function statusScript(lvs?: LvsSpec): Script {
   const mark = (section: string) => `${MARK} ${section}`;
+  const ka = lvs?.services.some(ownedByKeepalived) ? keepalivedProbeScript(mark('keepalived')) : sh`true`;
   return sh`${SBIN_PATH}
 echo ${mark('addr')}; ip -o -4 addr show 2>&1
 echo ${mark('save')}; ipvsadm -S -n 2>&1 || echo ${`${MARK}-failed`}
@@ -22,6 +27,7 @@ echo ${mark('list')}; ipvsadm -Ln 2>&1
 echo ${mark('stats')}; ipvsadm -Ln --stats --exact 2>/dev/null || ipvsadm -Ln --stats 2>&1
 echo ${mark('rate')}; ipvsadm -Ln --rate --exact 2>/dev/null || ipvsadm -Ln --rate 2>&1
 ${monProbeScript(mark('mon'))}
+${ka}
 echo ${mark('now')}; date +%s`;
 }
 
@@ -112,6 +118,16 @@ export function parseDirector(director: string, stdout: string, lvs: LvsSpec): D
       health = monHealth(lvs, e as Error);
     }
   }
+  if (lvs.services.some(ownedByKeepalived)) {
+    let ka: ReturnType<typeof parseKeepalivedState> | Error;
+    try {
+      ka = parseKeepalivedState(s.keepalived);
+    } catch (e) {
+      ka = e as Error;
+      monError = monError ? `${monError}; ${ka.message}` : ka.message;
+    }
+    for (const [k, h] of keepalivedHealth(lvs, ka)) health.set(k, h);
+  }
   return {
     director,
     ...(error ? { error } : {}),
@@ -188,7 +204,7 @@ function serviceStatus(svc: VirtualServiceSpec, directors: DirectorState[]): Ser
       liveWeight: ld ? ld.weight : null,
       health: h?.health ?? 'unknown',
       ...(h?.since ? { since: h.since } : {}),
-      healthDetail: h?.detail ?? (keepalived ? 'keepalived (checker state not read)' : svc.health.monitor === 'none' ? 'no monitor' : 'monitor state unknown'),
+      healthDetail: h?.detail ?? (keepalived ? 'keepalived state not read' : svc.health.monitor === 'none' ? 'no monitor' : 'monitor state unknown'),
       // -Ln: Forward Weight ActiveConn InActConn; --stats: Conns InPkts OutPkts InBytes OutBytes; --rate: CPS InPPS OutPPS InBPS OutBPS
       active: col(shown?.list.get(key), d.address, 2),
       inactive: col(shown?.list.get(key), d.address, 3),
@@ -203,8 +219,10 @@ function serviceStatus(svc: VirtualServiceSpec, directors: DirectorState[]): Ser
   else if (!live) drift = [`service ${key} is not in the live table of ${shown.director}`];
   else {
     const want = respectHealth([desired!], [live], health).table;
-    // keepalived adds and removes its members itself: only what it keeps is compared.
-    if (keepalived) want[0]!.dests = want[0]!.dests.filter((d) => live.dests.some((x) => x.address === d.address));
+    // keepalived adds and removes its members itself: a member it has not judged (state unreadable,
+    // not checked) is not compared; one it reports alive while missing from the table is drift (`up` re-adds it).
+    if (keepalived)
+      want[0]!.dests = want[0]!.dests.filter((d) => live.dests.some((x) => x.address === d.address) || health.get(memberKey(key, d.address))?.health === 'up');
     drift = diffIpvs([live], want).map((c) => c.why);
   }
   const healthy = realServers.filter((r) => r.liveWeight !== null && r.health !== 'down').length;

@@ -468,12 +468,17 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       const flag = method === 'tun' ? '-i' : method === 'dr' ? '-g' : '-m';
       await on('rs1', '/etc/init.d/demo-web stop');
       timings.removeAfterStop = await waitFor('keepalived removes rs1', async () => !(await table()).includes('-r 10.0.0.16:80'), 2 * INTERVAL * 1000 + 8000);
+      // keepalived's own state read: rs1 out of service (check 0, up leaves it, status down since ...).
+      const ka = await import('./keepalived-health.js');
+      const kaOptions = { lab, inventory: inv, stateDir, flag, results, recordDir: join(ROOT, 'bench/results') };
+      await timed('health-rs1-down', () => ka.keepalivedRs1Down(kaOptions));
       await on('rs1', '/etc/init.d/demo-web start');
       timings.readdAfterStart = await waitFor(
         'keepalived re-adds rs1',
         async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`),
         2 * INTERVAL * 1000 + 8000,
       );
+      await timed('hand-delete-repaired', () => ka.keepalivedHandDelete(kaOptions));
       const again = await timed('up-noop', () => cli(['up', inv, '--json']));
       assert.equal(again.code, 0, again.stderr);
       for (const h of (JSON.parse(again.stdout) as RunReport).hosts)
