@@ -59,9 +59,10 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = { date: new Date().toISOString(), machine: machine(), command: `node ${process.argv.slice(1).join(' ')}` };
   await mkdir(dirname(out), { recursive: true });
   const save = () => writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+  const scale: (CheckSample & { labUpS: number; floorS: number })[] = [];
   try {
     if (sweep.length > 0) {
-      const { lab } = await up(sweepSize);
+      const { lab, upMs } = await up(sweepSize);
       const rows = [];
       for (const f of sweep) {
         const load1 = loadavg()[0]!;
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
           samples,
         });
         result.forksSweep = { hosts: sweepSize, runs, rows };
+        // The sweep's lab is also the scale run of its size: its first check at --forks.
+        if (f === forks && sizes.includes(sweepSize)) scale.push({ ...samples[0]!, labUpS: upMs / 1000, floorS: floorMs / 1000 });
         await save();
       }
       console.log(`\n| forks | floor s | check s (median of ${runs}) | controller CPU s | peak MB | load |\n|---|---|---|---|---|---|`);
@@ -86,8 +89,7 @@ async function main(): Promise<void> {
           `| ${r.forks} | ${r.floorS.toFixed(1)} | ${r.checkS.toFixed(1)} | ${r.cpuS.toFixed(1)} | ${Math.round(r.peakMb)} | ${r.load1.toFixed(1)} |`,
         );
     }
-    const scale = [];
-    for (const size of sizes) {
+    for (const size of sizes.filter((n) => !scale.some((s) => s.hosts === n))) {
       const { lab, upMs } = await up(size);
       const floorMs = await sshFloor(lab.hosts, lab.keyFile, lab.knownHosts, forks);
       scale.push({ ...(await check(lab, size, forks)), labUpS: upMs / 1000, floorS: floorMs / 1000 });

@@ -23,6 +23,10 @@ const sizes = numbers(flag('sizes', '3,25,100'));
 const runs = Number(flag('runs', '3'));
 const forks = Number(flag('forks', '10'));
 const out = resolve(flag('out', join(ROOT, 'bench/results/vs-ansible.json')));
+// --keep: the samples of other sizes already in `out` stay (a long bench can be run size by size).
+const keep = process.argv.includes('--keep');
+// --table: print the table of `out` without measuring.
+const tableOnly = process.argv.includes('--table');
 
 type Phase = 'floor' | 'provisionConverge' | 'provisionCheck' | 'ansibleConverge' | 'ansibleCheck';
 interface Sample {
@@ -177,8 +181,8 @@ interface Row {
 }
 
 function summarize(samples: Sample[]): Row[] {
-  return sizes
-    .filter((size) => samples.some((s) => s.size === size))
+  return [...new Set(samples.map((s) => s.size))]
+    .sort((a, b) => a - b)
     .map((size) => {
       const of = (p: Phase) => samples.filter((s) => s.size === size && s.phase === p);
       const med = (p: Phase, k: keyof Sample) => median(of(p).map((s) => Number(s[k] ?? Number.NaN)));
@@ -252,8 +256,16 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
+  if (tableOnly) {
+    console.log(table(summarize((JSON.parse(await readFile(out, 'utf8')) as { samples: Sample[] }).samples)));
+    return;
+  }
   const ansibleVersion = ensureAnsible();
   const samples: Sample[] = [];
+  if (keep) {
+    const before = JSON.parse(await readFile(out, 'utf8').catch(() => '{"samples":[]}')) as { samples: Sample[] };
+    samples.push(...before.samples.filter((s) => !sizes.includes(s.size)));
+  }
   await mkdir(dirname(out), { recursive: true });
   const save = async () => {
     const result = {
