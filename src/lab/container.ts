@@ -287,7 +287,7 @@ export class ContainerDriver implements LabDriver {
     try {
       await waitForBanner(host.address, host.port, {
         // Hundreds of hosts booting at once on few cores take longer: allow more per host.
-        timeoutMs: this.opts.readyTimeoutMs ?? 30_000 + 60 * state.hosts.length,
+        timeoutMs: this.opts.readyTimeoutMs ?? 30_000 + 100 * state.hosts.length,
         alive: () => alive,
         context: { lab: state.name, host: host.name },
         describe: async () => `${host.log}:\n${await tail(host.log)}`,
@@ -450,7 +450,7 @@ async function freeSubnetOctet(dir: string, prefix: 24 | 22): Promise<number> {
 
 /** Finds each host's pid 1 (the forked child of its `unshare --fork` launcher), which init.sh writes to init.pid. */
 async function resolveInitPids(hosts: ContainerHost[]): Promise<void> {
-  const deadline = Date.now() + 15_000 + 30 * hosts.length;
+  const deadline = Date.now() + 15_000 + 100 * hosts.length;
   let pending = hosts.filter((h) => h.driver.initPid === 0);
   while (pending.length > 0) {
     await Promise.all(
