@@ -21,10 +21,15 @@ import { probeSsh, waitForBanner, waitForRefused } from './probe.js';
 import { run } from './run.js';
 import { readDriverState, StateWriter } from './state.js';
 
-/** Subnets are 10.213.X.0/24; hosts get .11, .12, ... */
+/**
+ * A lab's subnet is 10.213.X.0/24 (up to 243 hosts) or, for more hosts, an aligned
+ * 10.213.X.0/22 (four /24s). The controller is .1; hosts get .11, .12, ... upwards.
+ */
 const NET_PREFIX = '10.213';
 const FIRST_HOST_OCTET = 11;
-const MAX_HOSTS = 254 - FIRST_HOST_OCTET;
+const SMALL_LAB_HOSTS = 254 - FIRST_HOST_OCTET;
+// A Linux bridge has at most 1023 ports (BR_MAX_PORTS less port 0); the uplink takes one.
+const MAX_HOSTS = 1022;
 const SSH_PORT = 22;
 const HOST_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
 const ALLOC_LOCK = '/run/provision-lab/subnet.lock';
@@ -134,10 +139,11 @@ export class ContainerDriver implements LabDriver {
 
     try {
       t = Date.now();
+      const prefix = subnetPrefix(spec.hosts.length);
       const x = await withLock(ALLOC_LOCK, async () => {
-        const x = await freeSubnetOctet(dir);
-        state.subnet = `${NET_PREFIX}.${x}.0/24`;
-        await this.createLabNetwork(n, x, writer);
+        const x = await freeSubnetOctet(dir, prefix);
+        state.subnet = `${NET_PREFIX}.${x}.0/${prefix}`;
+        await this.createLabNetwork(n, x, prefix, writer);
         return x;
       });
       mark('network', t);
@@ -145,7 +151,7 @@ export class ContainerDriver implements LabDriver {
       // Files first (parallel), then all namespaces and links in two batched ip calls, then boot.
       t = Date.now();
       const limit = pLimit(this.opts.concurrency ?? 16);
-      const hosts = await Promise.all(spec.hosts.map((h, i) => limit(() => this.prepareHost(state, n, x, i + 1, h, controllerKey))));
+      const hosts = await Promise.all(spec.hosts.map((h, i) => limit(() => this.prepareHost(state, n, x, prefix, i + 1, h, controllerKey))));
       state.hosts.push(...hosts);
       state.resources.netns.push(...hosts.map((h) => h.driver.netns));
       await writer.save();
@@ -187,7 +193,7 @@ export class ContainerDriver implements LabDriver {
     return state;
   }
 
-  private async createLabNetwork(n: ReturnType<typeof names>, x: number, writer: StateWriter): Promise<void> {
+  private async createLabNetwork(n: ReturnType<typeof names>, x: number, prefix: number, writer: StateWriter): Promise<void> {
     const r = writer.state.resources;
     r.netns.push(n.labNetns);
     r.links.push(n.uplink);
@@ -195,7 +201,7 @@ export class ContainerDriver implements LabDriver {
     await run('ip', ['netns', 'add', n.labNetns]);
     await run('ip', ['-n', n.labNetns, '-batch', '-'], { input: 'link set lo up\nlink add br0 type bridge\nlink set br0 up\n' });
     await run('ip', ['link', 'add', n.uplink, 'type', 'veth', 'peer', 'name', 'up0', 'netns', n.labNetns]);
-    await run('ip', ['-batch', '-'], { input: `addr add ${NET_PREFIX}.${x}.1/24 dev ${n.uplink}\nlink set ${n.uplink} up\n` });
+    await run('ip', ['-batch', '-'], { input: `addr add ${NET_PREFIX}.${x}.1/${prefix} dev ${n.uplink}\nlink set ${n.uplink} up\n` });
     await run('ip', ['-n', n.labNetns, 'link', 'set', 'up0', 'master', 'br0', 'up']);
   }
 
@@ -204,6 +210,7 @@ export class ContainerDriver implements LabDriver {
     state: ContainerLabState,
     n: ReturnType<typeof names>,
     x: number,
+    prefix: number,
     index: number,
     spec: LabHostSpec,
     controllerKey: string,
@@ -211,7 +218,7 @@ export class ContainerDriver implements LabDriver {
     const hostDir = join(state.dir, spec.name);
     const paths = { upper: join(hostDir, 'upper'), work: join(hostDir, 'work'), root: join(hostDir, 'root') };
     for (const p of Object.values(paths)) await mkdir(p, { recursive: true, mode: 0o755 });
-    const address = `${NET_PREFIX}.${x}.${FIRST_HOST_OCTET + index - 1}`;
+    const address = hostAddress(x, index);
 
     // Host key generated here so the controller knows it before the host ever answers.
     const keyTmp = join(hostDir, 'ssh_host_ed25519_key');
@@ -231,7 +238,7 @@ export class ContainerDriver implements LabDriver {
     ]);
     await writeFile(
       join(hostDir, 'init.sh'),
-      renderInit({ hostname: spec.name, address: `${address}/24`, lower, ...paths, pidFile: join(hostDir, 'init.pid') }),
+      renderInit({ hostname: spec.name, address: `${address}/${prefix}`, lower, ...paths, pidFile: join(hostDir, 'init.pid') }),
       {
         mode: 0o755,
       },
@@ -279,7 +286,8 @@ export class ContainerDriver implements LabDriver {
     const poll = setInterval(() => void pidRunning(d.initPid).then((a) => (alive = a)), 100);
     try {
       await waitForBanner(host.address, host.port, {
-        timeoutMs: this.opts.readyTimeoutMs ?? 30_000,
+        // Hundreds of hosts booting at once on few cores take longer: allow more per host.
+        timeoutMs: this.opts.readyTimeoutMs ?? 30_000 + 100 * state.hosts.length,
         alive: () => alive,
         context: { lab: state.name, host: host.name },
         describe: async () => `${host.log}:\n${await tail(host.log)}`,
@@ -391,9 +399,38 @@ function validateSpec(spec: LabSpec): void {
   }
 }
 
-/** Picks X for 10.213.X.0/24: starts from a hash of the dir, skips any X already on an address or route. */
-async function freeSubnetOctet(dir: string): Promise<number> {
-  const used = (await run('ip', ['-o', 'addr'])).stdout + (await run('ip', ['-o', 'route'])).stdout;
+/** Prefix length of a lab of `hosts` hosts: /24 while the hosts fit, else /22. */
+export function subnetPrefix(hosts: number): 24 | 22 {
+  return hosts <= SMALL_LAB_HOSTS ? 24 : 22;
+}
+
+/** Address of host `index` (1-based) in the lab subnet starting at 10.213.X.0. */
+export function hostAddress(x: number, index: number): string {
+  const offset = FIRST_HOST_OCTET + index - 1;
+  return `${NET_PREFIX}.${x + Math.floor(offset / 256)}.${offset % 256}`;
+}
+
+/** Third octets of 10.213.0.0/16 covered by any address or route in `ipOutput` (`ip -o addr` / `ip -o route`). */
+export function usedThirdOctets(ipOutput: string): Set<number> {
+  const used = new Set<number>();
+  for (const m of ipOutput.matchAll(/\b10\.213\.(\d+)\.\d+(?:\/(\d+))?/g)) {
+    const third = Number(m[1]);
+    const len = m[2] === undefined ? 32 : Number(m[2]);
+    // A prefix shorter than /24 covers several third octets (a /22 lab, or anything wider).
+    const span = len >= 24 ? 1 : 2 ** Math.min(8, 24 - len);
+    const start = third - (third % span);
+    for (let o = start; o < start + span; o++) used.add(o);
+  }
+  return used;
+}
+
+/**
+ * Picks X for 10.213.X.0/prefix: starts from a hash of the dir, takes the first aligned block
+ * none of whose /24s is on an address or route (so a /22 lab and /24 labs never overlap).
+ */
+async function freeSubnetOctet(dir: string, prefix: 24 | 22): Promise<number> {
+  const used = usedThirdOctets((await run('ip', ['-o', 'addr'])).stdout + (await run('ip', ['-o', 'route'])).stdout);
+  const span = 2 ** (24 - prefix);
   const start =
     Number.parseInt(
       createHash('sha256')
@@ -403,15 +440,17 @@ async function freeSubnetOctet(dir: string): Promise<number> {
       16,
     ) % 254;
   for (let i = 0; i < 254; i++) {
-    const x = ((start + i) % 254) + 1;
-    if (!used.includes(`${NET_PREFIX}.${x}.`)) return x;
+    // 1..254 for a /24 as before; a /22 starts on a multiple of 4 (4..248), never touching .0 or .255.
+    const x = span === 1 ? ((start + i) % 254) + 1 : (((start + i) % 62) + 1) * span;
+    const block = Array.from({ length: span }, (_, k) => x + k);
+    if (block.every((o) => !used.has(o))) return x;
   }
-  throw new LabError(`no free ${NET_PREFIX}.X.0/24 subnet`, { path: dir });
+  throw new LabError(`no free ${NET_PREFIX}.X.0/${prefix} subnet`, { path: dir });
 }
 
 /** Finds each host's pid 1 (the forked child of its `unshare --fork` launcher), which init.sh writes to init.pid. */
 async function resolveInitPids(hosts: ContainerHost[]): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 15_000 + 100 * hosts.length;
   let pending = hosts.filter((h) => h.driver.initPid === 0);
   while (pending.length > 0) {
     await Promise.all(

@@ -70,6 +70,17 @@ rm -rf "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/*_Packages
 
 export const DEFAULT_IMAGE: ImageSpec = { suite: 'bookworm', packages: LAB_PACKAGES, customize: LAB_CUSTOMIZE, essentialHook: LAB_ESSENTIAL_HOOK };
 
+/**
+ * The bench's image (bench/vs-ansible): the lab image plus a full python3, which Ansible runs its
+ * modules with, and sshd logging each session request, so round trips per host are counted on the
+ * host for any client alike. Cached under its own key.
+ */
+export const PYTHON_IMAGE: ImageSpec = {
+  ...DEFAULT_IMAGE,
+  packages: [...LAB_PACKAGES, 'python3'],
+  customize: `${LAB_CUSTOMIZE}printf '%s\\n' 'LogLevel DEBUG1' >> "$R/etc/ssh/sshd_config.d/lab.conf"\n`,
+};
+
 export interface Image {
   key: string;
   /** Directory usable as an overlay lowerdir. */
