@@ -1,6 +1,29 @@
-// The engine: for one host, probe every task in one round trip, plan, apply only what
-// differs, run notified handlers. It knows tasks and connections, nothing of LVS or SSH.
-import type { Connection, HostFacts, HostReport, PlannedChange, ProbeOutput, Step, Task, TaskContext, TaskReport, TaskStatus } from './types.js';
+// The engine: for one host, probe every task in one round trip, plan, apply only what differs,
+// run notified handlers. It knows tasks and connections, nothing of LVS or SSH.
+//
+// Round trips: the changes of a host that do not depend on each other's results go to the host
+// together, in one script (core/apply-script.ts): every step framed by markers that carry its exit
+// status, the journal settled per change from those markers. A task planned on a probe result that
+// an earlier change of the same script may have altered (the footprints meet) is guarded: the
+// script re-runs its probe before its steps and stops there when the output differs, printing the
+// fresh probe outputs, and the engine plans again from them. The re-probes of later tasks go at the
+// end of the same script. A no-op run is one round trip (facts, the run lock's check and every
+// probe) when facts from an earlier run are at hand.
+import { isDeepStrictEqual } from 'node:util';
+import type {
+  Connection,
+  Footprint,
+  HostFacts,
+  HostReport,
+  PlannedChange,
+  Probe,
+  ProbeOutput,
+  Step,
+  Task,
+  TaskContext,
+  TaskReport,
+  TaskStatus,
+} from './types.js';
 import { batchProbes } from './batch.js';
 import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
@@ -8,6 +31,7 @@ import { TaskError } from './errors.js';
 import type { Inventory } from '../inventory/types.js';
 import { toJournalEvidence, toJournalStep, type JournalChange } from './journal.js';
 import type { Script } from './shell.js';
+import { buildApplyScript, GUARD_LIMIT, SCRIPT_BUDGET, type BatchItem } from './apply-script.js';
 
 export type Mode = 'apply' | 'check';
 
@@ -17,17 +41,49 @@ export type HostEvent =
   | { type: 'task-end'; host: string; report: TaskReport }
   | { type: 'command'; host: string; display: string };
 
+/**
+ * A gate every change of the host must pass (the run's host lock, core/run-lock.ts): checked
+ * read-only in the first round trip, taken by the first script that changes the host.
+ */
+export interface HostGate {
+  /** Read-only shell run in the first round trip. */
+  probe: Script;
+  /** Gets the probe's output; throws to refuse the host (held by another live run). */
+  check(out: ProbeOutput): void;
+  /** Shell that takes the gate; exit 0 = taken, 2 = taken but the host changed hands since the probe, else refused. */
+  take(): Script;
+  /** The error for a refused take (its output names the holder). */
+  refused(stdout: string): Error;
+  /** Set by the engine once `take` succeeded. */
+  held: boolean;
+}
+
+/** What the last script of a host may carry (the journal mirror and the gate's release). */
+export interface HostFinish {
+  build(): { script: Script; stdin?: Buffer } | undefined;
+  /** It ran with this exit status (the script reached it: every change of the host succeeded). */
+  ran(code: number): void;
+}
+
 export interface HostRunOptions {
   mode: Mode;
   /** Only tasks carrying one of these tags (handlers are always eligible). */
   tags?: string[];
   onEvent?: (e: HostEvent) => void;
   /**
-   * The run journal, written ahead: onChange before a change is applied (marked pending), then
-   * onApplied once its steps succeeded. A run that dies in between leaves the change pending.
+   * The run journal, written ahead: onChange before a change is sent (marked pending), then
+   * onApplied once its steps succeeded. A run that dies in between leaves the change pending;
+   * onDropped removes one whose script certainly stopped before it.
    */
   onChange?: (change: JournalChange) => void;
   onApplied?: (change: JournalChange) => void;
+  onDropped?: (change: JournalChange) => void;
+  /** Facts of this host from an earlier run: tasks are built from them and probed with the facts; rebuilt when the facts differ. */
+  cachedFacts?: HostFacts;
+  /** The facts gathered on the host. */
+  onFacts?: (facts: HostFacts) => void;
+  gate?: HostGate;
+  finish?: HostFinish;
 }
 
 /** Host-side view the engine needs to build tasks once facts are known. */
@@ -74,91 +130,19 @@ function selected(task: Task, tags?: string[]): boolean {
   return (task.tags ?? []).some((t) => tags.includes(t));
 }
 
-export async function runHost(conn: Connection, work: HostWork, opts: HostRunOptions, facts?: HostFacts): Promise<HostReport> {
-  const started = Date.now();
-  const c = new CountingConnection(conn, opts.onEvent);
-  const report: HostReport = { host: work.host, tasks: [], recap: emptyRecap(), roundTrips: 0, durationMs: 0 };
-  const emit = opts.onEvent ?? (() => {});
-  try {
-    emit({ type: 'phase', host: work.host, phase: 'facts' });
-    if (!facts) {
-      c.roundTrips++;
-      facts = await gatherFacts(conn);
-    }
-    const ctx: TaskContext = { host: work.host, facts, vars: work.vars, projectDir: work.projectDir, inventory: work.inventory };
-    const { tasks: allTasks, handlers } = work.build(ctx);
-    const tasks = allTasks.filter((t) => selected(t, opts.tags));
-    const notified = new Set<string>();
-
-    const runList = async (list: Task[]): Promise<boolean> => {
-      // A probe result stays valid until a change may have altered what it read (the tasks'
-      // footprints); then the stale ones among the remaining tasks are re-probed in one batch.
-      const states: (ProbeOutput | undefined)[] = [];
-      const probes = list.map((t) => t.probe(ctx));
-      const prints = list.map((t) => footprintOf(t, ctx));
-      for (let i = 0; i < list.length; i++) {
-        const task = list[i]!;
-        emit({ type: 'task-start', host: work.host, task: task.name, index: i, total: list.length });
-        const t0 = Date.now();
-        const tr: TaskReport = { task: task.name, module: task.module, status: 'ok', changes: [], durationMs: 0 };
-        try {
-          if (!states[i]) {
-            const stale: number[] = [];
-            for (let j = i; j < list.length; j++) if (!states[j]) stale.push(j);
-            emit({ type: 'phase', host: work.host, phase: `probe ${stale.length} task(s)` });
-            const batch = batchProbes(stale.map((j) => probes[j]!.script));
-            const r = await c.exec(batch.script, undefined, `probe ${stale.length} task(s) in one batch`);
-            batch.split(r.stdout).forEach((out, k) => {
-              states[stale[k]!] = out;
-            });
-          }
-          const state = probes[i]!.parse(states[i]!);
-          const notes = task.notes?.(state, ctx) ?? [];
-          if (notes.length) tr.notes = notes;
-          const changes = await task.plan(state, ctx);
-          tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
-          if (changes.length > 0) {
-            tr.status = 'changed';
-            if (opts.mode === 'apply') {
-              for (const ch of changes) await applyChange(c, work.host, task, ch, opts);
-              for (let j = i + 1; j < list.length; j++) if (meets(prints[i]!, prints[j]!)) states[j] = undefined;
-            }
-            for (const h of task.notify ?? []) notified.add(h);
-          }
-        } catch (err) {
-          tr.status = 'failed';
-          tr.error = err instanceof Error ? err.message : String(err);
-        }
-        tr.durationMs = Date.now() - t0;
-        report.tasks.push(tr);
-        report.recap[tr.status]++;
-        emit({ type: 'task-end', host: work.host, report: tr });
-        if (tr.status === 'failed') return false;
-      }
-      return true;
-    };
-
-    const ok = await runList(tasks);
-    if (ok && notified.size > 0) {
-      const unknown = [...notified].filter((n) => !handlers[n]);
-      if (unknown.length) throw new TaskError(work.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
-      // Handlers run in their declaration order, once each.
-      await runList(
-        Object.keys(handlers)
-          .filter((n) => notified.has(n))
-          .map((n) => handlers[n]!),
-      );
-    }
-  } catch (err) {
-    report.error = err instanceof Error ? err.message : String(err);
-  }
-  report.roundTrips = c.roundTrips;
-  report.durationMs = Date.now() - started;
-  return report;
+/** One task of the host's run: its probe, footprint and last probe output (undefined = unknown or stale). */
+interface Slot {
+  task: Task;
+  probe: Probe<unknown>;
+  print: Footprint;
+  state?: ProbeOutput;
 }
 
-async function applyChange(c: CountingConnection, host: string, task: Task, ch: PlannedChange, opts: HostRunOptions): Promise<void> {
-  const entry: JournalChange = {
+/** The gate changed hands between our probe and our take: everything is probed again (under the gate). */
+class Restart extends Error {}
+
+function journalEntry(task: Task, ch: PlannedChange): JournalChange {
+  return {
     task: task.name,
     module: task.module,
     summary: ch.summary,
@@ -169,13 +153,334 @@ async function applyChange(c: CountingConnection, host: string, task: Task, ch: 
     ...(task.notify?.length ? { notify: [...task.notify] } : {}),
     at: new Date().toISOString(),
   };
-  opts.onChange?.({ ...entry, pending: true });
-  const outputs: string[] = [];
-  for (const step of ch.apply) {
-    const out = await runStep(c, host, task.name, step);
-    if (out) outputs.push(out);
+}
+
+export async function runHost(conn: Connection, work: HostWork, opts: HostRunOptions, facts?: HostFacts): Promise<HostReport> {
+  const started = Date.now();
+  const c = new CountingConnection(conn, opts.onEvent);
+  const report: HostReport = { host: work.host, tasks: [], recap: emptyRecap(), roundTrips: 0, durationMs: 0 };
+  try {
+    let known = facts;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await runOnce(c, work, opts, report, known, attempt > 0);
+        break;
+      } catch (e) {
+        if (!(e instanceof Restart) || attempt > 0) throw e;
+        report.tasks = [];
+        report.recap = emptyRecap();
+        known = undefined;
+      }
+    }
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
   }
-  opts.onApplied?.({ ...entry, ...(outputs.length ? { output: outputs.join('') } : {}) });
+  report.roundTrips = c.roundTrips;
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+async function runOnce(
+  c: CountingConnection,
+  work: HostWork,
+  opts: HostRunOptions,
+  report: HostReport,
+  given: HostFacts | undefined,
+  again: boolean,
+): Promise<void> {
+  const emit = opts.onEvent ?? (() => {});
+  const apply = opts.mode === 'apply';
+  const gate = opts.gate;
+  let facts = given ?? (again ? undefined : opts.cachedFacts);
+  const fresh = !given; // facts still to be read from the host
+  let ctx!: TaskContext;
+  let built!: { tasks: Task[]; handlers: Record<string, Task> };
+  let slots: Slot[] = [];
+  const slotOf = (task: Task): Slot => ({ task, probe: task.probe(ctx), print: footprintOf(task, ctx) });
+  const build = (f: HostFacts) => {
+    facts = f;
+    ctx = { host: work.host, facts: f, vars: work.vars, projectDir: work.projectDir, inventory: work.inventory };
+    built = work.build(ctx);
+    slots = built.tasks.filter((t) => selected(t, opts.tags)).map(slotOf);
+  };
+  if (facts) {
+    try {
+      build(facts);
+    } catch (err) {
+      // Tasks that cannot be built from the cached facts are built from the host's own, or fail there.
+      if (given) throw err;
+      facts = undefined;
+      slots = [];
+    }
+  }
+
+  // The first round trip: the gate's check, the facts, and (facts known) every task's probe.
+  if (fresh || (gate && !gate.held)) {
+    emit({ type: 'phase', host: work.host, phase: facts ? 'facts + probe' : 'facts' });
+    const parts: Script[] = [];
+    const checkGate = gate && !gate.held;
+    if (checkGate) parts.push(gate.probe);
+    if (fresh) parts.push(FACTS_SCRIPT);
+    const probeFrom = parts.length;
+    if (facts) parts.push(...slots.map((s) => s.probe.script));
+    const batch = batchProbes(parts);
+    const r = await c.exec(batch.script, undefined, `${fresh ? 'facts, ' : ''}probe ${slots.length} task(s) in one batch`);
+    const outs = batch.split(r.stdout);
+    if (checkGate) gate.check(outs[0]!);
+    if (fresh) {
+      const f = outs[checkGate ? 1 : 0]!;
+      if (f.code !== 0) throw new TaskError(work.host, 'gather facts', `facts script exited ${f.code}`);
+      const got = parseFacts(f.stdout);
+      opts.onFacts?.(got);
+      if (facts && isDeepStrictEqual(got, facts)) slots.forEach((s, k) => (s.state = outs[probeFrom + k]));
+      else build(got); // no facts yet, or they changed: tasks built from the host's own, probed next
+    } else slots.forEach((s, k) => (s.state = outs[probeFrom + k]));
+  }
+  if (!facts) throw new TaskError(work.host, 'gather facts', 'no facts');
+
+  const notified = new Set<string>();
+  let handlersAdded = false;
+  const addHandlers = () => {
+    handlersAdded = true;
+    if (notified.size === 0) return;
+    const unknown = [...notified].filter((n) => !built.handlers[n]);
+    if (unknown.length) throw new TaskError(work.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
+    // Handlers run in their declaration order, once each.
+    for (const n of Object.keys(built.handlers)) if (notified.has(n)) slots.push(slotOf(built.handlers[n]!));
+  };
+  const taskCount = slots.length;
+  const changedSlots = new Set<number>();
+  const finalize = (tr: TaskReport, slot: number) => {
+    if (tr.status === 'changed') changedSlots.add(slot);
+    report.tasks.push(tr);
+    report.recap[tr.status]++;
+    emit({ type: 'task-end', host: work.host, report: tr });
+  };
+
+  let i = 0;
+  for (;;) {
+    if (i >= slots.length) {
+      if (handlersAdded) return;
+      addHandlers();
+      continue;
+    }
+    const unknown = slots.map((s, k) => (k >= i && !s.state ? k : -1)).filter((k) => k >= 0);
+    if (unknown.includes(i)) {
+      emit({ type: 'phase', host: work.host, phase: `probe ${unknown.length} task(s)` });
+      const batch = batchProbes(unknown.map((k) => slots[k]!.probe.script));
+      const r = await c.exec(batch.script, undefined, `probe ${unknown.length} task(s) in one batch`);
+      batch.split(r.stdout).forEach((out, n) => (slots[unknown[n]!]!.state = out));
+    }
+
+    // Plan as far as the known states go; a state an earlier change of this batch may alter is guarded.
+    interface Planned {
+      slot: number;
+      tr: TaskReport;
+      t0: number;
+      changes: { ch: PlannedChange; entry?: JournalChange; idx: number }[];
+    }
+    const planned: Planned[] = [];
+    const items: BatchItem[] = [];
+    /** What -v shows of the script: every step's own command, in order. */
+    const shown: string[] = [];
+    let size = 0;
+    const writers: Footprint[] = [];
+    const changeList: { slot: number; ch: PlannedChange; entry: JournalChange }[] = [];
+    let failedPlan = false;
+    let j = i;
+    while (j < slots.length) {
+      const s = slots[j]!;
+      if (!s.state) break;
+      const stale = apply && writers.some((w) => meets(w, s.print));
+      if (stale && s.state.stdout.length > GUARD_LIMIT) break;
+      // The script travels as one argument of sh -c (128 KiB at most on Linux): a big batch is cut in two.
+      if (j > i && size > SCRIPT_BUDGET) break;
+      emit({ type: 'task-start', host: work.host, task: s.task.name, index: j, total: slots.length });
+      const t0 = Date.now();
+      const tr: TaskReport = { task: s.task.name, module: s.task.module, status: 'ok', changes: [], durationMs: 0 };
+      let changes: PlannedChange[];
+      try {
+        const state = s.probe.parse(s.state);
+        const notes = s.task.notes?.(state, ctx) ?? [];
+        if (notes.length) tr.notes = notes;
+        changes = await s.task.plan(state, ctx);
+      } catch (err) {
+        if (stale) break; // perhaps the stale state's fault: planned again from a fresh probe
+        tr.status = 'failed';
+        tr.error = err instanceof Error ? err.message : String(err);
+        planned.push({ slot: j, tr, t0, changes: [] });
+        failedPlan = true;
+        j++;
+        break;
+      }
+      if (stale) {
+        const before = [...writers];
+        const reprobe = slots.map((x, k) => (k >= j && (k === j || !x.state || before.some((w) => meets(w, x.print))) ? k : -1)).filter((k) => k >= 0);
+        items.push({ kind: 'guard', task: j, expect: s.state, reprobe });
+        shown.push(`# ${s.task.name}: probe again, stop here if it reads otherwise than planned`);
+        size += 2 * s.state.stdout.length + s.probe.script.text.length;
+      }
+      tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
+      const p: Planned = { slot: j, tr, t0, changes: [] };
+      if (changes.length > 0) {
+        tr.status = 'changed';
+        if (apply) {
+          for (const ch of changes) {
+            const idx = changeList.length;
+            const entry = journalEntry(s.task, ch);
+            changeList.push({ slot: j, ch, entry });
+            p.changes.push({ ch, entry, idx });
+            for (const step of ch.apply) {
+              items.push({ kind: 'step', change: idx, step });
+              shown.push(step.kind === 'upload' ? `upload ${step.localPath} -> ${step.remotePath}` : step.script.display);
+              size += step.kind === 'upload' ? step.remotePath.length + 200 : step.script.text.length + 200;
+            }
+          }
+          writers.push(s.print);
+        }
+        for (const h of s.task.notify ?? []) notified.add(h);
+      }
+      planned.push(p);
+      j++;
+      if (j === slots.length && !handlersAdded) addHandlers();
+    }
+
+    if (!apply || changeList.length === 0) {
+      for (const p of planned) {
+        p.tr.durationMs = Date.now() - p.t0;
+        finalize(p.tr, p.slot);
+      }
+      if (failedPlan) return;
+      i = j;
+      continue;
+    }
+
+    // One script for the batch: gate, guarded steps, the re-probes of later tasks, and (last) the finish.
+    const tail = slots.map((x, k) => (k >= j && (!x.state || writers.some((w) => meets(w, x.print))) ? k : -1)).filter((k) => k >= 0);
+    const last = j === slots.length && handlersAdded && !failedPlan;
+    for (const x of changeList) opts.onChange?.({ ...x.entry, pending: true });
+    const finish = last ? opts.finish?.build() : undefined;
+    const probes = new Map(slots.map((x, k) => [k, x.probe.script] as const));
+    const script = buildApplyScript({
+      probes,
+      ...(gate && !gate.held ? { prologue: gate.take() } : {}),
+      items,
+      tail,
+      ...(finish ? { epilogue: finish } : {}),
+    });
+    emit({ type: 'phase', host: work.host, phase: `apply ${changeList.length} change(s)` });
+    let res: ReturnType<typeof script.parse>;
+    try {
+      const r = await c.exec(
+        script.script,
+        script.stdin,
+        [
+          `apply ${changeList.length} change(s) in one script${tail.length ? `, re-probe ${tail.length} task(s)` : ''}:`,
+          ...(gate && !gate.held ? ['# take the run lock'] : []),
+          ...shown,
+          ...(finish ? ['# mirror the journal on the host, release the run lock'] : []),
+        ].join('\n'),
+      );
+      res = script.parse(r.stdout, r.stderr);
+    } catch (err) {
+      // The connection broke: which steps ran is unknown, every change of the batch stays pending.
+      const msg = err instanceof Error ? err.message : String(err);
+      let blamed = false;
+      for (const p of planned) {
+        if (!blamed && p.changes.length) {
+          p.tr.status = 'failed';
+          p.tr.error = msg;
+          blamed = true;
+        } else if (blamed) {
+          p.tr.status = 'skipped';
+          p.tr.error = 'not applied: the connection broke before';
+        }
+        p.tr.durationMs = Date.now() - p.t0;
+        finalize(p.tr, p.slot);
+      }
+      return;
+    }
+    if (gate && !gate.held) {
+      const code = res.prologue?.code;
+      if (code === 0 || code === 2) gate.held = true;
+      if (code !== 0) {
+        for (const x of changeList) opts.onDropped?.({ ...x.entry, pending: true });
+        if (code === 2) throw new Restart('the host changed hands since it was probed');
+        throw gate.refused(res.prologue?.stdout ?? '');
+      }
+    }
+
+    // Settle each change from its steps' markers.
+    const stepsOf = (idx: number) => items.filter((it) => it.kind === 'step' && it.change === idx).length;
+    let failure: { idx: number; message: string } | undefined;
+    const settled = new Set<number>();
+    for (const x of changeList.map((_, idx) => idx)) {
+      const done = res.steps.filter((st) => st.change === x);
+      const bad = done.find((st) => st.code !== 0);
+      if (bad) {
+        const why = (bad.stderr.trim() || bad.stdout.trim() || '(no output)').split('\n').slice(-5).join('\n');
+        failure = { idx: x, message: `command exited ${bad.code}: ${why}` };
+        break;
+      }
+      if (done.length === stepsOf(x)) {
+        settled.add(x);
+        const output = done.map((st) => st.stdout).join('');
+        opts.onApplied?.({ ...changeList[x]!.entry, ...(output ? { output } : {}) });
+      } else break;
+    }
+    const stoppedBefore = (idx: number) => !settled.has(idx) && idx !== failure?.idx;
+    const dead = !failure && res.staleAt === undefined && !res.complete; // the script died: unsettled stay pending
+    if (!dead) for (const [idx, x] of changeList.entries()) if (stoppedBefore(idx)) opts.onDropped?.({ ...x.entry, pending: true });
+
+    if (failure) {
+      const failSlot = changeList[failure.idx]!.slot;
+      for (const p of planned) {
+        if (p.slot === failSlot) {
+          p.tr.status = 'failed';
+          p.tr.error = new TaskError(work.host, p.tr.task, failure.message).message;
+        } else if (p.slot > failSlot) {
+          p.tr.status = 'skipped';
+          p.tr.error = `not applied: ${slots[failSlot]!.task.name} failed before it`;
+        }
+        p.tr.durationMs = Date.now() - p.t0;
+        finalize(p.tr, p.slot);
+      }
+      return;
+    }
+    if (dead)
+      throw new TaskError(
+        work.host,
+        'apply',
+        'the script stopped before reporting every step (the host shell died?); unconfirmed changes stay pending in the journal',
+      );
+    if (res.staleAt !== undefined) {
+      // Tasks before the guard are done; from the guard on, planned again from the fresh probes.
+      for (const p of planned) {
+        if (p.slot >= res.staleAt) continue;
+        p.tr.durationMs = Date.now() - p.t0;
+        finalize(p.tr, p.slot);
+      }
+      const guard = items.find((it) => it.kind === 'guard' && it.task === res.staleAt);
+      for (const k of guard?.kind === 'guard' ? guard.reprobe : []) slots[k]!.state = res.probes.get(k);
+      // Handlers notified by tasks that will be planned again are decided again.
+      if (handlersAdded && res.staleAt < taskCount) {
+        slots.length = taskCount;
+        handlersAdded = false;
+        notified.clear();
+        for (const k of changedSlots) if (k < res.staleAt) for (const h of slots[k]!.task.notify ?? []) notified.add(h);
+      }
+      i = res.staleAt;
+      continue;
+    }
+    for (const p of planned) {
+      p.tr.durationMs = Date.now() - p.t0;
+      finalize(p.tr, p.slot);
+    }
+    for (const k of tail) slots[k]!.state = res.probes.get(k);
+    if (finish && res.epilogue) opts.finish?.ran(res.epilogue.code);
+    if (failedPlan) return; // the changes before a task that could not be planned are made; the host stops there
+    i = j;
+  }
 }
 
 /** Runs one step; a non-zero exit becomes a TaskError naming host, task and stderr. */

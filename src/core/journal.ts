@@ -161,15 +161,42 @@ export class JournalWriter {
    * host lock release). One round trip; returns an error text or null.
    */
   async mirrorOn(conn: Connection, host: string, then?: Script): Promise<string | null> {
-    const body = JSON.stringify({ ...this.journal, hosts: { [host]: this.host(host) } }, null, 2);
+    const { script, body } = this.mirrorScript(host, { after: then });
+    const r = await conn.exec(script, { become: true, stdin: body });
+    return r.code === 0 ? null : `journal mirror on host failed: ${r.stderr.trim()}`;
+  }
+
+  /** This host's part of the journal as mirrored; `settled`: as it will read once its pending changes are confirmed. */
+  mirrorBody(host: string, settled = false): string {
+    const h = this.host(host);
+    const view = settled
+      ? {
+          ...h,
+          changes: h.changes.map((c) => {
+            const { pending: _, ...rest } = c;
+            return rest;
+          }),
+        }
+      : h;
+    return JSON.stringify({ ...this.journal, hosts: { [host]: view } }, null, 2);
+  }
+
+  /**
+   * The mirror's shell (reads the body on stdin); `then` runs after it whatever happened (the
+   * lock's release), and the exit status is the mirror's.
+   */
+  mirrorScript(host: string, o: { settled?: boolean; after?: Script } = {}): { script: Script; body: string } {
+    const body = this.mirrorBody(host, o.settled);
     const dest = `${HOST_RUNS_DIR}/${this.journal.id}.json`;
     // Durable like the controller's copy: fsync the file (sync FILE, coreutils >= 8.24; else a global sync) before the rename.
     const tmp = `${dest}.tmp`;
-    const r = await conn.exec(
-      sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}${then ? sh`; ${then}` : raw('')}`,
-      { become: true, stdin: body },
-    );
-    return r.code === 0 ? null : `journal mirror on host failed: ${r.stderr.trim()}`;
+    const write = sh`umask 077; mkdir -p ${HOST_RUNS_DIR} && cat > ${tmp} && { sync ${tmp} 2>/dev/null || sync; } && mv -f ${tmp} ${dest}`;
+    const script = o.after
+      ? sh`if ${write}; then r=0; else r=1; fi
+${o.after}
+exit $r`
+      : write;
+    return { script, body };
   }
 
   host(name: string): JournalHost {
@@ -181,10 +208,23 @@ export class JournalWriter {
     this.flush();
   }
 
-  /** Replaces the host's last (pending) change with its confirmed version. */
+  /**
+   * Replaces the host's pending record of `change` (the last pending one of the same task and
+   * summary: a batch of changes is recorded before its script runs) with its confirmed version.
+   */
   settle(hostName: string, change: JournalChange): void {
     const changes = this.host(hostName).changes;
-    changes[changes.length - 1] = change;
+    const i = findPending(changes, change);
+    if (i < 0) changes.push(change);
+    else changes[i] = change;
+    this.flush();
+  }
+
+  /** Removes the pending record of a change that certainly did not run (its batch stopped before it). */
+  drop(hostName: string, change: JournalChange): void {
+    const changes = this.host(hostName).changes;
+    const i = findPending(changes, change);
+    if (i >= 0) changes.splice(i, 1);
     this.flush();
   }
 
@@ -204,6 +244,14 @@ export class JournalWriter {
   flush(): void {
     writeFileAtomic(this.path, `${JSON.stringify(this.journal, null, 2)}\n`);
   }
+}
+
+function findPending(changes: JournalChange[], c: JournalChange): number {
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const x = changes[i]!;
+    if (x.pending && x.task === c.task && x.summary === c.summary && x.at === c.at) return i;
+  }
+  return -1;
 }
 
 export function listJournals(stateDir: string): Journal[] {

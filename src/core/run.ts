@@ -1,25 +1,24 @@
 // Runs a playbook over the inventory's hosts: hosts in parallel (bounded by forks),
 // tasks in order per host; one host's failure never stops the others.
 import pLimit from 'p-limit';
-import type { Connection, HostFacts, HostReport, Playbook, RunReport, Task, TaskContext } from './types.js';
+import type { Connection, HostReport, Playbook, RunReport, Task, TaskContext } from './types.js';
 import type { HostEntry, Inventory, SshTarget } from '../inventory/types.js';
-import { runHost, type HostEvent, type HostWork, type Mode } from './engine.js';
+import { runHost, type HostEvent, type HostGate, type HostWork, type Mode } from './engine.js';
 import { JournalWriter, newRunId, type Journal } from './journal.js';
 import { ConnectionError } from './provision-error.js';
-import { TaskError } from './errors.js';
-import { sh } from './shell.js';
-import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import {
   HOST_LOCK,
   LockError,
-  hostBreakScript,
-  hostLockScript,
+  hostGateProbe,
+  hostTakeScript,
   hostUnlockScript,
   isStale,
+  parseGateProbe,
   parseHostLock,
   whileInterruptible,
   type LockOwner,
 } from './run-lock.js';
+import { FactsCache } from './facts-cache.js';
 
 export type RunEvent = HostEvent | { type: 'host-start'; host: string } | { type: 'host-end'; host: string; report: HostReport };
 
@@ -40,29 +39,32 @@ export interface RunOptions {
   onEvent?(e: RunEvent): void;
   /** Extra journal fields (a drain's operation and inventory edit). */
   journalExtra?: Pick<Journal, 'operation' | 'inventoryEdit'>;
-  /** This run's lock owner (apply): each host is locked for the run, taken in the facts round trip. */
+  /** This run's lock owner (apply): each host is locked for the run: checked in the first round trip, taken with the first change (run-lock.ts). */
   lock?: LockOwner;
 }
 
-/** Takes the host lock and gathers facts in one round trip; a stale lock of ours is taken over. */
-async function lockAndFacts(conn: Connection, host: string, owner: LockOwner): Promise<{ facts: HostFacts; trips: number }> {
-  let trips = 0;
-  for (let attempt = 0; ; attempt++) {
-    trips++;
-    const r = await conn.exec(sh`( ${hostLockScript(owner)}\n)\necho '#provision-facts'\n${FACTS_SCRIPT}`, { become: true });
-    const [lockOut = '', factsOut = ''] = r.stdout.split('#provision-facts\n');
-    const got = parseHostLock(lockOut);
-    if (got.acquired) {
-      if (r.code !== 0) throw new TaskError(host, 'gather facts', `facts script exited ${r.code}: ${r.stderr.trim()}`);
-      return { facts: parseFacts(factsOut), trips };
-    }
-    if (attempt === 0 && isStale(got.owner)) {
-      trips++;
-      await conn.exec(hostBreakScript(got.owner!), { become: true });
-      continue;
-    }
-    throw new LockError(`${host}:${HOST_LOCK}`, got.owner);
-  }
+/**
+ * The run's host lock as the engine's gate: read in the first round trip (a live holder refuses
+ * the host there), taken by the first script that changes the host (see run-lock.ts).
+ */
+export function lockGate(host: string, owner: LockOwner, dir = HOST_LOCK): HostGate {
+  let seen = '';
+  let stale: LockOwner | undefined;
+  return {
+    probe: hostGateProbe(dir),
+    held: false,
+    check(out) {
+      const g = parseGateProbe(out.stdout);
+      seen = g.last;
+      if (g.held && !isStale(g.owner)) throw new LockError(`${host}:${dir}`, g.owner);
+      stale = g.held ? g.owner : undefined;
+    },
+    take: () => hostTakeScript(owner, seen, stale, dir),
+    refused: (stdout) => {
+      const got = parseHostLock(stdout);
+      return new LockError(`${host}:${dir}`, got.acquired ? undefined : got.owner);
+    },
+  };
 }
 
 function inPlay(inv: Inventory, pattern: string, host: string): boolean {
@@ -106,6 +108,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
       : undefined;
   journal?.flush();
   const limit = pLimit(Math.max(1, o.forks));
+  const facts = new FactsCache(o.stateDir);
   const emit = o.onEvent ?? (() => {});
 
   // Ctrl-C: the journal (written ahead) is closed as failed, hosts still running marked interrupted.
@@ -125,28 +128,44 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
           try {
             emit({ type: 'phase', host: h.name, phase: 'connect' });
             conn = await o.connect(h.ssh);
-            let facts: HostFacts | undefined;
-            let lockTrips = 0;
-            if (o.lock) {
-              emit({ type: 'phase', host: h.name, phase: 'lock + facts' });
-              ({ facts, trips: lockTrips } = await lockAndFacts(conn, h.name, o.lock));
-              locked = true;
-            }
-            report = await runHost(
-              conn,
-              hostWork(o.inventory, o.playbook, h, o.projectDir),
-              {
-                mode: o.mode,
-                tags: o.tags,
-                onEvent: emit,
-                onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
-                onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
-              },
-              facts,
-            );
-            report.roundTrips += 1 + lockTrips; // the connection itself (and the lock + facts round trip)
-            if (journal?.host(h.name).changes.length) {
-              // The host lock goes in the same round trip as the journal mirror, once the mirror is written.
+            const gate = o.lock ? lockGate(h.name, o.lock) : undefined;
+            const cached = facts.get(h.name);
+            // The last script of a host carries its journal mirror and the lock's release, as the
+            // journal will read once that script's changes are settled (the script reaches it only then).
+            let mirrored: string | undefined;
+            let predicted: string | undefined;
+            const finish = journal
+              ? {
+                  build: () => {
+                    const unlock = o.lock ? hostUnlockScript(o.lock) : undefined;
+                    const m = journal.mirrorScript(h.name, { settled: true, after: unlock });
+                    predicted = m.body;
+                    return { script: m.script, stdin: Buffer.from(m.body) };
+                  },
+                  ran: (code: number) => {
+                    if (gate) gate.held = false; // released whatever the mirror did
+                    mirrored = code === 0 ? predicted : undefined;
+                  },
+                }
+              : undefined;
+            report = await runHost(conn, hostWork(o.inventory, o.playbook, h, o.projectDir), {
+              mode: o.mode,
+              tags: o.tags,
+              onEvent: emit,
+              onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
+              onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
+              onDropped: journal ? (ch) => journal.drop(h.name, ch) : undefined,
+              ...(cached ? { cachedFacts: cached } : {}),
+              onFacts: (f) => facts.put(h.name, f),
+              ...(gate ? { gate } : {}),
+              ...(finish ? { finish } : {}),
+            });
+            locked = !!gate?.held;
+            report.roundTrips += 1; // the connection itself
+            const changes = journal?.host(h.name).changes.length ?? 0;
+            // The mirror went with the last script unless the script stopped early or the journal
+            // gained something the prediction did not hold (a step's output): then its own round trip.
+            if (journal && changes && mirrored !== journal.mirrorBody(h.name, false)) {
               const unlock = locked && o.lock ? hostUnlockScript(o.lock) : undefined;
               report.roundTrips += 1;
               const failed = await journal.mirrorOn(conn, h.name, unlock);

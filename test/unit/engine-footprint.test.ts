@@ -1,5 +1,7 @@
 // The engine re-probes after a change only what the change may have altered (task footprints),
-// and the result is still what a full re-probe would give. runHost runs for real against the
+// and the result is still what a full re-probe would give; changes that do not depend on each
+// other go to the host in one script, a task planned on a state an earlier change of the same
+// script may alter is guarded there (probe again, stop if it differs). runHost runs for real against the
 // local /bin/sh through a Connection over it (no SSH: that layer is tested in test/ssh).
 import { raw, sh } from '../../src/core/shell.js';
 import { describe, it } from 'node:test';
@@ -14,8 +16,11 @@ import { localConnection, tempDir, testContext, testFacts } from './helpers/loca
 
 async function run(tasks: Task[]) {
   const probes: number[] = [];
+  const trips: string[] = [];
   const onEvent = (e: HostEvent) => {
-    const m = e.type === 'command' ? /^probe (\d+) task\(s\)/.exec(e.display) : null;
+    if (e.type !== 'command') return;
+    trips.push(e.display.split('\n')[0]!.replace(/:$/, ''));
+    const m = /^probe (\d+) task\(s\)/.exec(e.display);
     if (m) probes.push(Number(m[1]));
   };
   const report = await runHost(
@@ -31,7 +36,7 @@ async function run(tasks: Task[]) {
   );
   assert.equal(report.error, undefined);
   assert.equal(report.recap.failed, 0, JSON.stringify(report.tasks));
-  return { report, probes };
+  return { report, probes, trips };
 }
 
 describe('footprints', () => {
@@ -91,8 +96,11 @@ describe('engine: re-probe after a change', () => {
       ];
       const first = await run(tasks);
       assert.equal(first.report.recap.changed, 3);
-      // One batch of all three; after A only C is stale (B's probe stays valid): one batch of 1.
-      assert.deepEqual(first.probes, [3, 1]);
+      // One probe batch of all three, then one script: A and B, and C's re-probe after them (C
+      // cannot be planned on "absent": no line can go in a file that does not exist); then C alone.
+      assert.deepEqual(first.probes, [3]);
+      assert.deepEqual(first.trips, ['probe 3 task(s) in one batch', 'apply 2 change(s) in one script, re-probe 1 task(s)', 'apply 1 change(s) in one script']);
+      assert.equal(first.report.roundTrips, 3);
       // C planned from its re-probe (A's content), not from the stale "absent".
       assert.equal(await readFile(a, 'utf8'), 'first\nsecond\n');
     } finally {
@@ -113,10 +121,13 @@ describe('engine: re-probe after a change', () => {
         file({ name: 'I', path: join(dir, 'i.conf'), content: 'i\n' }),
       ];
       const r = await run(tasks);
-      // [all 6] -> D changed: F stale, and the command (no footprint: reads "*") -> batch of 2 at F
-      // -> F, G changed: the command stale again -> batch of 1 -> the command ran: H and I stale
-      // -> batch of 2; H is then ok (the command wrote "h\n").
-      assert.deepEqual(r.probes, [6, 2, 1, 2]);
+      // [all 6] -> one script: D, F (guarded: still absent under the new directory), G, the command
+      // (guarded: its `creates` still absent), then H's guard finds the file the command wrote: the
+      // script stops and re-probes H and I -> H is ok, I changes in a second script.
+      assert.deepEqual(r.probes, [6]);
+      // (H was planned on its stale "absent" too: its change never ran and is not reported.)
+      assert.deepEqual(r.trips, ['probe 6 task(s) in one batch', 'apply 6 change(s) in one script', 'apply 1 change(s) in one script']);
+      assert.equal(r.report.roundTrips, 3);
       assert.deepEqual(
         r.report.tasks.map((t) => `${t.task}:${t.status}`),
         ['D:changed', 'F:changed', 'G:changed', 'touch:changed', 'H:ok', 'I:changed'],

@@ -1,0 +1,214 @@
+// One round trip for many changes of one host: the steps of every change that does not depend on
+// another's result, in order, in ONE script, each step framed by nonce markers that carry its exit
+// status, so the controller learns exactly which steps ran and succeeded (the journal settles a
+// change only on its steps' success markers). All stdin (file contents, uploads, the journal
+// mirror) travels as one stream, staged in a temp file and cut per step with dd (a regular file:
+// `dd bs=N count=1` reads exactly N bytes, so each step gets its own bytes and no more).
+//
+// A task planned on a probe result that an earlier change of the same script may have altered is
+// guarded: its probe runs again in the script, right before its steps, and when it prints anything
+// else than what the plan was made from, the script stops there and prints the fresh probe output
+// of every task that may be stale at that point (one round trip, not two). A step that fails stops
+// the script at that step. After the last step the re-probes of later tasks run (the "tail").
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ProbeOutput, Step } from './types.js';
+import { Script, raw, sh } from './shell.js';
+
+export interface GuardItem {
+  kind: 'guard';
+  /** The task whose probe is re-run. */
+  task: number;
+  expect: ProbeOutput;
+  /** Tasks to re-probe when the guard fails (the guarded one first). */
+  reprobe: number[];
+}
+
+export interface StepItem {
+  kind: 'step';
+  /** Index of the change in the batch (its steps share it). */
+  change: number;
+  step: Step;
+}
+
+export type BatchItem = GuardItem | StepItem;
+
+export interface ApplyScriptInput {
+  /** Probe scripts by task index (those guards and the tail use). */
+  probes: ReadonlyMap<number, Script>;
+  /** Runs first; exit status 0 lets the script go on, any other stops it before any step (the lock). */
+  prologue?: Script;
+  items: BatchItem[];
+  /** Tasks re-probed after the last step. */
+  tail: number[];
+  /** Runs after the tail (the journal mirror and the lock release), with its own stdin. */
+  epilogue?: { script: Script; stdin?: Buffer };
+}
+
+export interface ApplyScript {
+  script: Script;
+  stdin?: Buffer;
+  parse(stdout: string, stderr: string): ApplyResult;
+}
+
+export interface StepResult {
+  change: number;
+  /** Index of the step within the batch's items. */
+  item: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ApplyResult {
+  /** Exit status of the prologue (absent when it did not report). */
+  prologue?: { code: number; stdout: string };
+  /** Steps that reported an end marker, in order. */
+  steps: StepResult[];
+  /** The guard (task index) that found its probe changed: the script stopped there. */
+  staleAt?: number;
+  /** Fresh probe outputs (guard failure or tail) by task index. */
+  probes: Map<number, ProbeOutput>;
+  /** The tail ran (every step succeeded and every guard held). */
+  complete: boolean;
+  /** The epilogue reported success. */
+  epilogue?: { code: number; stdout: string };
+}
+
+/** Expected probe output embedded in the script (a guard): above this it is cheaper to stop and re-probe. */
+export const GUARD_LIMIT = 8 * 1024;
+
+/**
+ * Rough size a batch may reach before the engine cuts it: the script is one argument of `sh -c`
+ * (Linux caps one argument at 128 KiB) and carries the probes its guards and tail run too.
+ */
+export const SCRIPT_BUDGET = 48 * 1024;
+
+const fn = (k: number) => raw(`_pp${k}`);
+
+export function buildApplyScript(input: ApplyScriptInput): ApplyScript {
+  const N = `__provision_${randomBytes(8).toString('hex')}`;
+  const chunks: Buffer[] = [];
+  const take = (data: Buffer | undefined): Script => {
+    if (!data || data.length === 0) return raw('</dev/null');
+    chunks.push(data);
+    return sh`<"$_pD/s"`;
+  };
+  const stage = (data: Buffer | undefined): Script => (data && data.length > 0 ? sh`_ptk ${data.length} >"$_pD/s" || exit 97\n` : raw(''));
+
+  const used = new Set<number>([...input.tail]);
+  for (const it of input.items) if (it.kind === 'guard') for (const k of it.reprobe) used.add(k);
+  const defs = [...used].sort((a, b) => a - b).map((k) => sh`${fn(k)}() {\n( ${input.probes.get(k)!}\n)\n}`);
+
+  const body: Script[] = [];
+  if (input.prologue) {
+    body.push(
+      sh`printf '%s pro begin\\n' "$_pN"\n( ${input.prologue}\n) </dev/null\n_pr=$?\nprintf '\\n%s pro end %d\\n' "$_pN" $_pr\n[ $_pr -eq 0 ] || exit 0`,
+    );
+  }
+  input.items.forEach((it, i) => {
+    if (it.kind === 'guard') {
+      const want = `${it.expect.stdout}#${it.expect.code}`;
+      const again = Script.join(
+        it.reprobe.map((k) => sh`_pfr ${k}`),
+        '\n',
+      );
+      body.push(
+        sh`_po=$(${fn(it.task)} </dev/null 2>/dev/null; printf '#%d' $?)\nif [ "$_po" != ${want} ]; then printf '%s stale %d\\n' "$_pN" ${it.task}\n${again}\nexit 0; fi`,
+      );
+      return;
+    }
+    const step = it.step;
+    let script: Script;
+    let data: Buffer | undefined;
+    if (step.kind === 'upload') {
+      // An upload is a step like the others: its bytes on stdin, written next to the target, renamed over it.
+      data = readFileSync(step.localPath);
+      const mode = (step.mode ?? 0o644).toString(8);
+      script = sh`p=${step.remotePath}; t="$p.provision-tmp-$$"
+if cat >"$t" && chmod ${mode} "$t" && mv -f "$t" "$p"; then exit 0; fi
+rm -f "$t"; exit 1`;
+    } else {
+      script = step.script;
+      data = step.stdin === undefined ? undefined : Buffer.from(step.stdin);
+    }
+    body.push(
+      sh`${stage(data)}printf '%s s %d\\n' "$_pN" ${i} >&2\nprintf '%s s %d begin\\n' "$_pN" ${i}\n( ${script}\n) ${take(data)} 3<&-\n_pr=$?\nprintf '\\n%s s %d end %d\\n' "$_pN" ${i} $_pr\n[ $_pr -eq 0 ] || exit $_pr`,
+    );
+  });
+  body.push(sh`printf '%s done\\n' "$_pN"`);
+  for (const k of input.tail) body.push(sh`_pfr ${k}`);
+  if (input.epilogue) {
+    const data = input.epilogue.stdin;
+    body.push(sh`${stage(data)}printf '%s epi begin\\n' "$_pN"\n( ${input.epilogue.script}\n) ${take(data)}\nprintf '\\n%s epi end %d\\n' "$_pN" $?`);
+  }
+
+  const stdin = chunks.length ? Buffer.concat(chunks) : undefined;
+  const head: Script[] = [sh`_pN=${N}`];
+  if (stdin) {
+    // Stage all stdin in a private temp dir; fd 3 reads it in order, each step takes its own bytes.
+    head.push(
+      raw(`_pD=$(mktemp -d "\${TMPDIR:-/tmp}/.provision.XXXXXX") || exit 97
+trap 'rm -rf "$_pD"' 0
+cat >"$_pD/in" || exit 97
+exec 3<"$_pD/in"
+_ptk() { dd bs="$1" count=1 <&3 2>/dev/null; }`),
+    );
+  }
+  if (defs.length) {
+    head.push(raw(`_pfr() { printf '%s %s begin\\n' "$_pN" "$1"; _pp$1 </dev/null 2>/dev/null; printf '\\n%s %s end %d\\n' "$_pN" "$1" $?; }`));
+    head.push(...defs);
+  }
+  const script = Script.join([...head, ...body, raw('')], '\n');
+
+  return {
+    script,
+    ...(stdin ? { stdin } : {}),
+    parse(stdout: string, stderr: string): ApplyResult {
+      const res: ApplyResult = { steps: [], probes: new Map(), complete: false };
+      const errParts = splitStderr(stderr, N);
+      const pro = frame(stdout, `${N} pro begin\n`, `\n${N} pro end `);
+      if (pro) res.prologue = { code: pro.code, stdout: pro.body };
+      input.items.forEach((it, i) => {
+        if (it.kind !== 'step') return;
+        const f = frame(stdout, `${N} s ${i} begin\n`, `\n${N} s ${i} end `);
+        if (f) res.steps.push({ change: it.change, item: i, code: f.code, stdout: f.body, stderr: errParts.get(i) ?? '' });
+      });
+      const stale = new RegExp(`^${N} stale (\\d+)$`, 'm').exec(stdout);
+      if (stale) res.staleAt = Number(stale[1]);
+      res.complete = stdout.includes(`${N} done\n`);
+      for (const k of used) {
+        const f = frame(stdout, `${N} ${k} begin\n`, `\n${N} ${k} end `);
+        if (f) res.probes.set(k, { stdout: f.body, code: f.code });
+      }
+      const epi = frame(stdout, `${N} epi begin\n`, `\n${N} epi end `);
+      if (epi) res.epilogue = { code: epi.code, stdout: epi.body };
+      return res;
+    },
+  };
+}
+
+function frame(stdout: string, begin: string, endMark: string): { body: string; code: number } | undefined {
+  const start = stdout.indexOf(begin);
+  if (start < 0) return undefined;
+  const end = stdout.indexOf(endMark, start + begin.length);
+  if (end < 0) return undefined;
+  const codeStart = end + endMark.length;
+  const nl = stdout.indexOf('\n', codeStart);
+  const code = Number.parseInt(stdout.slice(codeStart, nl < 0 ? undefined : nl), 10);
+  if (Number.isNaN(code)) return undefined;
+  return { body: stdout.slice(start + begin.length, end), code };
+}
+
+/** Stderr by step item: each step prints `N s i` on stderr before it starts. */
+function splitStderr(stderr: string, N: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const re = new RegExp(`^${N} s (\\d+)\\n`, 'gm');
+  const marks = [...stderr.matchAll(re)];
+  marks.forEach((m, j) => {
+    const from = m.index! + m[0].length;
+    const to = j + 1 < marks.length ? marks[j + 1]!.index! : stderr.length;
+    out.set(Number(m[1]), stderr.slice(from, to));
+  });
+  return out;
+}

@@ -1,0 +1,245 @@
+// Changes of one host that do not depend on each other go in one script; the journal stays exact:
+// a change settles only on its steps' success markers, a failing step stops the host there (later
+// changes of the script never ran and leave the journal), a broken connection leaves everything of
+// the script pending. Round trips are counted. Real /bin/sh on this machine (no SSH).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gatherFacts, runHost, type HostRunOptions } from '../../src/core/engine.js';
+import { JournalWriter, listJournals } from '../../src/core/journal.js';
+import { lockGate } from '../../src/core/run.js';
+import { hostLockScript, hostUnlockScript, type LockOwner } from '../../src/core/run-lock.js';
+import { TransportError } from '../../src/ssh/errors.js';
+import type { Connection, HostFacts, Task } from '../../src/core/types.js';
+import { directory, file, lineInFile } from '../../src/modules/index.js';
+import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
+import { sh } from '../../src/core/shell.js';
+
+const work = (tasks: Task[], handlers: Record<string, Task> = {}) => ({ host: 'local', vars: {}, projectDir: '/', build: () => ({ tasks, handlers }) });
+
+function journaled(dir: string) {
+  const journal = new JournalWriter(dir, { id: 'run1', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
+  const opts: Partial<HostRunOptions> = {
+    onChange: (ch) => journal.record('local', ch),
+    onApplied: (ch) => journal.settle('local', ch),
+    onDropped: (ch) => journal.drop('local', ch),
+  };
+  const changes = () => listJournals(dir)[0]!.hosts.local!.changes.map((c) => `${c.task}:${c.pending ? 'pending' : 'applied'}`);
+  return { journal, opts, changes };
+}
+
+const owner = (pid = process.pid, since = new Date().toISOString()): LockOwner => ({ user: 'u', controller: 'c', pid, operation: 'up', since });
+
+describe('one script per batch of independent changes', () => {
+  it('a first converge of independent tasks is one probe and one apply round trip; a no-op run with cached facts is one', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const facts: HostFacts = await gatherFacts(localConnection);
+      const d = join(dir, 'web');
+      const tasks = [
+        directory({ name: 'D', path: d, mode: '0755' }),
+        file({ name: 'F', path: join(d, 'index.html'), content: 'hello\n', mode: '0644' }),
+        file({ name: 'G', path: join(dir, 'motd'), content: 'motd\n' }),
+        lineInFile({ name: 'L', path: join(dir, 'issue'), line: 'managed', create: true }),
+      ];
+      const lock = join(dir, 'lock');
+      const me = owner();
+      const gate = lockGate('local', me, lock);
+      const first = await runHost(localConnection, work(tasks), { mode: 'apply', cachedFacts: facts, gate });
+      assert.equal(first.error, undefined);
+      assert.equal(first.recap.changed, 4);
+      // facts + lock check + every probe, then one script (the lock taken first, F guarded).
+      assert.equal(first.roundTrips, 2);
+      assert.equal(gate.held, true);
+      assert.equal(await readFile(join(d, 'index.html'), 'utf8'), 'hello\n');
+      await localConnection.exec(hostUnlockScript(me, lock));
+
+      const again = lockGate('local', owner(), lock);
+      const noop = await runHost(localConnection, work(tasks), { mode: 'apply', cachedFacts: facts, gate: again });
+      assert.equal(noop.error, undefined);
+      assert.deepEqual(
+        noop.tasks.map((t) => `${t.task}:${t.status}`),
+        ['D:ok', 'F:ok', 'G:ok', 'L:ok'],
+      );
+      assert.equal(noop.roundTrips, 1);
+      assert.equal(again.held, false, 'a no-op run never takes the lock');
+      await assert.rejects(stat(lock), /ENOENT/);
+
+      // Facts that differ from the cache: tasks rebuilt from the host's own facts and probed again.
+      const stale = await runHost(localConnection, work(tasks), { mode: 'check', cachedFacts: testFacts({ hostname: 'elsewhere' }) });
+      assert.equal(stale.recap.ok, 4);
+      assert.equal(stale.roundTrips, 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a failing step stops the host there: earlier changes settled, the failing one pending, later ones never ran', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const j = journaled(dir);
+      const report = await runHost(
+        localConnection,
+        work([
+          file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }),
+          // Its directory does not exist: the write fails in the middle of the script.
+          file({ name: 'B', path: join(dir, 'missing', 'b.conf'), content: 'b\n' }),
+          file({ name: 'C', path: join(dir, 'c.conf'), content: 'c\n' }),
+        ]),
+        { mode: 'apply', ...j.opts },
+        testFacts(),
+      );
+      assert.deepEqual(
+        report.tasks.map((t) => `${t.task}:${t.status}`),
+        ['A:changed', 'B:failed', 'C:skipped'],
+      );
+      assert.match(report.tasks[1]!.error ?? '', /directory .*missing does not exist/);
+      assert.match(report.tasks[2]!.error ?? '', /not applied: B failed before it/);
+      assert.deepEqual(j.changes(), ['A:applied', 'B:pending']);
+      assert.equal(await readFile(join(dir, 'a.conf'), 'utf8'), 'a\n');
+      await assert.rejects(stat(join(dir, 'c.conf')), /ENOENT/, 'C ran after a failed step');
+      assert.equal(report.roundTrips, 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a task that cannot be planned stops the host there: the changes before it are made, none after; -v shows every step', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const j = journaled(dir);
+      const unplannable: Task = {
+        name: 'B',
+        module: 'test',
+        probe: () => ({ script: sh`echo x`, parse: (o) => o.stdout }),
+        footprint: () => ({ reads: ['test:b'], writes: ['test:b'] }),
+        plan: () => {
+          throw new Error('no plan for B');
+        },
+      };
+      const shown: string[] = [];
+      const report = await runHost(
+        localConnection,
+        work([file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }), unplannable, file({ name: 'C', path: join(dir, 'c.conf'), content: 'c\n' })]),
+        { mode: 'apply', ...j.opts, onEvent: (e) => (e.type === 'command' ? shown.push(e.display) : undefined) },
+        testFacts(),
+      );
+      assert.deepEqual(
+        report.tasks.map((t) => `${t.task}:${t.status}`),
+        ['A:changed', 'B:failed'],
+      );
+      assert.deepEqual(j.changes(), ['A:applied']);
+      assert.equal(await readFile(join(dir, 'a.conf'), 'utf8'), 'a\n');
+      await assert.rejects(stat(join(dir, 'c.conf')), /ENOENT/, 'C ran after B failed');
+      // The script's -v line names A's own command, not only "apply 1 change(s)".
+      const apply = shown.find((d) => d.startsWith('apply 1 change(s) in one script'));
+      assert.ok(apply?.includes(join(dir, 'a.conf')), apply);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a connection that breaks during the script leaves every change of it pending', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const j = journaled(dir);
+      let execs = 0;
+      const breaking: Connection = {
+        ...localConnection,
+        async exec(script, opts) {
+          execs++;
+          const r = await localConnection.exec(script, opts);
+          if (execs === 2) throw new TransportError('channel', 'local', 'local:22', 'connection lost');
+          return r;
+        },
+      };
+      const report = await runHost(
+        breaking,
+        work([file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }), file({ name: 'B', path: join(dir, 'b.conf'), content: 'b\n' })]),
+        { mode: 'apply', ...j.opts },
+        testFacts(),
+      );
+      assert.equal(report.recap.failed, 1);
+      assert.match(report.tasks[0]!.error ?? '', /connection lost/);
+      // The script did run (the files are there) but no marker came back: both stay pending.
+      assert.deepEqual(j.changes(), ['A:pending', 'B:pending']);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('output cut short: changes whose markers arrived are settled, the rest stay pending', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const j = journaled(dir);
+      let execs = 0;
+      const cut: Connection = {
+        ...localConnection,
+        async exec(script, opts) {
+          execs++;
+          const r = await localConnection.exec(script, opts);
+          if (execs !== 2) return r;
+          // Keep the output up to the end marker of the first step only.
+          const m = /\n(__provision_[0-9a-f]+) s 0 end 0\n/.exec(r.stdout)!;
+          return { ...r, stdout: r.stdout.slice(0, m.index + m[0].length) };
+        },
+      };
+      const report = await runHost(
+        cut,
+        work([file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }), file({ name: 'B', path: join(dir, 'b.conf'), content: 'b\n' })]),
+        { mode: 'apply', ...j.opts },
+        testFacts(),
+      );
+      assert.match(report.error ?? '', /stopped before reporting every step/);
+      assert.deepEqual(j.changes(), ['A:applied', 'B:pending']);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('the run lock: a live holder refuses the host at the probe; a run that held it in between makes us probe again', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const lock = join(dir, 'lock');
+      const path = join(dir, 'x.conf');
+      const tasks = [file({ name: 'X', path, content: 'mine\n' })];
+      const other = owner(process.pid, '2000-01-01T00:00:00.000Z');
+      await localConnection.exec(hostLockScript(other, lock));
+      const refused = await runHost(localConnection, work(tasks), { mode: 'apply', gate: lockGate('local', owner(), lock) }, testFacts());
+      assert.match(refused.error ?? '', /is locked by u@c \(pid \d+, up\) since 2000-01-01/);
+      await assert.rejects(stat(path), /ENOENT/);
+      await localConnection.exec(hostUnlockScript(other, lock));
+
+      // Another run takes and releases the lock between our probe and our first change (and
+      // writes the file): our take notices, and everything is probed and planned again.
+      const gate = lockGate('local', owner(), lock);
+      const racing: Connection = {
+        ...localConnection,
+        async exec(script, opts) {
+          if (/ pro begin/.test(script.text) && !raced) {
+            raced = true;
+            const third = owner(process.pid, '2001-01-01T00:00:00.000Z');
+            await localConnection.exec(hostLockScript(third, lock));
+            await localConnection.exec(hostUnlockScript(third, lock));
+            const { writeFile } = await import('node:fs/promises');
+            await writeFile(path, 'mine\n');
+          }
+          return localConnection.exec(script, opts);
+        },
+      };
+      let raced = false;
+      const r = await runHost(racing, work(tasks), { mode: 'apply', gate }, testFacts());
+      assert.equal(r.error, undefined);
+      assert.equal(raced, true);
+      assert.equal(gate.held, true, 'taken');
+      // Planned again under the lock: the file is already right.
+      assert.deepEqual(
+        r.tasks.map((t) => `${t.task}:${t.status}`),
+        ['X:ok'],
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+});
