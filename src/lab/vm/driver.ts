@@ -26,7 +26,7 @@ export interface VmUpOptions {
   accel?: Accel;
   /** Guest RAM in MiB (default 384: 256 is enough to boot, not to run mon + keepalived comfortably). */
   memoryMb?: number;
-  /** Seconds to wait for every VM's sshd (default 240 under TCG, 60 under KVM). */
+  /** Seconds to wait for every VM's sshd (default 480 under TCG, 60 under KVM). */
   bootTimeoutS?: number;
   log?: (line: string) => void;
 }
@@ -41,6 +41,11 @@ export interface VmHostDriverState {
 }
 
 type VmHost = LabHostState<VmHostDriverState>;
+/**
+ * A TCG boot takes about a minute on an idle host, and over four minutes when the host's two cores
+ * are shared with other builds and labs; a VM that died is seen at once (its pid), not at the deadline.
+ */
+const TCG_BOOT_TIMEOUT_S = 480;
 export const knownHostsFile = (dir: string) => join(dir, 'known_hosts');
 export const sshControlDir = (dir: string) => join(dir, 'ssh');
 
@@ -191,8 +196,7 @@ async function up(spec: LabSpec, opts: VmUpOptions = {}): Promise<VmLabState> {
     const tStarted = Date.now();
     log(`vm lab ${spec.name}: ${prepared.length} VMs started (${accel}), waiting for sshd`);
 
-    // TCG boots of several VMs on 2 shared cores took over 240 s under load (a cold CI with other work running): a hung boot still fails, a dead qemu at once.
-    const bootTimeoutMs = (opts.bootTimeoutS ?? (accel === 'kvm' ? 60 : 480)) * 1000;
+    const bootTimeoutMs = (opts.bootTimeoutS ?? (accel === 'kvm' ? 60 : TCG_BOOT_TIMEOUT_S)) * 1000;
     await Promise.all(
       prepared.map((h) =>
         waitForVmSshd(h.port, {
@@ -346,7 +350,7 @@ async function startHost(dir: string, host: string): Promise<void> {
     if (h.port !== oldPort) await writeKnownHosts(state);
   }
   await waitForVmSshd(h.port, {
-    timeoutMs: 240_000,
+    timeoutMs: TCG_BOOT_TIMEOUT_S * 1000,
     alive: () => pidAlive(vm.pid ?? 0),
     context: { lab: state.name, host },
     describe: async () => `serial log ${h.log}:\n${await tail(h.log)}`,
