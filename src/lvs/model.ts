@@ -133,8 +133,10 @@ export interface KeepalivedService {
   lbKind: 'NAT' | 'DR' | 'TUN';
   protocol: 'TCP' | 'UDP';
   persistence?: number;
-  check: { kind: 'http' | 'tcp'; url: string; timeout: number };
+  check: { kind: 'http' | 'tcp' | 'dns'; url: string; timeout: number; query?: string };
   http: boolean;
+  /** A DNS_CHECK (udp services): type A query for check.query. */
+  dns: boolean;
   realServers: KeepalivedRealServer[];
 }
 
@@ -151,11 +153,17 @@ export function keepalivedServices(lvs: LvsSpec): KeepalivedService[] {
       delayLoop: s.health.interval,
       lbAlgo: s.scheduler,
       lbKind: ({ nat: 'NAT', dr: 'DR', tun: 'TUN' } as const)[s.forwarding],
-      // udp services are refused for keepalived by the inventory check (these checks are http/tcp).
+      // fwmark is refused for keepalived by the inventory check; udp services carry a DNS_CHECK.
       protocol: s.protocol === 'udp' ? 'UDP' : 'TCP',
       http: s.health.kind === 'http',
+      dns: s.health.kind === 'dns',
       ...(s.persistence !== undefined ? { persistence: s.persistence } : {}),
-      check: { kind: s.health.kind, url: s.health.url, timeout: s.health.timeout },
+      check: {
+        kind: s.health.kind,
+        url: s.health.url,
+        timeout: s.health.timeout,
+        ...(s.health.query !== undefined ? { query: s.health.query } : {}),
+      },
       realServers: s.realServers.map((rs) => ({ address: rs.address, port: rs.port, weight: rs.weight, ...(rs.host ? { host: rs.host } : {}) })),
     }));
 }

@@ -22,11 +22,18 @@ const realServerSchema = z.strictObject(
 const healthSchema = z.strictObject(
   {
     monitor: oneOf(['mon', 'keepalived', 'none'] as const),
-    kind: oneOf(['http', 'tcp'] as const),
+    kind: oneOf(['http', 'tcp', 'dns'] as const),
     url: z
       .string({ error: 'is not a URL path' })
       .regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' })
       .default('/'),
+    query: z
+      .string({ error: 'is not a DNS name' })
+      .max(253, { error: 'is not a DNS name (at most 253 characters)' })
+      .regex(/^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$/, {
+        error: 'is not a DNS name (labels of [A-Za-z0-9_-], 1-63, separated by dots)',
+      })
+      .optional(),
     interval: int(1, 86400, 'is not a number of seconds (1..86400)').default(10),
     timeout: int(1, 86400, 'is not a number of seconds (1..86400)').default(5),
   },
@@ -268,15 +275,34 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
   if (svc.health && health.timeout >= health.interval) {
     issues.push({ path: [...at, 'health', 'timeout'], value: health.timeout, message: `must be less than the interval (${health.interval})` });
   }
+  if (fwmark) {
+    // IPVS only sees a fwmark service's packets once a rule marks them; without one the VIP's
+    // traffic is never balanced (and verify could not tell which ports to probe).
+    issues.push({
+      path: [...at, 'protocol'],
+      value: 'fwmark',
+      message:
+        'is refused: provision does not write the packet-marking rules (iptables/nft MARK on the directors) a fwmark service needs, so its traffic would never reach IPVS; declare one tcp or udp service per port instead',
+    });
+  }
+  checkProbe(svc, health, at, issues);
   // Each monitor handles what its checks can name; anything else would leave the service unwatched.
   if (health.monitor === 'mon' && fwmark) {
     issues.push({ path: [...at, 'health', 'monitor'], value: 'mon', message: 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none' });
   }
-  if (health.monitor === 'keepalived' && svc.protocol !== 'tcp') {
+  if (health.monitor === 'mon' && svc.protocol === 'udp') {
+    issues.push({
+      path: [...at, 'health', 'monitor'],
+      value: 'mon',
+      message:
+        "cannot watch a udp service here: mon's DNS monitors need Perl's Net::DNS (not on every target, not installed by provision) and ask port 53 only; use monitor keepalived (its DNS_CHECK) or none",
+    });
+  }
+  if (health.monitor === 'keepalived' && fwmark) {
     issues.push({
       path: [...at, 'health', 'monitor'],
       value: 'keepalived',
-      message: `checks tcp services only here (HTTP GET or TCP connect): a ${svc.protocol} service needs monitor ${fwmark ? 'none' : 'mon or none'}`,
+      message: 'checks tcp (HTTP GET, TCP connect) and udp (DNS) services here: a fwmark service needs monitor none',
     });
   }
 
@@ -292,6 +318,38 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
     realServers,
     health,
   };
+}
+
+/**
+ * How a service is probed (by its monitor and by `verify`) must match its protocol: HTTP or a TCP
+ * connect for tcp, a DNS query for udp (a TCP check of a UDP service fails on every real server).
+ */
+function checkProbe(svc: RawService, health: HealthCheckSpec, at: DataPath, issues: RawIssue[]) {
+  if (svc.protocol === 'udp' && !svc.health) {
+    issues.push({
+      path: [...at, 'protocol'],
+      value: 'udp',
+      message: 'needs health: {kind: dns, query: NAME} (a udp service is probed with that DNS query, by its monitor and by verify)',
+    });
+    return;
+  }
+  if (!svc.health) return;
+  if (svc.protocol === 'udp' && health.kind !== 'dns') {
+    issues.push({
+      path: [...at, 'health', 'kind'],
+      value: health.kind,
+      message: 'cannot probe a udp service (HTTP and TCP connect need tcp): use kind: dns with query: NAME',
+    });
+  }
+  if (svc.protocol === 'tcp' && health.kind === 'dns') {
+    issues.push({ path: [...at, 'health', 'kind'], value: 'dns', message: 'is a DNS query over UDP: only for protocol: udp (use http or tcp)' });
+  }
+  if (health.kind === 'dns' && health.query === undefined) {
+    issues.push({ path: [...at, 'health', 'kind'], value: 'dns', message: 'needs query: NAME (the DNS name asked for, type A)' });
+  }
+  if (health.kind !== 'dns' && health.query !== undefined) {
+    issues.push({ path: [...at, 'health', 'query'], value: health.query, message: 'is only for kind: dns' });
+  }
 }
 
 /** A real server's address: explicit, or its inventory host's `rip`. */

@@ -16,9 +16,12 @@ export interface RealServerSpec {
 
 export interface HealthCheckSpec {
   monitor: 'mon' | 'keepalived' | 'none';
-  kind: 'http' | 'tcp';
+  /** http and tcp check tcp services; dns (a DNS query over UDP) checks udp services. */
+  kind: 'http' | 'tcp' | 'dns';
   /** Path for http checks, e.g. "/". */
   url: string;
+  /** dns: the name asked for (type A); the monitor and `verify` send this query to each real server. */
+  query?: string;
   /** Seconds between checks. */
   interval: number;
   /** Seconds before one check gives up. */

@@ -89,7 +89,7 @@ test('the seed inventory maps exactly to the seed topology', () => {
 test('the example inventory loads and applies the documented defaults', () => {
   const file = join(ROOT, 'inventory/example.yaml');
   const inv = loadInventory(file);
-  const [www, media] = inv.lvs!.services;
+  const [www, dns] = inv.lvs!.services;
   assert.equal(www!.scheduler, 'wrr');
   assert.equal(www!.forwarding, 'dr');
   assert.equal(www!.persistence, 300);
@@ -99,14 +99,14 @@ test('the example inventory loads and applies the documented defaults', () => {
     { address: '10.0.10.23', port: 443, weight: 1 },
   ]);
   assert.deepEqual(www!.health, { monitor: 'keepalived', kind: 'http', url: '/healthz', interval: 6, timeout: 3 });
-  assert.equal(media!.protocol, 'fwmark');
-  assert.equal(media!.fwmark, 7);
-  assert.equal(media!.port, 0);
+  assert.equal(dns!.protocol, 'udp');
+  assert.equal(dns!.port, 53);
+  assert.deepEqual(dns!.health, { monitor: 'keepalived', kind: 'dns', url: '/', query: 'www.example.net', interval: 10, timeout: 3 });
   assert.deepEqual(
-    media!.realServers.map((r) => [r.address, r.port, r.weight]),
+    dns!.realServers.map((r) => [r.address, r.port, r.weight]),
     [
-      ['10.0.10.21', 0, 1],
-      ['10.0.10.22', 0, 1],
+      ['10.0.10.21', 53, 1],
+      ['10.0.10.22', 53, 1],
     ],
   );
   const lb1 = inv.hosts.get('lb1')!.ssh;
@@ -378,6 +378,11 @@ test('lvs rules: fwmark, duplicates in a service, timeout < interval, rip/addres
     [
       [5, 7, 'lvs is a var of all: define it under all.vars'],
       [11, 21, 'needs a fwmark: N (the firewall mark)'],
+      [
+        11,
+        21,
+        'is refused: provision does not write the packet-marking rules (iptables/nft MARK on the directors) a fwmark service needs, so its traffic would never reach IPVS; declare one tcp or udp service per port instead',
+      ],
       [12, 17, 'must be 0 (or absent) for a fwmark service'],
       [16, 24, 'duplicates real_servers[0] (the same 10.0.0.12:80)'],
       [17, 29, 'cannot watch a fwmark service (lvs.alert names a VIP:port): use monitor none'],

@@ -128,12 +128,21 @@ test('the live-table task never touches a foreign service, even when its real se
   assert.deepEqual(await plan(converged), []);
 });
 
-test('inventory: keepalived checks tcp services only, mon cannot watch a fwmark service', () => {
+/** Loads an inventory text; returns the [line, message] of each issue (none: []). */
+function inventoryIssues(text: string): [number | undefined, string][] {
   const dir = mkdtempSync(join(tmpdir(), 'provision-ka-inv-'));
   const file = join(dir, 'inv.yaml');
-  writeFileSync(
-    file,
-    `all:
+  writeFileSync(file, text);
+  try {
+    loadInventory(file);
+    return [];
+  } catch (e) {
+    assert.ok(e instanceof InventoryError, String(e));
+    return e.issues.map((i) => [i.line, i.message]);
+  }
+}
+
+const udpService = (health: string) => `all:
   vars:
     lvs:
       services:
@@ -144,18 +153,71 @@ test('inventory: keepalived checks tcp services only, mon cannot watch a fwmark 
           forwarding: dr
           real_servers:
             - address: 10.0.0.11
-          health: {monitor: keepalived, kind: tcp, interval: 5, timeout: 2}
-`,
-  );
-  assert.throws(
-    () => loadInventory(file),
-    (e: unknown) => {
-      assert.ok(e instanceof InventoryError);
-      assert.deepEqual(
-        e.issues.map((i) => [i.line, i.message]),
-        [[12, 'checks tcp services only here (HTTP GET or TCP connect): a udp service needs monitor mon or none']],
-      );
-      return true;
-    },
-  );
+${health}`;
+
+test('inventory: a udp service is probed by a DNS query; mon cannot watch it, a tcp check cannot probe it', () => {
+  assert.deepEqual(inventoryIssues(udpService('          health: {monitor: keepalived, kind: dns, query: www.example.net, interval: 5, timeout: 2}\n')), []);
+  assert.deepEqual(inventoryIssues(udpService('          health: {monitor: none, kind: dns, query: a.b}\n')), []);
+  assert.deepEqual(inventoryIssues(udpService('          health: {monitor: keepalived, kind: tcp, interval: 5, timeout: 2}\n')), [
+    [12, 'cannot probe a udp service (HTTP and TCP connect need tcp): use kind: dns with query: NAME'],
+  ]);
+  assert.deepEqual(inventoryIssues(udpService('')), [
+    [8, 'needs health: {kind: dns, query: NAME} (a udp service is probed with that DNS query, by its monitor and by verify)'],
+  ]);
+  assert.deepEqual(inventoryIssues(udpService('          health: {monitor: mon, kind: dns, query: www.example.net}\n')), [
+    [
+      12,
+      "cannot watch a udp service here: mon's DNS monitors need Perl's Net::DNS (not on every target, not installed by provision) and ask port 53 only; use monitor keepalived (its DNS_CHECK) or none",
+    ],
+  ]);
+  assert.deepEqual(inventoryIssues(udpService('          health: {monitor: none, kind: dns}\n')), [[12, 'needs query: NAME (the DNS name asked for, type A)']]);
+  assert.deepEqual(inventoryIssues(udpService('          health: {monitor: none, kind: dns, query: "bad name;rm"}\n')), [
+    [12, 'is not a DNS name (labels of [A-Za-z0-9_-], 1-63, separated by dots)'],
+  ]);
+  // The other way round: a DNS query for a tcp service, a query for an http check.
+  const tcp = udpService('          health: {monitor: none, kind: dns, query: a.b}\n').replace('protocol: udp', 'protocol: tcp');
+  assert.deepEqual(inventoryIssues(tcp), [[12, 'is a DNS query over UDP: only for protocol: udp (use http or tcp)']]);
+  const httpQuery = tcp.replace('kind: dns', 'kind: http');
+  assert.deepEqual(inventoryIssues(httpQuery), [[12, 'is only for kind: dns']]);
+});
+
+test('keepalived.conf: a udp service gets a DNS_CHECK per real server, accepted by keepalived -t', async () => {
+  const inventory = loadInventory(join(ROOT, 'inventory/seed.yaml'));
+  const web = inventory.lvs!.services[0]!;
+  web.health = { ...web.health, monitor: 'keepalived', interval: 6, timeout: 3 };
+  inventory.lvs!.services.push({
+    ...web,
+    name: 'dns',
+    port: 53,
+    protocol: 'udp',
+    realServers: web.realServers.map((r) => ({ ...r, port: 53 })),
+    health: { monitor: 'keepalived', kind: 'dns', url: '/', query: 'www.example.net', interval: 10, timeout: 2 },
+  });
+  const r = await renderOffline({
+    inventory,
+    playbook: site,
+    playbookName: 'site',
+    hosts: selectHosts(inventory, 'all', 'director'),
+    facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')),
+    projectDir: ROOT,
+  });
+  const d = r.hosts.director!;
+  assert.equal(d.report.recap.failed, 0, JSON.stringify(d.report.tasks.filter((t) => t.status === 'failed')));
+  const text = d.files.find((f) => f.path === '/etc/keepalived/keepalived.conf')!.content.toString('utf8');
+  const udp = text.slice(text.indexOf('virtual_server 192.168.0.218 53 {'));
+  assert.ok(udp.length < text.length, text);
+  assert.match(udp, /^ {4}protocol UDP$/m);
+  for (const rs of ['192.168.0.216', '192.168.0.217'])
+    assert.match(
+      udp,
+      new RegExp(
+        `real_server ${rs.replace(/\./g, '\\.')} 53 \\{\\n {8}weight 1\\n {8}DNS_CHECK \\{\\n {12}type A\\n {12}name www\\.example\\.net\\n {12}connect_port 53\\n {12}connect_timeout 2\\n`,
+      ),
+    );
+  assert.doesNotMatch(udp, /HTTP_GET|TCP_CHECK/);
+  const ok = keepalivedCheck(text);
+  assert.equal(ok.status, 0, ok.stderr);
+  // keepalived -t does read the DNS_CHECK block: a query type it does not know fails it.
+  const bad = keepalivedCheck(text.replace('type A', 'type BOGUS'));
+  assert.notEqual(bad.status, 0, bad.stderr);
 });
