@@ -309,7 +309,8 @@ async function status(dirArg: string): Promise<LabStatus> {
     state.hosts.map(async (h) => {
       const vm = h.driver;
       const running = vm.pid !== null && (await isOurQemu(vm.pid, vm.qemu.pidfile));
-      const sshd = running && (await probeSsh('127.0.0.1', h.port, 3000)).kind === 'banner';
+      // 10 s: a banner takes seconds from a guest starved of CPU (two host cores, five TCG VMs and other jobs).
+      const sshd = running && (await probeSsh('127.0.0.1', h.port, 10_000)).kind === 'banner';
       return { name: h.name, address: `${h.address}:${h.port}`, running, sshd };
     }),
   );
