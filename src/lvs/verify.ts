@@ -9,6 +9,7 @@ import type { HostEntry, Inventory } from '../inventory/types.js';
 import type { VirtualServiceSpec } from './types.js';
 import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
+import { dnsQueries, parseDnsReplies } from './dns-probe.js';
 
 export interface Check {
   host: string;
@@ -124,6 +125,21 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       for (const s of lvs.services)
         for (const rs of s.realServers) {
           const label = rs.host ?? rs.address;
+          if (s.protocol === 'udp') {
+            // The service's own DNS query, straight to the real server: its answer identifies it.
+            const r = await run(c, dnsQueries(rs.address, rs.port, s.health.query ?? '.', 1, 3));
+            const [answer] = parseDnsReplies(r.stdout);
+            if (answer === undefined) rsDown.add(label);
+            else bodies.set(replyKey(s, answer), bodies.has(replyKey(s, answer)) ? AMBIGUOUS : label);
+            add(
+              d.name,
+              `real server ${label} answers DNS ${s.health.query} on ${rs.address}:${rs.port}/udp`,
+              answer !== undefined,
+              answer !== undefined ? `A ${answer}` : r.stdout.trim() || `perl exit ${r.code}: ${r.stderr.trim()}`,
+              `real server ${label} down (no DNS answer on udp ${rs.port})`,
+            );
+            continue;
+          }
           const r = await run(c, sh`curl -s -m 3 ${`http://${rs.address}:${rs.port}${s.health.url}`}`);
           const up = r.code === 0 && r.stdout.length > 0;
           if (!up) rsDown.add(label);
@@ -144,7 +160,14 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
       if (!roles.length) return;
       const c = await conn(rsHost);
       const fwd = roles[0]!.forwarding;
-      const port = roles[0]!.realServers.find((r) => r.host === rsHost.name)!.port;
+      // Each port this host serves, with its protocol (a tcp and a udp service may share a VIP).
+      const listeners = [
+        ...new Map(
+          roles.flatMap((s) =>
+            s.realServers.filter((r) => r.host === rsHost.name).map((r) => [`${r.port}/${s.protocol}`, { port: r.port, udp: s.protocol === 'udp' }] as const),
+          ),
+        ).values(),
+      ];
       const state = await run(
         c,
         Script.join(
@@ -154,7 +177,10 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
             ),
             raw('echo "--addr"; ip -o -4 addr show'),
             // RHEL 3 has no ss (and EL 5/6's has no -H): netstat's listening sockets instead.
-            sh`echo "--listen"; { command -v ss >/dev/null 2>&1 && ss -Hltn ${`sport = :${port}`} 2>/dev/null; } || netstat -ltn 2>/dev/null | awk ${`$4 ~ /:${port}$/`}`,
+            ...listeners.map(
+              (l, i) =>
+                sh`echo ${`--listen${i}`}; { command -v ss >/dev/null 2>&1 && ss ${l.udp ? '-Hlun' : '-Hltn'} ${`sport = :${l.port}`} 2>/dev/null; } || netstat ${l.udp ? '-lun' : '-ltn'} 2>/dev/null | awk ${`$4 ~ /:${l.port}$/`}`,
+            ),
             ...(fwd === 'nat' && client ? [sh`echo "--route"; ip route get ${String(client.vars.lan_address ?? '0.0.0.0')}`] : []),
             // Kernels without arp_ignore (2.4) hide the VIP with noarp or arptables instead.
             raw('echo "--arp"; noarpctl list 2>/dev/null; arptables -L -n 2>/dev/null; true'),
@@ -168,15 +194,19 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
           .filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l))
           .map((l) => l.split('=') as [string, string]),
       );
-      const part = (name: string) => (state.stdout.split(new RegExp(`^--${name}$`, 'm'))[1] ?? '').split(/^--(?:addr|listen|route|arp)$/m)[0]!;
-      const [addrPart, listenPart, routePart, arpPart] = ['addr', 'listen', 'route', 'arp'].map(part) as [string, string, string, string];
-      add(
-        rsHost.name,
-        `service listening on :${port}`,
-        listenPart.trim().length > 0,
-        listenPart.trim() || 'nothing listening',
-        `real server ${rsHost.name} down (nothing listens on :${port})`,
-      );
+      const part = (name: string) => (state.stdout.split(new RegExp(`^--${name}$`, 'm'))[1] ?? '').split(/^--(?:addr|listen\d+|route|arp)$/m)[0]!;
+      const [addrPart, routePart, arpPart] = ['addr', 'route', 'arp'].map(part) as [string, string, string];
+      listeners.forEach((l, i) => {
+        const listenPart = part(`listen${i}`);
+        const what = `${l.udp ? 'udp' : ''}:${l.port}`;
+        add(
+          rsHost.name,
+          `service listening on ${what}`,
+          listenPart.trim().length > 0,
+          listenPart.trim() || 'nothing listening',
+          `real server ${rsHost.name} down (nothing listens on ${what})`,
+        );
+      });
       if (fwd === 'nat') {
         // Two directors: the floating gateway, which follows the master.
         const dip = lvs.ha?.natGateway ?? String(directors[0]?.vars.dip ?? '');
@@ -225,13 +255,22 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
 
     // --- from the client, once the real servers' pages are known: ARP, then traffic
     const add = section();
+    // Only the VIP's holder counts connections, so the sum over the directors is the holder's.
+    const ipvsConns: IpvsConns = async (s) => {
+      const maps = await Promise.all(
+        directors.map(async (d) => parseIpvsConns((await run(await conn(d), sh`ipvsadm -Ln --stats --exact -u ${`${s.vip}:${s.port}`}`)).stdout)),
+      );
+      const sum = new Map<string, number>();
+      for (const m of maps) for (const [k, v] of m) sum.set(k, (sum.get(k) ?? 0) + v);
+      return sum;
+    };
     if (client) {
       const c = await conn(client);
       const iface = String(client.vars.lan_interface ?? 'eth1');
       for (const s of lvs.services) {
         if (s.forwarding !== 'nat')
           await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!lvs.ha);
-        await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add);
+        await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add, ipvsConns);
       }
       if (master && lvs.ha?.sync.enabled) await checkSyncedConnections(lvs.services, String(client.vars.lan_address ?? ''), master, directors, conn, section());
     } else add('-', 'client', false, 'no host in group clients', 'no client to test from');
@@ -372,6 +411,9 @@ async function checkArp(
   );
 }
 
+/** IPVS's connection counters of a service's real servers ("address:port" -> Conns), summed over the directors. */
+export type IpvsConns = (s: VirtualServiceSpec) => Promise<Map<string, number>>;
+
 export async function checkTraffic(
   s: VirtualServiceSpec,
   c: Connection,
@@ -381,7 +423,14 @@ export async function checkTraffic(
   rsDown: Set<string>,
   counts: Record<string, Record<string, number>>,
   add: Add,
+  ipvsConns?: IpvsConns,
 ) {
+  const { tally, what } = s.protocol === 'udp' ? await udpTally(s, c, n, bodies, ipvsConns) : await httpTally(s, c, n, bodies);
+  counts[s.name] = tally;
+  judgeTraffic(s, clientName, n, tally, what, rsDown, add);
+}
+
+async function httpTally(s: VirtualServiceSpec, c: Connection, n: number, bodies: Map<string, string>) {
   const url = `http://${s.vip}:${s.port}${s.health.url}`;
   // One curl for all N requests (a process costs ~0.1 s under emulation), each on a new
   // connection (Connection: close) so IPVS schedules every one; each response is followed by a
@@ -396,7 +445,54 @@ export async function checkTraffic(
     const who = code === undefined || code === '000' || body === undefined ? 'failed' : (bodies.get(body) ?? 'unknown');
     tally[who] = (tally[who] ?? 0) + 1;
   }
-  counts[s.name] = tally;
+  return { tally, what: `${n} requests to ${s.vip}:${s.port}` };
+}
+
+/** The key of a udp service's answer in `bodies` (answer text -> the real server that gives it). */
+const replyKey = (s: VirtualServiceSpec, answer: string) => `udp ${s.name} ${answer}`;
+/** Two real servers gave the same answer: it names neither. */
+const AMBIGUOUS = '\0ambiguous';
+
+/**
+ * N DNS queries to VIP:port, each from a fresh socket. An answer names the real server that gives
+ * it (seen from the director); when the real servers all give the same answer (a real DNS
+ * server), the spread comes from the directors' IPVS counters (Conns of each real server, before
+ * and after), and the answers only say how many queries succeeded.
+ */
+async function udpTally(s: VirtualServiceSpec, c: Connection, n: number, bodies: Map<string, string>, ipvsConns?: IpvsConns) {
+  const before = ipvsConns ? await ipvsConns(s) : undefined;
+  const replies = parseDnsReplies((await run(c, dnsQueries(s.vip, s.port, s.health.query ?? '.', n, 3))).stdout);
+  let tally: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const a = replies[i];
+    const who = a === undefined ? 'failed' : (bodies.get(replyKey(s, a)) ?? 'unknown');
+    tally[who] = (tally[who] ?? 0) + 1;
+  }
+  const what = `${n} DNS queries (A ${s.health.query}) to ${s.vip}:${s.port}/udp`;
+  if (!tally[AMBIGUOUS]) return { tally, what };
+  const answered = n - (tally.failed ?? 0);
+  if (!before || !ipvsConns) {
+    const { [AMBIGUOUS]: same = 0, ...rest } = tally;
+    return { tally: { ...rest, unknown: (rest.unknown ?? 0) + same }, what };
+  }
+  const after = await ipvsConns(s);
+  tally = tally.failed ? { failed: tally.failed } : {};
+  for (const rs of s.realServers) {
+    const key = `${rs.address}:${rs.port}`;
+    const delta = (after.get(key) ?? 0) - (before.get(key) ?? 0);
+    if (delta > 0) tally[rs.host ?? rs.address] = delta;
+  }
+  return { tally, what: `${what} (${answered} answered; spread from the directors' IPVS counters: the answers do not name the real server)` };
+}
+
+/** Parses `ipvsadm -Ln --stats --exact` real-server lines: "address:port" -> Conns. */
+export function parseIpvsConns(stdout: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of stdout.matchAll(/^\s*->\s+(\d+\.\d+\.\d+\.\d+:\d+)\s+(\d+)\s/gm)) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  return out;
+}
+
+function judgeTraffic(s: VirtualServiceSpec, clientName: string, n: number, tally: Record<string, number>, what: string, rsDown: Set<string>, add: Add) {
   const live = s.realServers.filter((rs) => rs.weight > 0 && !rsDown.has(rs.host ?? rs.address));
   const total = live.reduce((a, rs) => a + rs.weight, 0);
   const exact = s.scheduler === 'rr' || s.scheduler === 'wrr';
@@ -407,7 +503,7 @@ export async function checkTraffic(
     .join(' ');
   add(
     clientName,
-    `${n} requests to ${s.vip}:${s.port} answered`,
+    `${what} answered`,
     failed === 0,
     summary,
     'requests failed: replies do not reach the client (ARP, rp_filter, NAT gateway or a missing rule; see the checks above)',

@@ -30,6 +30,7 @@ import { sshExec } from '../../src/lab/vm/ssh.js';
 import { provision } from '../helpers/cli.js';
 import { backupDirector } from './backup-director.js';
 import type { RunReport } from '../../src/core/types.js';
+import { assertUdpVerified, startStandIn, stopStandIn, withUdpService } from './udp-service.js';
 
 type Method = 'tun' | 'dr' | 'nat';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -423,6 +424,25 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         });
       }
 
+
+      if (method === 'dr') {
+        it('VS/DR: a udp (DNS) service on the same VIP: up adds it, verify probes it with DNS queries and reports its spread', async () => {
+          for (const [rs, rip] of [
+            ['rs1', '10.0.0.16'],
+            ['rs2', '10.0.0.17'],
+          ] as const)
+            assert.match(await on(rs, startStandIn(rip, VIP)), /listening/);
+          const udpInv = withUdpService(inv);
+          const up = await timed('up-udp', () => cli(['up', udpInv]));
+          assert.equal(up.code, 0, up.stdout + up.stderr);
+          assert.match(await table(), /-A -u 10\.0\.0\.18:53 -s rr/);
+          const v = await timed('verify-udp', () => provision(['verify', udpInv, '--json', '-n', '10'], { timeoutMs: 600_000 }));
+          const udp = assertUdpVerified(JSON.parse(v.stdout), 10);
+          results.udp = udp.map((c) => `${c.check}: ${c.detail}`);
+          await on('rs1', stopStandIn);
+          await on('rs2', stopStandIn);
+        });
+      }
       if (METHODS[index + 1] === 'dr' && method === 'tun') {
         it(`VS/${method.toUpperCase()}: rollback of the site run restores the IPVS table, VIPs, mon and the real servers exactly; verify then fails as before`, async () => {
           const rb = await timed('rollback', () => cli(['rollback', inv, siteRun]));

@@ -80,7 +80,7 @@ function fakeConnect(world: World, table: string) {
       }
       if (script.includes('arp_ignore')) {
         return ok(
-          'all/arp_ignore=1\nall/arp_announce=2\nall/rp_filter=0\ntunl0/rp_filter=0\n--addr\n5: tunl0    inet 10.0.0.18/32 scope global tunl0\n--listen\nLISTEN 0 5 *:80 *:*\n',
+          'all/arp_ignore=1\nall/arp_announce=2\nall/rp_filter=0\ntunl0/rp_filter=0\n--addr\n5: tunl0    inet 10.0.0.18/32 scope global tunl0\n--listen0\nLISTEN 0 5 *:80 *:*\n',
         );
       }
       return { code: 1, stdout: '', stderr: `unexpected script on ${name}: ${script.slice(0, 80)}` };
