@@ -31,7 +31,7 @@ import { TaskError } from './errors.js';
 import type { Inventory } from '../inventory/types.js';
 import { toJournalEvidence, toJournalStep, type JournalChange } from './journal.js';
 import type { Script } from './shell.js';
-import { buildApplyScript, GUARD_LIMIT, SCRIPT_BUDGET, type BatchItem } from './apply-script.js';
+import { buildApplyScript, GUARD_LIMIT, SCRIPT_BUDGET, type ApplyResult, type ApplyScriptInput, type BatchItem } from './apply-script.js';
 
 export type Mode = 'apply' | 'check';
 
@@ -130,13 +130,66 @@ function selected(task: Task, tags?: string[]): boolean {
   return (task.tags ?? []).some((t) => tags.includes(t));
 }
 
+/** A probe that cannot be read where the loop runs (the offline render of a probe with no blank state): the task is skipped. */
+export interface Unreadable {
+  skip: string;
+}
+
 /** One task of the host's run: its probe, footprint and last probe output (undefined = unknown or stale). */
-interface Slot {
+export interface Slot {
   task: Task;
   probe: Probe<unknown>;
   print: Footprint;
-  state?: ProbeOutput;
+  state?: ProbeOutput | Unreadable;
 }
+
+/** One batch of changes for the target: what buildApplyScript takes, with the probes, changes and -v text. */
+export interface ApplyBatch extends Omit<ApplyScriptInput, 'probes'> {
+  probes: ReadonlyMap<number, Probe<unknown>>;
+  /** Changes by index (StepItem.change), with the task that planned each. */
+  changes: readonly { task: Task; ch: PlannedChange }[];
+  display: string;
+}
+
+/**
+ * Where the task loop reads state and sends changes: a host over its connection, or a virtual host
+ * (the offline render). One call is one round trip on a host.
+ */
+export interface LoopTarget {
+  probe(slots: readonly Slot[]): Promise<(ProbeOutput | Unreadable)[]>;
+  apply(batch: ApplyBatch): Promise<ApplyResult>;
+}
+
+const readable = (s: ProbeOutput | Unreadable | undefined): s is ProbeOutput => !!s && !('skip' in s);
+
+/** The target of a real host: probes in one batch, a batch of changes in one script. */
+function hostTarget(c: CountingConnection): LoopTarget {
+  return {
+    async probe(slots) {
+      const batch = batchProbes(slots.map((s) => s.probe.script));
+      const r = await c.exec(batch.script, undefined, `probe ${slots.length} task(s) in one batch`);
+      return batch.split(r.stdout);
+    },
+    async apply(b) {
+      const script = buildApplyScript({ ...b, probes: new Map([...b.probes].map(([k, p]) => [k, p.script] as const)) });
+      const r = await c.exec(script.script, script.stdin, b.display);
+      return script.parse(r.stdout, r.stderr);
+    },
+  };
+}
+
+/** The selected tasks of a host built from its facts, as loop slots. */
+export function buildSlots(
+  work: HostWork,
+  facts: HostFacts,
+  tags?: string[],
+): { ctx: TaskContext; built: { tasks: Task[]; handlers: Record<string, Task> }; slots: Slot[] } {
+  const ctx: TaskContext = { host: work.host, facts, vars: work.vars, projectDir: work.projectDir, inventory: work.inventory };
+  const built = work.build(ctx);
+  return { ctx, built, slots: built.tasks.filter((t) => selected(t, tags)).map((t) => slotOf(t, ctx)) };
+}
+
+const slotOf = (task: Task, ctx: TaskContext): Slot => ({ task, probe: task.probe(ctx), print: footprintOf(task, ctx) });
 
 /** The gate changed hands between our probe and our take: everything is probed again (under the gate). */
 class Restart extends Error {}
@@ -189,19 +242,15 @@ async function runOnce(
   again: boolean,
 ): Promise<void> {
   const emit = opts.onEvent ?? (() => {});
-  const apply = opts.mode === 'apply';
   const gate = opts.gate;
   let facts = given ?? (again ? undefined : opts.cachedFacts);
   const fresh = !given; // facts still to be read from the host
   let ctx!: TaskContext;
   let built!: { tasks: Task[]; handlers: Record<string, Task> };
   let slots: Slot[] = [];
-  const slotOf = (task: Task): Slot => ({ task, probe: task.probe(ctx), print: footprintOf(task, ctx) });
   const build = (f: HostFacts) => {
     facts = f;
-    ctx = { host: work.host, facts: f, vars: work.vars, projectDir: work.projectDir, inventory: work.inventory };
-    built = work.build(ctx);
-    slots = built.tasks.filter((t) => selected(t, opts.tags)).map(slotOf);
+    ({ ctx, built, slots } = buildSlots(work, f, opts.tags));
   };
   if (facts) {
     try {
@@ -237,16 +286,33 @@ async function runOnce(
     } else slots.forEach((s, k) => (s.state = outs[probeFrom + k]));
   }
   if (!facts) throw new TaskError(work.host, 'gather facts', 'no facts');
+  await taskLoop(hostTarget(c), { host: work.host, ctx, built, slots }, opts, report);
+}
 
+/**
+ * The task loop of one host, shared by runHost and the offline render: plan the tasks in order from
+ * their probe outputs, send the changes that do not depend on each other in one batch, settle the
+ * journal from the batch's markers, re-plan what a batch found changed, then the notified handlers.
+ */
+export async function taskLoop(
+  target: LoopTarget,
+  h: { host: string; ctx: TaskContext; built: { tasks: Task[]; handlers: Record<string, Task> }; slots: Slot[] },
+  opts: HostRunOptions,
+  report: HostReport,
+): Promise<void> {
+  const { ctx, built, slots } = h;
+  const emit = opts.onEvent ?? (() => {});
+  const apply = opts.mode === 'apply';
+  const gate = opts.gate;
   const notified = new Set<string>();
   let handlersAdded = false;
   const addHandlers = () => {
     handlersAdded = true;
     if (notified.size === 0) return;
     const unknown = [...notified].filter((n) => !built.handlers[n]);
-    if (unknown.length) throw new TaskError(work.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
+    if (unknown.length) throw new TaskError(h.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
     // Handlers run in their declaration order, once each.
-    for (const n of Object.keys(built.handlers)) if (notified.has(n)) slots.push(slotOf(built.handlers[n]!));
+    for (const n of Object.keys(built.handlers)) if (notified.has(n)) slots.push(slotOf(built.handlers[n]!, ctx));
   };
   const taskCount = slots.length;
   const changedSlots = new Set<number>();
@@ -254,7 +320,7 @@ async function runOnce(
     if (tr.status === 'changed') changedSlots.add(slot);
     report.tasks.push(tr);
     report.recap[tr.status]++;
-    emit({ type: 'task-end', host: work.host, report: tr });
+    emit({ type: 'task-end', host: h.host, report: tr });
   };
 
   let i = 0;
@@ -266,10 +332,8 @@ async function runOnce(
     }
     const unknown = slots.map((s, k) => (k >= i && !s.state ? k : -1)).filter((k) => k >= 0);
     if (unknown.includes(i)) {
-      emit({ type: 'phase', host: work.host, phase: `probe ${unknown.length} task(s)` });
-      const batch = batchProbes(unknown.map((k) => slots[k]!.probe.script));
-      const r = await c.exec(batch.script, undefined, `probe ${unknown.length} task(s) in one batch`);
-      batch.split(r.stdout).forEach((out, n) => (slots[unknown[n]!]!.state = out));
+      emit({ type: 'phase', host: h.host, phase: `probe ${unknown.length} task(s)` });
+      (await target.probe(unknown.map((k) => slots[k]!))).forEach((out, n) => (slots[unknown[n]!]!.state = out));
     }
 
     // Plan as far as the known states go; a state an earlier change of this batch may alter is guarded.
@@ -291,16 +355,29 @@ async function runOnce(
     while (j < slots.length) {
       const s = slots[j]!;
       if (!s.state) break;
+      if (!readable(s.state)) {
+        emit({ type: 'task-start', host: h.host, task: s.task.name, index: j, total: slots.length });
+        planned.push({
+          slot: j,
+          tr: { task: s.task.name, module: s.task.module, status: 'skipped', changes: [], error: s.state.skip, durationMs: 0 },
+          t0: Date.now(),
+          changes: [],
+        });
+        j++;
+        if (j === slots.length && !handlersAdded) addHandlers();
+        continue;
+      }
+      const st: ProbeOutput = s.state;
       const stale = apply && writers.some((w) => meets(w, s.print));
-      if (stale && s.state.stdout.length > GUARD_LIMIT) break;
+      if (stale && st.stdout.length > GUARD_LIMIT) break;
       // The script travels as one argument of sh -c (128 KiB at most on Linux): a big batch is cut in two.
       if (j > i && size > SCRIPT_BUDGET) break;
-      emit({ type: 'task-start', host: work.host, task: s.task.name, index: j, total: slots.length });
+      emit({ type: 'task-start', host: h.host, task: s.task.name, index: j, total: slots.length });
       const t0 = Date.now();
       const tr: TaskReport = { task: s.task.name, module: s.task.module, status: 'ok', changes: [], durationMs: 0 };
       let changes: PlannedChange[];
       try {
-        const state = s.probe.parse(s.state);
+        const state = s.probe.parse(st);
         const notes = s.task.notes?.(state, ctx) ?? [];
         if (notes.length) tr.notes = notes;
         changes = await s.task.plan(state, ctx);
@@ -315,10 +392,12 @@ async function runOnce(
       }
       if (stale) {
         const before = [...writers];
-        const reprobe = slots.map((x, k) => (k >= j && (k === j || !x.state || before.some((w) => meets(w, x.print))) ? k : -1)).filter((k) => k >= 0);
-        items.push({ kind: 'guard', task: j, expect: s.state, reprobe });
+        const reprobe = slots
+          .map((x, k) => (k >= j && (k === j || !x.state || (readable(x.state) && before.some((w) => meets(w, x.print)))) ? k : -1))
+          .filter((k) => k >= 0);
+        items.push({ kind: 'guard', task: j, expect: st, reprobe });
         shown.push(`# ${s.task.name}: probe again, stop here if it reads otherwise than planned`);
-        size += 2 * s.state.stdout.length + s.probe.script.text.length;
+        size += 2 * st.stdout.length + s.probe.script.text.length;
       }
       tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
       const p: Planned = { slot: j, tr, t0, changes: [] };
@@ -356,32 +435,27 @@ async function runOnce(
     }
 
     // One script for the batch: gate, guarded steps, the re-probes of later tasks, and (last) the finish.
-    const tail = slots.map((x, k) => (k >= j && (!x.state || writers.some((w) => meets(w, x.print))) ? k : -1)).filter((k) => k >= 0);
+    const tail = slots.map((x, k) => (k >= j && (!x.state || (readable(x.state) && writers.some((w) => meets(w, x.print)))) ? k : -1)).filter((k) => k >= 0);
     const last = j === slots.length && handlersAdded && !failedPlan;
     for (const x of changeList) opts.onChange?.({ ...x.entry, pending: true });
     const finish = last ? opts.finish?.build() : undefined;
-    const probes = new Map(slots.map((x, k) => [k, x.probe.script] as const));
-    const script = buildApplyScript({
-      probes,
-      ...(gate && !gate.held ? { prologue: gate.take() } : {}),
-      items,
-      tail,
-      ...(finish ? { epilogue: finish } : {}),
-    });
-    emit({ type: 'phase', host: work.host, phase: `apply ${changeList.length} change(s)` });
-    let res: ReturnType<typeof script.parse>;
+    emit({ type: 'phase', host: h.host, phase: `apply ${changeList.length} change(s)` });
+    let res: ApplyResult;
     try {
-      const r = await c.exec(
-        script.script,
-        script.stdin,
-        [
+      res = await target.apply({
+        probes: new Map(slots.map((x, k) => [k, x.probe] as const)),
+        ...(gate && !gate.held ? { prologue: gate.take() } : {}),
+        items,
+        tail,
+        ...(finish ? { epilogue: finish } : {}),
+        changes: changeList.map((x) => ({ task: slots[x.slot]!.task, ch: x.ch })),
+        display: [
           `apply ${changeList.length} change(s) in one script${tail.length ? `, re-probe ${tail.length} task(s)` : ''}:`,
           ...(gate && !gate.held ? ['# take the run lock'] : []),
           ...shown,
           ...(finish ? ['# mirror the journal on the host, release the run lock'] : []),
         ].join('\n'),
-      );
-      res = script.parse(r.stdout, r.stderr);
+      });
     } catch (err) {
       // The connection broke: which steps ran is unknown, every change of the batch stays pending.
       const msg = err instanceof Error ? err.message : String(err);
@@ -437,7 +511,7 @@ async function runOnce(
       for (const p of planned) {
         if (p.slot === failSlot) {
           p.tr.status = 'failed';
-          p.tr.error = new TaskError(work.host, p.tr.task, failure.message).message;
+          p.tr.error = new TaskError(h.host, p.tr.task, failure.message).message;
         } else if (p.slot > failSlot) {
           p.tr.status = 'skipped';
           p.tr.error = `not applied: ${slots[failSlot]!.task.name} failed before it`;
@@ -449,7 +523,7 @@ async function runOnce(
     }
     if (dead)
       throw new TaskError(
-        work.host,
+        h.host,
         'apply',
         'the script stopped before reporting every step (the host shell died?); unconfirmed changes stay pending in the journal',
       );

@@ -2,13 +2,18 @@
 // against a blank host (each probe's `blank` output). Nothing connects anywhere, so production
 // inventories can be rendered, reviewed and tested on a laptop.
 //
+// It runs the engine's own task loop (engine.ts: taskLoop) against a virtual host: probes answer
+// their blank output, a batch of changes "runs" by recording its commands and the files it writes.
 // Files written by earlier tasks are remembered: a later probe of the same file sees them (its
 // blank `type=absent` is replaced by what the real probe would print), so a file several tasks
 // edit (one sysctl file, /etc/rc.modules) is planned as an edit and rendered with its final content.
-import type { HostFacts, HostReport, Playbook, RunReport, TaskReport } from './types.js';
+// The round trips the loop takes are counted as a host would see them (the facts aside).
+import type { HostFacts, HostReport, Playbook, Probe, ProbeOutput, RunReport } from './types.js';
 import type { HostEntry, Inventory } from '../inventory/types.js';
 import { hostWork } from './run.js';
 import { newRunId } from './journal.js';
+import { buildSlots, taskLoop, type ApplyBatch, type LoopTarget, type Unreadable } from './engine.js';
+import type { ApplyResult } from './apply-script.js';
 
 export interface RenderedFile {
   path: string;
@@ -79,58 +84,21 @@ export async function renderOffline(o: {
       r.report.error = `no facts for ${h.name} in the fixture`;
       continue;
     }
-    const work = hostWork(o.inventory, o.playbook, h, o.projectDir);
-    const ctx = { host: h.name, facts, vars: h.vars, projectDir: o.projectDir, inventory: o.inventory };
-    let built: ReturnType<typeof work.build>;
+    let host: ReturnType<typeof buildSlots>;
     try {
-      built = work.build(ctx);
+      host = buildSlots(hostWork(o.inventory, o.playbook, h, o.projectDir), facts);
     } catch (e) {
       r.report.error = (e as Error).message;
       r.report.errorKind = 'failed';
       continue;
     }
-    const notified = new Set<string>();
-    const fs = new Map<string, VirtualFile>();
-    const planList = async (tasks: typeof built.tasks) => {
-      for (const task of tasks) {
-        const tr: TaskReport = { task: task.name, module: task.module, status: 'ok', changes: [], durationMs: 0 };
-        try {
-          const probe = task.probe(ctx);
-          if (probe.blank === undefined) {
-            tr.status = 'skipped';
-            tr.error = 'cannot be planned offline (its probe has no blank state)';
-          } else {
-            const changes = await task.plan(probe.parse({ stdout: blankWithFiles(probe.script.text, probe.blank, fs), code: 0 }), ctx);
-            tr.changes = changes.map(({ summary, reason, diff }) => ({ summary, reason, diff }));
-            if (changes.length) {
-              tr.status = 'changed';
-              for (const n of task.notify ?? []) notified.add(n);
-            }
-            for (const c of changes) {
-              if (c.writes) {
-                // A later write of the same file replaces the earlier one: the render shows final contents.
-                const prev = fs.get(c.writes.path);
-                fs.set(c.writes.path, { content: c.writes.content, mode: c.writes.mode ?? prev?.mode });
-                r.files = r.files.filter((x) => x.path !== c.writes!.path);
-                r.files.push({ ...c.writes, mode: c.writes.mode ?? prev?.mode, task: task.name });
-              }
-              for (const s of c.apply) r.commands.push(s.kind === 'upload' ? `upload ${s.localPath} -> ${s.remotePath}` : s.script.display);
-            }
-          }
-        } catch (e) {
-          tr.status = 'failed';
-          tr.error = (e as Error).message;
-        }
-        r.report.tasks.push(tr);
-        r.report.recap[tr.status]++;
-      }
-    };
-    await planList(built.tasks);
-    await planList(
-      Object.keys(built.handlers)
-        .filter((n) => notified.has(n))
-        .map((n) => built.handlers[n]!),
-    );
+    const target = virtualHost(r);
+    try {
+      await taskLoop(target, { host: h.name, ...host }, { mode: 'apply' }, r.report);
+    } catch (e) {
+      r.report.error = (e as Error).message;
+    }
+    r.report.roundTrips = target.roundTrips;
   }
   return {
     report: {
@@ -144,4 +112,59 @@ export async function renderOffline(o: {
     },
     hosts: out,
   };
+}
+
+/** A blank host that takes every change: probes print their blank output with the files written so far. */
+function virtualHost(r: HostRender): LoopTarget & { roundTrips: number } {
+  const fs = new Map<string, VirtualFile>();
+  const read = (p: Probe<unknown>): ProbeOutput | Unreadable =>
+    p.blank === undefined
+      ? { skip: 'cannot be planned offline (its probe has no blank state)' }
+      : { stdout: blankWithFiles(p.script.text, p.blank, fs), code: 0 };
+  const same = (a: ProbeOutput | Unreadable, b: ProbeOutput) => !('skip' in a) && a.stdout === b.stdout && a.code === b.code;
+  const target = {
+    roundTrips: 0,
+    async probe(slots: readonly { probe: Probe<unknown> }[]) {
+      target.roundTrips++;
+      return slots.map((s) => read(s.probe));
+    },
+    async apply(b: ApplyBatch): Promise<ApplyResult> {
+      target.roundTrips++;
+      const res: ApplyResult = { steps: [], probes: new Map(), complete: false };
+      const made = new Set<number>();
+      const make = (idx: number) => {
+        if (made.has(idx)) return;
+        made.add(idx);
+        const { task, ch } = b.changes[idx]!;
+        if (!ch.writes) return;
+        // A later write of the same file replaces the earlier one: the render shows final contents.
+        const prev = fs.get(ch.writes.path);
+        fs.set(ch.writes.path, { content: ch.writes.content, mode: ch.writes.mode ?? prev?.mode });
+        r.files = r.files.filter((x) => x.path !== ch.writes!.path);
+        r.files.push({ ...ch.writes, mode: ch.writes.mode ?? prev?.mode, task: task.name });
+      };
+      // A probe with no blank state is left unknown: the loop asks probe() for it (and skips its task).
+      const reprobe = (k: number) => {
+        const o = read(b.probes.get(k)!);
+        if (!('skip' in o)) res.probes.set(k, o);
+      };
+      for (const [n, it] of b.items.entries()) {
+        if (it.kind === 'guard') {
+          if (same(read(b.probes.get(it.task)!), it.expect)) continue;
+          res.staleAt = it.task;
+          for (const k of it.reprobe) reprobe(k);
+          return res;
+        }
+        make(it.change);
+        const s = it.step;
+        r.commands.push(s.kind === 'upload' ? `upload ${s.localPath} -> ${s.remotePath}` : s.script.display);
+        res.steps.push({ change: it.change, item: n, code: 0, stdout: '', stderr: '' });
+      }
+      b.changes.forEach((_, idx) => make(idx)); // a change with no step still writes its file
+      res.complete = true;
+      for (const k of b.tail) reprobe(k);
+      return res;
+    },
+  };
+  return target;
 }

@@ -163,7 +163,13 @@ test('a host killed mid-run: its journal holds what was applied (written ahead),
   await labStartHost(LAB, 'h1');
   const plan = await provision(['rollback', lab.inventory, '--check', '--state-dir', stateDir]);
   const h1Items = plan.stdout.split('\n').filter((l) => l.startsWith('  h1 | ') && !l.includes('then handlers'));
-  assert.ok(h1Items.length >= 2 && h1Items.length < 8, plan.stdout);
+  // h1's changes go to it in one script, each journaled pending before it is sent: killed while
+  // that script ran, they are all in the journal, and those not confirmed are undone as "may not have happened".
+  assert.ok(h1Items.length >= 2, plan.stdout);
+  assert.ok(
+    h1Items.some((l) => l.includes('may not have happened')),
+    plan.stdout,
+  );
   const rb = await provision(['rollback', lab.inventory, '--state-dir', stateDir]);
   assert.equal(rb.code, 0, rb.stdout + rb.stderr);
   assert.deepEqual(await fingerprints(), before0);
