@@ -424,7 +424,6 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         });
       }
 
-
       if (method === 'dr') {
         it('VS/DR: a udp (DNS) service on the same VIP: up adds it, verify probes it with DNS queries and reports its spread', async () => {
           for (const [rs, rip] of [
