@@ -9,7 +9,7 @@ const runCommand = async (...a: Parameters<typeof import('./run-actions.js').run
 
 function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('-f, --forks <n>', 'hosts worked on in parallel', intArg(1, 1000), 25)
+    .option('-f, --forks <n>', 'hosts worked on in parallel', intArg(1, 1000), 10)
     .option('-l, --limit <hosts>', 'only these hosts/groups (comma-separated)')
     .option('-t, --tags <tags>', 'only tasks with one of these tags (comma-separated)')
     .option('-e, --extra-vars <key=value>', 'set a variable for every host (repeatable)', collectVar, {})
