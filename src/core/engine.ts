@@ -141,6 +141,8 @@ export interface Slot {
   probe: Probe<unknown>;
   print: Footprint;
   state?: ProbeOutput | Unreadable;
+  /** A handler's slot (after every task): planned only once a changed task notified it. */
+  handler?: string;
 }
 
 /** One batch of changes for the target: what buildApplyScript takes, with the probes, changes and -v text. */
@@ -186,7 +188,10 @@ export function buildSlots(
 ): { ctx: TaskContext; built: { tasks: Task[]; handlers: Record<string, Task> }; slots: Slot[] } {
   const ctx: TaskContext = { host: work.host, facts, vars: work.vars, projectDir: work.projectDir, inventory: work.inventory };
   const built = work.build(ctx);
-  return { ctx, built, slots: built.tasks.filter((t) => selected(t, tags)).map((t) => slotOf(t, ctx)) };
+  // Handlers are slots too, in declaration order after the tasks: probed with them, so a notified
+  // handler goes in the same script as what notified it (guarded like any task).
+  const handlers = Object.entries(built.handlers).map(([name, t]) => ({ ...slotOf(t, ctx), handler: name }));
+  return { ctx, built, slots: [...built.tasks.filter((t) => selected(t, tags)).map((t) => slotOf(t, ctx)), ...handlers] };
 }
 
 const slotOf = (task: Task, ctx: TaskContext): Slot => ({ task, probe: task.probe(ctx), print: footprintOf(task, ctx) });
@@ -305,16 +310,13 @@ export async function taskLoop(
   const apply = opts.mode === 'apply';
   const gate = opts.gate;
   const notified = new Set<string>();
-  let handlersAdded = false;
-  const addHandlers = () => {
-    handlersAdded = true;
-    if (notified.size === 0) return;
+  const checkNotified = () => {
     const unknown = [...notified].filter((n) => !built.handlers[n]);
     if (unknown.length) throw new TaskError(h.host, 'handlers', `notified handler(s) not defined: ${unknown.join(', ')}`);
-    // Handlers run in their declaration order, once each.
-    for (const n of Object.keys(built.handlers)) if (notified.has(n)) slots.push(slotOf(built.handlers[n]!, ctx));
   };
-  const taskCount = slots.length;
+  // Handlers run in their declaration order, once each, after every task: only the notified ones.
+  const dormant = (x: Slot) => x.handler !== undefined && !notified.has(x.handler);
+  const taskCount = slots.filter((x) => x.handler === undefined).length;
   const changedSlots = new Set<number>();
   const finalize = (tr: TaskReport, slot: number) => {
     if (tr.status === 'changed') changedSlots.add(slot);
@@ -326,11 +328,10 @@ export async function taskLoop(
   let i = 0;
   for (;;) {
     if (i >= slots.length) {
-      if (handlersAdded) return;
-      addHandlers();
-      continue;
+      checkNotified();
+      return;
     }
-    const unknown = slots.map((s, k) => (k >= i && !s.state ? k : -1)).filter((k) => k >= 0);
+    const unknown = slots.map((s, k) => (k >= i && !s.state && !dormant(s) ? k : -1)).filter((k) => k >= 0);
     if (unknown.includes(i)) {
       emit({ type: 'phase', host: h.host, phase: `probe ${unknown.length} task(s)` });
       (await target.probe(unknown.map((k) => slots[k]!))).forEach((out, n) => (slots[unknown[n]!]!.state = out));
@@ -353,7 +354,12 @@ export async function taskLoop(
     let failedPlan = false;
     let j = i;
     while (j < slots.length) {
+      if (j === taskCount) checkNotified();
       const s = slots[j]!;
+      if (dormant(s)) {
+        j++;
+        continue;
+      }
       if (!s.state) break;
       if (!readable(s.state)) {
         emit({ type: 'task-start', host: h.host, task: s.task.name, index: j, total: slots.length });
@@ -364,7 +370,6 @@ export async function taskLoop(
           changes: [],
         });
         j++;
-        if (j === slots.length && !handlersAdded) addHandlers();
         continue;
       }
       const st: ProbeOutput = s.state;
@@ -390,6 +395,10 @@ export async function taskLoop(
         j++;
         break;
       }
+      // A change planned on a state an earlier change of this script may alter waits for the next
+      // script: its pending journal record must not outlive a script that died before it (its undo
+      // may need what the earlier change makes, e.g. a service's init script). Only an unchanged task is guarded.
+      if (stale && changes.length > 0) break;
       if (stale) {
         const before = [...writers];
         const reprobe = slots
@@ -421,7 +430,6 @@ export async function taskLoop(
       }
       planned.push(p);
       j++;
-      if (j === slots.length && !handlersAdded) addHandlers();
     }
 
     if (!apply || changeList.length === 0) {
@@ -435,8 +443,10 @@ export async function taskLoop(
     }
 
     // One script for the batch: gate, guarded steps, the re-probes of later tasks, and (last) the finish.
-    const tail = slots.map((x, k) => (k >= j && (!x.state || (readable(x.state) && writers.some((w) => meets(w, x.print)))) ? k : -1)).filter((k) => k >= 0);
-    const last = j === slots.length && handlersAdded && !failedPlan;
+    const tail = slots
+      .map((x, k) => (k >= j && !dormant(x) && (!x.state || (readable(x.state) && writers.some((w) => meets(w, x.print)))) ? k : -1))
+      .filter((k) => k >= 0);
+    const last = j === slots.length && !failedPlan;
     for (const x of changeList) opts.onChange?.({ ...x.entry, pending: true });
     const finish = last ? opts.finish?.build() : undefined;
     emit({ type: 'phase', host: h.host, phase: `apply ${changeList.length} change(s)` });
@@ -537,12 +547,8 @@ export async function taskLoop(
       const guard = items.find((it) => it.kind === 'guard' && it.task === res.staleAt);
       for (const k of guard?.kind === 'guard' ? guard.reprobe : []) slots[k]!.state = res.probes.get(k);
       // Handlers notified by tasks that will be planned again are decided again.
-      if (handlersAdded && res.staleAt < taskCount) {
-        slots.length = taskCount;
-        handlersAdded = false;
-        notified.clear();
-        for (const k of changedSlots) if (k < res.staleAt) for (const h of slots[k]!.task.notify ?? []) notified.add(h);
-      }
+      notified.clear();
+      for (const k of changedSlots) if (k < res.staleAt) for (const n of slots[k]!.task.notify ?? []) notified.add(n);
       i = res.staleAt;
       continue;
     }
@@ -551,6 +557,8 @@ export async function taskLoop(
       finalize(p.tr, p.slot);
     }
     for (const k of tail) slots[k]!.state = res.probes.get(k);
+    // A handler not notified yet was not probed again: what it read is stale once the batch may have altered it.
+    for (const [k, x] of slots.entries()) if (k >= j && dormant(x) && readable(x.state) && writers.some((w) => meets(w, x.print))) x.state = undefined;
     if (finish && res.epilogue) opts.finish?.ran(res.epilogue.code);
     if (failedPlan) return; // the changes before a task that could not be planned are made; the host stops there
     i = j;

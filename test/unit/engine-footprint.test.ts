@@ -126,8 +126,15 @@ describe('engine: re-probe after a change', () => {
       // script stops and re-probes H and I -> H is ok, I changes in a second script.
       assert.deepEqual(r.probes, [6]);
       // (H was planned on its stale "absent" too: its change never ran and is not reported.)
-      assert.deepEqual(r.trips, ['probe 6 task(s) in one batch', 'apply 6 change(s) in one script', 'apply 1 change(s) in one script']);
-      assert.equal(r.report.roundTrips, 3);
+      // A change planned on a state an earlier change of the script may alter waits for the next script.
+      assert.deepEqual(r.trips, [
+        'probe 6 task(s) in one batch',
+        'apply 1 change(s) in one script, re-probe 2 task(s)',
+        'apply 2 change(s) in one script, re-probe 1 task(s)',
+        'apply 1 change(s) in one script, re-probe 2 task(s)',
+        'apply 1 change(s) in one script',
+      ]);
+      assert.equal(r.report.roundTrips, 5);
       assert.deepEqual(
         r.report.tasks.map((t) => `${t.task}:${t.status}`),
         ['D:changed', 'F:changed', 'G:changed', 'touch:changed', 'H:ok', 'I:changed'],
