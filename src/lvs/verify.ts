@@ -449,9 +449,9 @@ async function httpTally(s: VirtualServiceSpec, c: Connection, n: number, bodies
 }
 
 /** The key of a udp service's answer in `bodies` (answer text -> the real server that gives it). */
-const replyKey = (s: VirtualServiceSpec, answer: string) => `udp ${s.name} ${answer}`;
+export const replyKey = (s: VirtualServiceSpec, answer: string) => `udp ${s.name} ${answer}`;
 /** Two real servers gave the same answer: it names neither. */
-const AMBIGUOUS = '\0ambiguous';
+export const AMBIGUOUS = '\0ambiguous';
 
 /**
  * N DNS queries to VIP:port, each from a fresh socket. An answer names the real server that gives
