@@ -10,13 +10,12 @@
 // (8 KiB every 0.2 s) until the test releases it, then at full speed. A download of fixed length
 // raced with the harness: under load (two cores, five TCG VMs) the steps before the kill can take
 // longer than the download, which then ended before the master died.
-import { raw } from '../../src/core/shell.js';
+import { timer, vmShell, waitFor } from './vm-steps.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { sshEndpoint, type VmHostDriverState } from '../../src/lab/vm/driver.js';
+import type { VmHostDriverState } from '../../src/lab/vm/driver.js';
 import { vmLabRelayout, vmLabRestoreHost, vmLabSave, type VmLab } from '../../src/lab/vm/lab.js';
-import { sshExec } from '../../src/lab/vm/ssh.js';
 import type { RunReport } from '../../src/core/types.js';
 import { provision } from '../helpers/cli.js';
 
@@ -50,29 +49,8 @@ export async function backupDirector(o: BackupDirectorOptions): Promise<VmLab> {
   const { method } = o;
   const timings: Record<string, number> = {};
   const results: Record<string, unknown> = { method, timings };
-  const timed = async <T>(what: string, f: () => Promise<T>) => {
-    const t = Date.now();
-    try {
-      return await f();
-    } finally {
-      timings[what] = Date.now() - t;
-    }
-  };
-  // Test scripts are written out whole here (the e2e's own commands): raw.
-  const sh = (host: string, script: string) => sshExec(sshEndpoint(lab.state, host), raw(script), { timeoutMs: 120_000 });
-  const on = async (host: string, script: string) => {
-    const r = await sh(host, script);
-    assert.equal(r.code, 0, `${host}: ${script}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
-  const waitFor = async (what: string, cond: () => Promise<boolean>, limitMs: number) => {
-    const t = Date.now();
-    while (!(await cond())) {
-      assert.ok(Date.now() - t < limitMs, `${what}: not within ${limitMs} ms`);
-      await sleep(500);
-    }
-    return Date.now() - t;
-  };
+  const timed = timer(timings);
+  const { sh, on } = vmShell(() => lab);
   const cli = (args: string[]) => provision([...args, '--state-dir', o.stateDir], { timeoutMs: 600_000 });
   const upNoChange = async (inv: string) => {
     const again = await timed('up-noop', () => cli(['up', inv, '--json']));

@@ -3,12 +3,10 @@
 // cluster, a real server is drained during a long download and undrained, and two concurrent
 // `up` runs cannot both go. Called from lvs-e2e.test.ts; timings and outputs go to
 // bench/results/e2e-day-two.json.
-import { raw } from '../../src/core/shell.js';
+import { timer, vmShell, waitFor } from './vm-steps.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { sshEndpoint } from '../../src/lab/vm/driver.js';
-import { sshExec } from '../../src/lab/vm/ssh.js';
 import type { VmLab } from '../../src/lab/vm/lab.js';
 import type { RunReport } from '../../src/core/types.js';
 import type { ClusterStatus } from '../../src/lvs/status.js';
@@ -34,29 +32,9 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
   const timings: Record<string, number> = {};
   const outputs: Record<string, unknown> = {};
   const results = { method: 'nat', monitor: 'mon', timings, outputs };
-  const timed = async <T>(what: string, f: () => Promise<T>) => {
-    const t = Date.now();
-    try {
-      return await f();
-    } finally {
-      timings[what] = Date.now() - t;
-    }
-  };
-  const sh = (host: string, script: string) => sshExec(sshEndpoint(o.lab.state, host), raw(script), { timeoutMs: 120_000 });
-  const on = async (host: string, script: string) => {
-    const r = await sh(host, script);
-    assert.equal(r.code, 0, `${host}: ${script}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
+  const timed = timer(timings);
+  const { sh, on } = vmShell(() => o.lab);
   const table = () => on('director', 'ipvsadm -S -n');
-  const waitFor = async (what: string, cond: () => Promise<boolean>, limitMs: number) => {
-    const t = Date.now();
-    while (!(await cond())) {
-      assert.ok(Date.now() - t < limitMs, `${what}: not within ${limitMs} ms`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    return Date.now() - t;
-  };
   const cli = (args: string[]) => provision([...args, '--state-dir', o.stateDir], { timeoutMs: 600_000 });
   const record = (what: string, r: CliResult) => {
     outputs[what] = { code: r.code, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(-2000) };

@@ -4,12 +4,10 @@
 // hand while keepalived reports it alive is drift that `up` re-adds. keepalived's raw answers
 // (checker dump + journal lines, as the probe prints them) are kept in bench/results for the
 // unit tests' fixtures (test/fixtures/keepalived/).
-import { raw } from '../../src/core/shell.js';
+import { vmShell } from './vm-steps.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { sshEndpoint } from '../../src/lab/vm/driver.js';
-import { sshExec } from '../../src/lab/vm/ssh.js';
 import type { VmLab } from '../../src/lab/vm/lab.js';
 import type { RunReport } from '../../src/core/types.js';
 import type { ClusterStatus } from '../../src/lvs/status.js';
@@ -36,11 +34,7 @@ const MARK = '#provision-keepalived-state';
 
 function helpers(o: KeepalivedHealthOptions) {
   const outputs = (o.results.outputs ??= {}) as Record<string, unknown>;
-  const on = async (host: string, script: string) => {
-    const r = await sshExec(sshEndpoint(o.lab.state, host), raw(script), { timeoutMs: 120_000 });
-    assert.equal(r.code, 0, `${host}: ${script}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
+  const { on } = vmShell(() => o.lab);
   const cli = (args: string[]) => provision([...args, '--state-dir', o.stateDir], { timeoutMs: 600_000 });
   const record = (what: string, r: CliResult) => {
     outputs[what] = { code: r.code, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(-2000) };

@@ -14,6 +14,7 @@
 // master is killed during a long download (test/e2e/backup-director.ts).
 // One boot for all of it: booting takes a minute under TCG, a restore seconds.
 // Timings and failed-request counts go to bench/results/e2e-<method>.json and e2e-lab.json.
+import { timer, vmShell, waitFor } from './vm-steps.js';
 import { raw } from '../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,30 +66,9 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
   let stateDir: string;
   const labTimings: Record<string, number> = {};
   const labResults: Record<string, unknown> = { timings: labTimings };
-  const labTimed = async <T>(what: string, f: () => Promise<T>) => {
-    const t = Date.now();
-    try {
-      return await f();
-    } finally {
-      labTimings[what] = Date.now() - t;
-    }
-  };
-  // Test scripts are written out whole here (the e2e's own commands): raw.
-  const sh = (host: string, script: string) => sshExec(sshEndpoint(lab.state, host), raw(script), { timeoutMs: 120_000 });
-  const on = async (host: string, script: string) => {
-    const r = await sh(host, script);
-    assert.equal(r.code, 0, `${host}: ${script}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
+  const labTimed = timer(labTimings);
+  const { sh, on } = vmShell(() => lab);
   const table = () => on('director', 'ipvsadm -S -n');
-  const waitFor = async (what: string, cond: () => Promise<boolean>, limitMs: number) => {
-    const t = Date.now();
-    while (!(await cond())) {
-      assert.ok(Date.now() - t < limitMs, `${what}: not within ${limitMs} ms`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    return Date.now() - t;
-  };
   /** What a VM's saved state must bring back: a marker, addresses, routes, modules, ARP sysctls, running services. */
   const vmFingerprint = () =>
     Promise.all(
@@ -271,14 +251,7 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     describe(`VS/${method.toUpperCase()}`, () => {
       const timings: Record<string, number> = {};
       const results: Record<string, unknown> = { method, timings };
-      const timed = async <T>(what: string, f: () => Promise<T>) => {
-        const t = Date.now();
-        try {
-          return await f();
-        } finally {
-          timings[what] = Date.now() - t;
-        }
-      };
+      const timed = timer(timings);
       const cli = (args: string[]) => provision([...args, '--state-dir', stateDir], { timeoutMs: 600_000 });
       /** The lab's inventory with this method's forwarding (TUN and DR share the LAN layout). */
       const inventory = () => {
@@ -470,14 +443,7 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
     const { method } = last;
     const timings: Record<string, number> = {};
     const results: Record<string, unknown> = { method, monitor: 'keepalived', switchedFrom: 'mon', timings };
-    const timed = async <T>(what: string, f: () => Promise<T>) => {
-      const t = Date.now();
-      try {
-        return await f();
-      } finally {
-        timings[what] = Date.now() - t;
-      }
-    };
+    const timed = timer(timings);
     try {
       const inv = join(dirname(last.inventory), `inventory-${method}-keepalived.yaml`);
       const text = readFileSync(last.inventory, 'utf8');
