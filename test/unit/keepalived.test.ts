@@ -20,18 +20,14 @@ import { testContext } from './helpers/local-host.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-async function renderMixed() {
+type Service = NonNullable<ReturnType<typeof loadInventory>['lvs']>['services'][number];
+
+/** The seed's director rendered offline with its web service under keepalived, plus one more service made from it. */
+async function renderSeedDirector(extra: (web: Service) => Service) {
   const inventory = loadInventory(join(ROOT, 'inventory/seed.yaml'));
   const web = inventory.lvs!.services[0]!;
   web.health = { ...web.health, monitor: 'keepalived', interval: 6, timeout: 3 };
-  // A second service on :8080 stays with mon.
-  inventory.lvs!.services.push({
-    ...web,
-    name: 'alt',
-    port: 8080,
-    realServers: web.realServers.map((r) => ({ ...r, port: 8080 })),
-    health: { ...web.health, monitor: 'mon', kind: 'tcp' },
-  });
+  inventory.lvs!.services.push(extra(web));
   const r = await renderOffline({
     inventory,
     playbook: site,
@@ -42,6 +38,16 @@ async function renderMixed() {
   });
   return r.hosts.director!;
 }
+
+// A second service on :8080 stays with mon.
+const renderMixed = () =>
+  renderSeedDirector((web) => ({
+    ...web,
+    name: 'alt',
+    port: 8080,
+    realServers: web.realServers.map((r) => ({ ...r, port: 8080 })),
+    health: { ...web.health, monitor: 'mon', kind: 'tcp' },
+  }));
 
 const keepalivedCheck = (text: string) => {
   const f = join(mkdtempSync(join(tmpdir(), 'provision-ka-')), 'keepalived.conf');
@@ -182,26 +188,14 @@ test('inventory: a udp service is probed by a DNS query; mon cannot watch it, a 
 });
 
 test('keepalived.conf: a udp service gets a DNS_CHECK per real server, accepted by keepalived -t', async () => {
-  const inventory = loadInventory(join(ROOT, 'inventory/seed.yaml'));
-  const web = inventory.lvs!.services[0]!;
-  web.health = { ...web.health, monitor: 'keepalived', interval: 6, timeout: 3 };
-  inventory.lvs!.services.push({
+  const d = await renderSeedDirector((web) => ({
     ...web,
     name: 'dns',
     port: 53,
     protocol: 'udp',
     realServers: web.realServers.map((r) => ({ ...r, port: 53 })),
     health: { monitor: 'keepalived', kind: 'dns', url: '/', query: 'www.example.net', interval: 10, timeout: 2 },
-  });
-  const r = await renderOffline({
-    inventory,
-    playbook: site,
-    playbookName: 'site',
-    hosts: selectHosts(inventory, 'all', 'director'),
-    facts: loadFactsFixture(join(ROOT, 'test/fixtures/facts/seed-legacy.yaml')),
-    projectDir: ROOT,
-  });
-  const d = r.hosts.director!;
+  }));
   assert.equal(d.report.recap.failed, 0, JSON.stringify(d.report.tasks.filter((t) => t.status === 'failed')));
   const text = d.files.find((f) => f.path === '/etc/keepalived/keepalived.conf')!.content.toString('utf8');
   const udp = text.slice(text.indexOf('virtual_server 192.168.0.218 53 {'));
