@@ -37,6 +37,9 @@ type Method = 'tun' | 'dr' | 'nat';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const VIP = '10.0.0.18';
 const INTERVAL = 5; // the lab inventory's mon interval (s)
+// How long a monitor may take to act: two intervals, plus slack for TCG guests on 2 shared cores
+// (measured: mon removed rs1 after 20.1 s and re-added it after 14.7 s; one CI run exceeded 18 s).
+const MONITOR_LIMIT_MS = 2 * INTERVAL * 1000 + 20_000;
 const LAB = 'e2e';
 
 // PROVISION_E2E_METHODS=tun,dr narrows the run while developing; CI runs all three.
@@ -321,7 +324,7 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
         assert.deepEqual(rep.counts.web, { rs1: 10, rs2: 10 });
         results.verify = rep.counts;
       });
-      it(`VS/${method.toUpperCase()}: a dead real server is removed by mon within two intervals, and re-added with its weight and method when back`, async () => {
+      it(`VS/${method.toUpperCase()}: a dead real server is removed by mon (two intervals + TCG slack), and re-added with its weight and method when back`, async () => {
         const flag = method === 'tun' ? '-i' : method === 'dr' ? '-g' : '-m';
         // Requests from the client all through the failover, to count the ones that failed.
         await on(
@@ -329,12 +332,12 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
           `setsid sh -c 'while :; do curl -s -m 1 -o /dev/null -w "%{http_code}\\n" http://${VIP}/ || echo FAIL; sleep 0.2; done' > /tmp/failover.log 2>&1 < /dev/null & echo $! > /tmp/failover.pid`,
         );
         await on('rs1', 'systemctl stop demo-web 2>/dev/null; /etc/init.d/demo-web stop; true');
-        const removedMs = await waitFor('rs1 removed', async () => !(await table()).includes('-r 10.0.0.16:80'), 2 * INTERVAL * 1000 + 8000);
+        const removedMs = await waitFor('rs1 removed', async () => !(await table()).includes('-r 10.0.0.16:80'), MONITOR_LIMIT_MS);
         timings.removeAfterStop = removedMs;
         const afterStop = await on('client', 'for i in 1 2 3 4 5 6; do curl -s -m 2 http://10.0.0.18/ || echo FAIL; echo; done');
         assert.equal((afterStop.match(/Hello from rs2/g) ?? []).length, 6, afterStop);
         await on('rs1', '/etc/init.d/demo-web start');
-        const backMs = await waitFor('rs1 back', async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`), 2 * INTERVAL * 1000 + 8000);
+        const backMs = await waitFor('rs1 back', async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`), MONITOR_LIMIT_MS);
         timings.readdAfterStart = backMs;
         // Killed by pid: a pkill -f pattern would match this very command line (lab-notes' trap).
         const log = await on('client', 'kill $(cat /tmp/failover.pid); sleep 1.5; cat /tmp/failover.log');
@@ -460,17 +463,13 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
       results.verify = (JSON.parse(v.stdout) as { counts: unknown }).counts;
       const flag = method === 'tun' ? '-i' : method === 'dr' ? '-g' : '-m';
       await on('rs1', '/etc/init.d/demo-web stop');
-      timings.removeAfterStop = await waitFor('keepalived removes rs1', async () => !(await table()).includes('-r 10.0.0.16:80'), 2 * INTERVAL * 1000 + 8000);
+      timings.removeAfterStop = await waitFor('keepalived removes rs1', async () => !(await table()).includes('-r 10.0.0.16:80'), MONITOR_LIMIT_MS);
       // keepalived's own state read: rs1 out of service (check 0, up leaves it, status down since ...).
       const ka = await import('./keepalived-health.js');
       const kaOptions = { lab, inventory: inv, stateDir, flag, results, recordDir: join(ROOT, 'bench/results') };
       await timed('health-rs1-down', () => ka.keepalivedRs1Down(kaOptions));
       await on('rs1', '/etc/init.d/demo-web start');
-      timings.readdAfterStart = await waitFor(
-        'keepalived re-adds rs1',
-        async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`),
-        2 * INTERVAL * 1000 + 8000,
-      );
+      timings.readdAfterStart = await waitFor('keepalived re-adds rs1', async () => (await table()).includes(`-r 10.0.0.16:80 ${flag} -w 1`), MONITOR_LIMIT_MS);
       await timed('hand-delete-repaired', () => ka.keepalivedHandDelete(kaOptions));
       const again = await timed('up-noop', () => cli(['up', inv, '--json']));
       assert.equal(again.code, 0, again.stderr);
