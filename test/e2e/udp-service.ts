@@ -35,10 +35,11 @@ export function withUdpService(inventory: string): string {
   return file;
 }
 
-/** The stand-in on a real server, in the background: on its rip and (DR/TUN) the VIP. */
+/** The stand-in on a real server, in the background: on its rip and (DR/TUN) the VIP; waits up to 30 s for it to listen (perl starts slowly under TCG). */
 export function startStandIn(rip: string, vip: string | undefined): string {
   const standIn = dnsStandIn(UDP_PORT, rip, vip ? [rip, vip] : [rip]).text;
-  return sh`setsid sh -c ${standIn} > /tmp/dns-stand-in.log 2>&1 < /dev/null & echo $! > /tmp/dns-stand-in.pid; sleep 1; cat /tmp/dns-stand-in.log`.text;
+  return sh`setsid sh -c ${standIn} > /tmp/dns-stand-in.log 2>&1 < /dev/null & echo $! > /tmp/dns-stand-in.pid; i=0; while [ $i -lt 60 ] && ! grep -q listening /tmp/dns-stand-in.log; do sleep 0.5; i=$((i+1)); done; cat /tmp/dns-stand-in.log`
+    .text;
 }
 
 export const stopStandIn = 'kill $(cat /tmp/dns-stand-in.pid) 2>/dev/null; true';
