@@ -94,13 +94,13 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       await Promise.all(['rs1', 'rs2'].map((h) => on(h, 'dd if=/dev/zero of=/srv/demo-web/big.bin bs=1M count=8 2>/dev/null')));
       await on(
         'client',
-        `rm -f /tmp/dl*.log; for n in 1 2; do setsid sh -c "curl -s --limit-rate 100k -o /dev/null -w '%{http_code} %{size_download}\\n' http://${VIP}/big.bin > /tmp/dl$n.log 2>&1" < /dev/null > /dev/null 2>&1 & sleep 0.3; done`,
+        `rm -f /tmp/dl*.log; for n in 1 2; do setsid sh -c "curl -s --limit-rate 60k -o /dev/null -w '%{http_code} %{size_download}\\n' http://${VIP}/big.bin > /tmp/dl$n.log 2>&1" < /dev/null > /dev/null 2>&1 & sleep 0.3; done`,
       );
       const activeOf = async (rs: string) =>
         Number(new RegExp(`-> ${rs.replace(/\./g, '\\.')} +\\S+ +\\d+ +(\\d+)`).exec(await on('director', 'ipvsadm -Ln'))?.[1] ?? 0);
       await waitFor('a download on rs2', async () => (await activeOf(RS2)) >= 1, 20_000);
       const t0 = Date.now();
-      const draining = cli(['drain', inv, 'rs2', '--wait', '--timeout', '180']);
+      const draining = cli(['drain', inv, 'rs2', '--wait', '--timeout', '300']);
       timings.drainWeight0 = await waitFor('rs2 weight 0 in the table', async () => (await table()).includes(`-r ${RS2} -m -w 0`), 120_000);
       // Drained: new requests only to rs1, while rs2's download goes on.
       const fresh = await on('client', `for i in 1 2 3 4 5 6; do curl -s -m 3 http://${VIP}/ || echo FAIL; echo; done`);
@@ -114,7 +114,7 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       assert.match(drain.stderr, new RegExp(`waiting: ${RS2} in -t ${VIP}:80: [1-9]\\d* active`));
       assert.match(drain.stderr, /drain: rs2 has no active connections/);
       assert.equal(await activeOf(RS2), 0);
-      await waitFor('both downloads end', async () => (await on('client', 'cat /tmp/dl1.log /tmp/dl2.log')).trim().split('\n').length === 2, 60_000);
+      await waitFor('both downloads end', async () => (await on('client', 'cat /tmp/dl1.log /tmp/dl2.log')).trim().split('\n').length === 2, 120_000);
       const dl = await on('client', 'cat /tmp/dl1.log /tmp/dl2.log');
       outputs.downloads = dl;
       assert.deepEqual(dl.trim().split('\n'), ['200 8388608', '200 8388608'], 'both downloads completed');
