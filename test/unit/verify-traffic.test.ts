@@ -5,21 +5,9 @@ import assert from 'node:assert/strict';
 import { checkTraffic, type Check } from '../../src/lvs/verify.js';
 import type { Connection } from '../../src/core/types.js';
 import type { VirtualServiceSpec } from '../../src/lvs/types.js';
+import { labService } from './helpers/lab-service.js';
 
-const svc = (over: Partial<VirtualServiceSpec> = {}): VirtualServiceSpec => ({
-  name: 'web',
-  vip: '10.0.0.18',
-  port: 80,
-  protocol: 'tcp',
-  scheduler: 'rr',
-  forwarding: 'nat',
-  realServers: [
-    { host: 'rs1', address: '10.0.0.16', port: 80, weight: 1 },
-    { host: 'rs2', address: '10.0.0.17', port: 80, weight: 1 },
-  ],
-  health: { monitor: 'mon', kind: 'http', url: '/', interval: 5, timeout: 3 },
-  ...over,
-});
+const svc = (over: Partial<VirtualServiceSpec> = {}): VirtualServiceSpec => labService(80, over);
 
 /** A client whose curl prints the given bodies (null = failed request) in curl's -w framing. */
 function client(answers: (string | null)[]): Connection {

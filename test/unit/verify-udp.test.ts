@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { AMBIGUOUS, checkTraffic, parseIpvsConns, replyKey, type Check } from '../../src/lvs/verify.js';
 import { dnsQueries, parseDnsReplies } from '../../src/lvs/dns-probe.js';
 import { dnsStandIn } from '../helpers/dns-stand-in.js';
+import { labService } from './helpers/lab-service.js';
 import type { Connection } from '../../src/core/types.js';
 import type { VirtualServiceSpec } from '../../src/lvs/types.js';
 
@@ -28,20 +29,14 @@ test('the DNS query program: answers from the stand-in on loopback, failures whe
   assert.match(none.stdout, /^dns fail /m);
 });
 
-const dns = (over: Partial<VirtualServiceSpec> = {}): VirtualServiceSpec => ({
-  name: 'dns',
-  vip: '10.0.0.18',
-  port: 53,
-  protocol: 'udp',
-  scheduler: 'rr',
-  forwarding: 'dr',
-  realServers: [
-    { host: 'rs1', address: '10.0.0.16', port: 53, weight: 1 },
-    { host: 'rs2', address: '10.0.0.17', port: 53, weight: 1 },
-  ],
-  health: { monitor: 'none', kind: 'dns', url: '/', query: 'lab.example', interval: 5, timeout: 2 },
-  ...over,
-});
+const dns = (over: Partial<VirtualServiceSpec> = {}): VirtualServiceSpec =>
+  labService(53, {
+    name: 'dns',
+    protocol: 'udp',
+    forwarding: 'dr',
+    health: { monitor: 'none', kind: 'dns', url: '/', query: 'lab.example', interval: 5, timeout: 2 },
+    ...over,
+  });
 
 /** A client whose query program prints these answers (null = a failed query); records its scripts. */
 function client(answers: (string | null)[], scripts: string[] = []): Connection {
