@@ -36,8 +36,6 @@ export type BatchItem = GuardItem | StepItem;
 export interface ApplyScriptInput {
   /** Probe scripts by task index (those guards and the tail use). */
   probes: ReadonlyMap<number, Script>;
-  /** Runs first; exit status 0 lets the script go on, any other stops it before any step (the lock). */
-  prologue?: Script;
   items: BatchItem[];
   /** Tasks re-probed after the last step. */
   tail: number[];
@@ -61,8 +59,6 @@ export interface StepResult {
 }
 
 export interface ApplyResult {
-  /** Exit status of the prologue (absent when it did not report). */
-  prologue?: { code: number; stdout: string };
   /** Steps that reported an end marker, in order. */
   steps: StepResult[];
   /** The guard (task index) that found its probe changed: the script stopped there. */
@@ -101,11 +97,6 @@ export function buildApplyScript(input: ApplyScriptInput): ApplyScript {
   const defs = [...used].sort((a, b) => a - b).map((k) => sh`${fn(k)}() {\n( ${input.probes.get(k)!}\n)\n}`);
 
   const body: Script[] = [];
-  if (input.prologue) {
-    body.push(
-      sh`printf '%s pro begin\\n' "$_pN"\n( ${input.prologue}\n) </dev/null\n_pr=$?\nprintf '\\n%s pro end %d\\n' "$_pN" $_pr\n[ $_pr -eq 0 ] || exit 0`,
-    );
-  }
   input.items.forEach((it, i) => {
     if (it.kind === 'guard') {
       const want = `${it.expect.stdout}#${it.expect.code}`;
@@ -167,8 +158,6 @@ _ptk() { dd bs="$1" count=1 <&3 2>/dev/null; }`),
     parse(stdout: string, stderr: string): ApplyResult {
       const res: ApplyResult = { steps: [], probes: new Map(), complete: false };
       const errParts = splitStderr(stderr, N);
-      const pro = frame(stdout, `${N} pro begin\n`, `\n${N} pro end `);
-      if (pro) res.prologue = { code: pro.code, stdout: pro.body };
       input.items.forEach((it, i) => {
         if (it.kind !== 'step') return;
         const f = frame(stdout, `${N} s ${i} begin\n`, `\n${N} s ${i} end `);

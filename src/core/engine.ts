@@ -7,8 +7,8 @@
 // an earlier change of the same script may have altered (the footprints meet) is guarded: the
 // script re-runs its probe before its steps and stops there when the output differs, printing the
 // fresh probe outputs, and the engine plans again from them. The re-probes of later tasks go at the
-// end of the same script. A no-op run is one round trip (facts, the run lock's check and every
-// probe) when facts from an earlier run are at hand.
+// end of the same script. A no-op run is one round trip (facts, the run lock's take and every
+// probe) when facts from an earlier run are at hand; the lock's release is the run's (core/run.ts).
 import { isDeepStrictEqual } from 'node:util';
 import type {
   Connection,
@@ -42,20 +42,14 @@ export type HostEvent =
   | { type: 'command'; host: string; display: string };
 
 /**
- * A gate every change of the host must pass (the run's host lock, core/run-lock.ts): checked
- * read-only in the first round trip, taken by the first script that changes the host.
+ * A gate the host must pass before anything else (the run's host lock, core/run-lock.ts): taken in
+ * the first round trip, with the facts and the probes.
  */
 export interface HostGate {
-  /** Read-only shell run in the first round trip. */
+  /** Shell that takes the gate, run first in the first round trip. */
   probe: Script;
-  /** Gets the probe's output; throws to refuse the host (held by another live run). */
+  /** Gets its output; throws to refuse the host (the gate is held by another run). */
   check(out: ProbeOutput): void;
-  /** Shell that takes the gate; exit 0 = taken, 2 = taken but the host changed hands since the probe, else refused. */
-  take(): Script;
-  /** The error for a refused take (its output names the holder). */
-  refused(stdout: string): Error;
-  /** Set by the engine once `take` succeeded. */
-  held: boolean;
 }
 
 /** What the last script of a host may carry (the journal mirror and the gate's release). */
@@ -196,9 +190,6 @@ export function buildSlots(
 
 const slotOf = (task: Task, ctx: TaskContext): Slot => ({ task, probe: task.probe(ctx), print: footprintOf(task, ctx) });
 
-/** The gate changed hands between our probe and our take: everything is probed again (under the gate). */
-class Restart extends Error {}
-
 function journalEntry(task: Task, ch: PlannedChange): JournalChange {
   return {
     task: task.name,
@@ -218,18 +209,7 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
   const c = new CountingConnection(conn, opts.onEvent);
   const report: HostReport = { host: work.host, tasks: [], recap: emptyRecap(), roundTrips: 0, durationMs: 0 };
   try {
-    let known = facts;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await runOnce(c, work, opts, report, known, attempt > 0);
-        break;
-      } catch (e) {
-        if (!(e instanceof Restart) || attempt > 0) throw e;
-        report.tasks = [];
-        report.recap = emptyRecap();
-        known = undefined;
-      }
-    }
+    await runOnce(c, work, opts, report, facts);
   } catch (err) {
     report.error = err instanceof Error ? err.message : String(err);
   }
@@ -238,17 +218,10 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
   return report;
 }
 
-async function runOnce(
-  c: CountingConnection,
-  work: HostWork,
-  opts: HostRunOptions,
-  report: HostReport,
-  given: HostFacts | undefined,
-  again: boolean,
-): Promise<void> {
+async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptions, report: HostReport, given: HostFacts | undefined): Promise<void> {
   const emit = opts.onEvent ?? (() => {});
   const gate = opts.gate;
-  let facts = given ?? (again ? undefined : opts.cachedFacts);
+  let facts = given ?? opts.cachedFacts;
   const fresh = !given; // facts still to be read from the host
   let ctx!: TaskContext;
   let built!: { tasks: Task[]; handlers: Record<string, Task> };
@@ -268,21 +241,20 @@ async function runOnce(
     }
   }
 
-  // The first round trip: the gate's check, the facts, and (facts known) every task's probe.
-  if (fresh || (gate && !gate.held)) {
+  // The first round trip: the gate, the facts, and (facts known) every task's probe.
+  if (fresh || gate) {
     emit({ type: 'phase', host: work.host, phase: facts ? 'facts + probe' : 'facts' });
     const parts: Script[] = [];
-    const checkGate = gate && !gate.held;
-    if (checkGate) parts.push(gate.probe);
+    if (gate) parts.push(gate.probe);
     if (fresh) parts.push(FACTS_SCRIPT);
     const probeFrom = parts.length;
     if (facts) parts.push(...slots.map((s) => s.probe.script));
     const batch = batchProbes(parts);
     const r = await c.exec(batch.script, undefined, `${fresh ? 'facts, ' : ''}probe ${slots.length} task(s) in one batch`);
     const outs = batch.split(r.stdout);
-    if (checkGate) gate.check(outs[0]!);
+    if (gate) gate.check(outs[0]!);
     if (fresh) {
-      const f = outs[checkGate ? 1 : 0]!;
+      const f = outs[gate ? 1 : 0]!;
       if (f.code !== 0) throw new TaskError(work.host, 'gather facts', `facts script exited ${f.code}`);
       const got = parseFacts(f.stdout);
       opts.onFacts?.(got);
@@ -308,7 +280,6 @@ export async function taskLoop(
   const { ctx, built, slots } = h;
   const emit = opts.onEvent ?? (() => {});
   const apply = opts.mode === 'apply';
-  const gate = opts.gate;
   const notified = new Set<string>();
   const checkNotified = () => {
     const unknown = [...notified].filter((n) => !built.handlers[n]);
@@ -442,7 +413,7 @@ export async function taskLoop(
       continue;
     }
 
-    // One script for the batch: gate, guarded steps, the re-probes of later tasks, and (last) the finish.
+    // One script for the batch: guarded steps, the re-probes of later tasks, and (last) the finish.
     const tail = slots
       .map((x, k) => (k >= j && !dormant(x) && (!x.state || (readable(x.state) && writers.some((w) => meets(w, x.print)))) ? k : -1))
       .filter((k) => k >= 0);
@@ -454,14 +425,12 @@ export async function taskLoop(
     try {
       res = await target.apply({
         probes: new Map(slots.map((x, k) => [k, x.probe] as const)),
-        ...(gate && !gate.held ? { prologue: gate.take() } : {}),
         items,
         tail,
         ...(finish ? { epilogue: finish } : {}),
         changes: changeList.map((x) => ({ task: slots[x.slot]!.task, ch: x.ch })),
         display: [
           `apply ${changeList.length} change(s) in one script${tail.length ? `, re-probe ${tail.length} task(s)` : ''}:`,
-          ...(gate && !gate.held ? ['# take the run lock'] : []),
           ...shown,
           ...(finish ? ['# mirror the journal on the host, release the run lock'] : []),
         ].join('\n'),
@@ -484,16 +453,6 @@ export async function taskLoop(
       }
       return;
     }
-    if (gate && !gate.held) {
-      const code = res.prologue?.code;
-      if (code === 0 || code === 2) gate.held = true;
-      if (code !== 0) {
-        for (const x of changeList) opts.onDropped?.({ ...x.entry, pending: true });
-        if (code === 2) throw new Restart('the host changed hands since it was probed');
-        throw gate.refused(res.prologue?.stdout ?? '');
-      }
-    }
-
     // Settle each change from its steps' markers.
     const stepsOf = (idx: number) => items.filter((it) => it.kind === 'step' && it.change === idx).length;
     let failure: { idx: number; message: string } | undefined;

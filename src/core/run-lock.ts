@@ -91,78 +91,18 @@ export const HOST_LOCK = '/var/lib/provision/lock';
 const HELD = '#provision-lock held';
 const GOT = '#provision-lock acquired';
 
-/**
- * Every taker of the host lock also writes its record to `<lock>.last`, so a run that checked the
- * lock earlier (hostGateProbe) and takes it later (hostTakeScript) can tell whether another run
- * held it in between (then what it probed may be stale).
- */
-const lastOf = (dir: string) => `${dir}.last`;
-
 /** Shell that takes the host lock (prints GOT and writes our record) or prints HELD and the holder's record. */
 export function hostLockScript(owner: LockOwner, dir = HOST_LOCK): Script {
   const rec = JSON.stringify(owner);
   return sh`mkdir -p ${dirname(dir)}
-if mkdir ${dir} 2>/dev/null; then printf '%s\\n' ${rec} > ${`${dir}/owner.json`}; printf '%s\\n' ${rec} > ${lastOf(dir)}; echo ${GOT}
+if mkdir ${dir} 2>/dev/null; then printf '%s\\n' ${rec} > ${`${dir}/owner.json`}; echo ${GOT}
 else echo ${HELD}; cat ${`${dir}/owner.json`} 2>/dev/null; fi`;
 }
 
-// The lock of a run that may change nothing (an `up` that finds every host converged) costs no
-// round trip of its own: the first round trip only READS the lock (hostGateProbe: held? by whom?
-// and the last taker's record), and the lock is TAKEN by the first script that changes the host
-// (hostTakeScript, before any step of it). The semantics stay those of a lock taken up front:
-// - a lock held by another live run at the probe refuses the host at once, naming the holder;
-// - a run that takes it first makes the other's take fail (mkdir is atomic): refused, naming it;
-// - a run that held and released it between our probe and our take changed `<lock>.last`: we
-//   take the lock but our probes may be stale, so the host is probed and planned again under it
-//   (exit 2 of the take script; the engine restarts the host's run);
-// - a no-op run never takes it, so it never blocks another run, and a run whose probe found no
-//   lock changes nothing before it holds it.
-
-/** Read-only: `held` and the holder's record when the lock exists; `last=` the last taker's record. */
-export function hostGateProbe(dir = HOST_LOCK): Script {
-  return sh`if [ -d ${dir} ]; then echo held; cat ${`${dir}/owner.json`} 2>/dev/null; echo; fi
-l=; read -r l 2>/dev/null <${lastOf(dir)}; printf 'last=%s\\n' "$l"`;
-}
-
-export interface GateProbe {
-  held: boolean;
-  owner?: LockOwner;
-  /** The last taker's record as the host printed it ('' when none). */
-  last: string;
-}
-
-export function parseGateProbe(stdout: string): GateProbe {
-  const m = /^last=(.*)$/m.exec(stdout);
-  const last = m ? m[1]! : '';
-  if (!stdout.startsWith('held\n')) return { held: false, last };
-  const body = stdout.slice(5, m ? m.index : undefined).trim();
-  try {
-    return { held: true, owner: JSON.parse(body) as LockOwner, last };
-  } catch {
-    return { held: true, last };
-  }
-}
-
-/**
- * Takes the host lock before a run's first change: exit 0 = taken; 2 = taken, but another run took
- * it since `seenLast` was read (probe again); 1 = held (prints HELD and the holder's record).
- * `stale`: a dead holder of this controller seen by the probe, taken over first.
- */
-export function hostTakeScript(owner: LockOwner, seenLast: string, stale?: LockOwner, dir = HOST_LOCK): Script {
-  const rec = JSON.stringify(owner);
-  const takeOver = stale
-    ? sh`${hostBreakScript(stale, dir)}
-`
-    : sh``;
-  return sh`${takeOver}mkdir -p ${dirname(dir)}
-if mkdir ${dir} 2>/dev/null; then
-  printf '%s\\n' ${rec} > ${`${dir}/owner.json`}
-  l=; read -r l 2>/dev/null <${lastOf(dir)}
-  printf '%s\\n' ${rec} > ${lastOf(dir)}
-  echo ${GOT}
-  [ "$l" = ${seenLast} ] || exit 2
-else echo ${HELD}; cat ${`${dir}/owner.json`} 2>/dev/null; exit 1; fi`;
-}
+// A run takes each host's lock in its first round trip (with the facts and probes, no round trip of
+// its own) and holds it until its last script, which releases it with the journal's mirror; a run
+// that changed nothing releases it in one more round trip. So a second run on the host, from this
+// controller or another, is refused for as long as the first runs, whatever the first one finds.
 
 /** Parses hostLockScript's output: acquired, or the holder's record. */
 export function parseHostLock(stdout: string): { acquired: true } | { acquired: false; owner?: LockOwner } {

@@ -9,11 +9,10 @@ import { ConnectionError } from './provision-error.js';
 import {
   HOST_LOCK,
   LockError,
-  hostGateProbe,
-  hostTakeScript,
+  hostBreakScript,
+  hostLockScript,
   hostUnlockScript,
   isStale,
-  parseGateProbe,
   parseHostLock,
   whileInterruptible,
   type LockOwner,
@@ -41,30 +40,33 @@ export interface RunOptions {
   journalExtra?: Pick<Journal, 'operation' | 'inventoryEdit'>;
   /** This run's lock owner (apply): each host is locked for the run: checked in the first round trip, taken with the first change (run-lock.ts). */
   lock?: LockOwner;
+  /** Where the host lock lives (HOST_LOCK; tests point it elsewhere). */
+  hostLockDir?: string;
 }
 
-/**
- * The run's host lock as the engine's gate: read in the first round trip (a live holder refuses
- * the host there), taken by the first script that changes the host (see run-lock.ts).
- */
-export function lockGate(host: string, owner: LockOwner, dir = HOST_LOCK): HostGate {
-  let seen = '';
-  let stale: LockOwner | undefined;
-  return {
-    probe: hostGateProbe(dir),
+/** The run's host lock as the engine's gate: taken in the first round trip (see run-lock.ts). */
+export interface LockGate extends HostGate {
+  /** Taken by this run (released by the host's last script or by the run). */
+  held: boolean;
+  /** The holder that refused us when it is a dead run of this controller (taken over, then retried). */
+  stale?: LockOwner;
+}
+
+export function lockGate(host: string, owner: LockOwner, dir = HOST_LOCK): LockGate {
+  const gate: LockGate = {
+    probe: hostLockScript(owner, dir),
     held: false,
     check(out) {
-      const g = parseGateProbe(out.stdout);
-      seen = g.last;
-      if (g.held && !isStale(g.owner)) throw new LockError(`${host}:${dir}`, g.owner);
-      stale = g.held ? g.owner : undefined;
-    },
-    take: () => hostTakeScript(owner, seen, stale, dir),
-    refused: (stdout) => {
-      const got = parseHostLock(stdout);
-      return new LockError(`${host}:${dir}`, got.acquired ? undefined : got.owner);
+      const got = parseHostLock(out.stdout);
+      if (got.acquired) {
+        gate.held = true;
+        return;
+      }
+      gate.stale = isStale(got.owner) ? got.owner : undefined;
+      throw new LockError(`${host}:${dir}`, got.owner);
     },
   };
+  return gate;
 }
 
 function inPlay(inv: Inventory, pattern: string, host: string): boolean {
@@ -108,6 +110,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
       : undefined;
   journal?.flush();
   const limit = pLimit(Math.max(1, o.forks));
+  const lockDir = o.hostLockDir ?? HOST_LOCK;
   const facts = new FactsCache(o.stateDir);
   const emit = o.onEvent ?? (() => {});
 
@@ -128,7 +131,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
           try {
             emit({ type: 'phase', host: h.name, phase: 'connect' });
             conn = await o.connect(h.ssh);
-            const gate = o.lock ? lockGate(h.name, o.lock) : undefined;
+            let gate = o.lock ? lockGate(h.name, o.lock, lockDir) : undefined;
             const cached = facts.get(h.name);
             // The last script of a host carries its journal mirror and the lock's release, as the
             // journal will read once that script's changes are settled (the script reaches it only then).
@@ -137,7 +140,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
             const finish = journal
               ? {
                   build: () => {
-                    const unlock = o.lock ? hostUnlockScript(o.lock) : undefined;
+                    const unlock = o.lock ? hostUnlockScript(o.lock, lockDir) : undefined;
                     const m = journal.mirrorScript(h.name, { settled: true, after: unlock });
                     predicted = m.body;
                     return { script: m.script, stdin: Buffer.from(m.body) };
@@ -148,25 +151,35 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
                   },
                 }
               : undefined;
-            report = await runHost(conn, hostWork(o.inventory, o.playbook, h, o.projectDir), {
-              mode: o.mode,
-              tags: o.tags,
-              onEvent: emit,
-              onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
-              onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
-              onDropped: journal ? (ch) => journal.drop(h.name, ch) : undefined,
-              ...(cached ? { cachedFacts: cached } : {}),
-              onFacts: (f) => facts.put(h.name, f),
-              ...(gate ? { gate } : {}),
-              ...(finish ? { finish } : {}),
-            });
+            const runIt = () =>
+              runHost(conn!, hostWork(o.inventory, o.playbook, h, o.projectDir), {
+                mode: o.mode,
+                tags: o.tags,
+                onEvent: emit,
+                onChange: journal ? (ch) => journal.record(h.name, ch) : undefined,
+                onApplied: journal ? (ch) => journal.settle(h.name, ch) : undefined,
+                onDropped: journal ? (ch) => journal.drop(h.name, ch) : undefined,
+                ...(cached ? { cachedFacts: cached } : {}),
+                onFacts: (f) => facts.put(h.name, f),
+                ...(gate ? { gate } : {}),
+                ...(finish ? { finish } : {}),
+              });
+            report = await runIt();
+            // A lock left by a dead run of this controller (killed before its cleanup): taken over once.
+            if (gate?.stale && o.lock) {
+              const extra = report.roundTrips + 1;
+              await conn.exec(hostBreakScript(gate.stale, lockDir), { become: true });
+              gate = lockGate(h.name, o.lock, lockDir);
+              report = await runIt();
+              report.roundTrips += extra;
+            }
             locked = !!gate?.held;
             report.roundTrips += 1; // the connection itself
             const changes = journal?.host(h.name).changes.length ?? 0;
             // The mirror went with the last script unless the script stopped early or the journal
             // gained something the prediction did not hold (a step's output): then its own round trip.
             if (journal && changes && mirrored !== journal.mirrorBody(h.name, false)) {
-              const unlock = locked && o.lock ? hostUnlockScript(o.lock) : undefined;
+              const unlock = locked && o.lock ? hostUnlockScript(o.lock, lockDir) : undefined;
               report.roundTrips += 1;
               const failed = await journal.mirrorOn(conn, h.name, unlock);
               if (unlock && !failed) locked = false;
@@ -184,7 +197,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
             };
           } finally {
             if (locked && conn && o.lock) {
-              const released = await conn.exec(hostUnlockScript(o.lock), { become: true }).catch(() => undefined);
+              const released = await conn.exec(hostUnlockScript(o.lock, lockDir), { become: true }).catch(() => undefined);
               if (released) report!.roundTrips += 1;
             }
             await conn?.close().catch(() => {});

@@ -157,13 +157,28 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
         return { child, done };
       };
       const lockedOnDirector = async () => (await sh('director', 'cat /var/lib/provision/lock/owner.json')).code === 0;
+      // A run holds the host's lock from its first round trip to its last: seconds for a no-op
+      // run. A watcher on the director itself sees the lock within 50 ms of its mkdir; the run is
+      // then stopped (SIGSTOP) so it keeps holding it while the second operator tries.
+      const watchLock = async () => {
+        assert.equal(await lockedOnDirector(), false, 'no run holds the lock yet');
+        const seen = on(
+          'director',
+          'i=0; until [ -e /var/lib/provision/lock/owner.json ]; do i=$((i+1)); [ $i -le 2400 ] || exit 1; sleep 0.05; done; echo locked',
+        );
+        await new Promise((r) => setTimeout(r, 3000)); // the watcher's ssh is up and looping
+        return seen;
+      };
+      const watcher = await watchLock();
       const first = spawnUp(o.stateDir);
-      await waitFor("the first up holds the director's lock", lockedOnDirector, 60_000);
+      assert.equal((await watcher).trim(), 'locked');
+      first.child.kill('SIGSTOP');
       // The same controller's state dir, and a second operator's (another state dir): both refused.
       const [sameDir, otherDir] = await Promise.all([
         cli(['up', inv]),
         provision(['up', inv, '--state-dir', `${o.stateDir}-second-operator`], { timeoutMs: 600_000 }),
       ]);
+      first.child.kill('SIGCONT');
       const firstDone = await first.done;
       record('concurrent-first', firstDone);
       record('concurrent-same-state-dir', sameDir);
@@ -176,13 +191,16 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       assert.equal(await lockedOnDirector(), false, 'the first run released the host lock');
 
       // --- Ctrl-C: the journal is closed, the stale locks of the dead run are taken over
+      const watcher2 = await watchLock();
       const stopped = spawnUp(o.stateDir);
-      await waitFor("the run holds the director's lock", lockedOnDirector, 60_000);
+      assert.equal((await watcher2).trim(), 'locked');
       stopped.child.kill('SIGINT');
       const stoppedDone = await stopped.done;
       record('ctrl-c', stoppedDone);
       assert.equal(stoppedDone.code, 130, stoppedDone.stderr);
       assert.match(stoppedDone.stderr, /stopped by SIGINT; the journal records what was done/);
+      // (Its lock on the director stays unless that host had finished: the next run takes it over.)
+      outputs.lockLeftByCtrlC = await lockedOnDirector();
       const after2 = await timed('up-after-ctrl-c', () => cli(['up', inv]));
       record('up-after-ctrl-c', after2);
       assert.equal(after2.code, 0, after2.stdout + after2.stderr);

@@ -49,14 +49,15 @@ describe('one script per batch of independent changes', () => {
       const first = await runHost(localConnection, work(tasks), { mode: 'apply', cachedFacts: facts, gate });
       assert.equal(first.error, undefined);
       assert.equal(first.recap.changed, 4);
-      // facts + lock check + every probe, then one script (the lock taken first: D, G, L), then F:
+      // the lock + facts + every probe, then one script (D, G, L), then F:
       // planned on "absent" under a directory D creates, it waits for the next script.
       assert.equal(first.roundTrips, 3);
       assert.equal(gate.held, true);
       assert.equal(await readFile(join(d, 'index.html'), 'utf8'), 'hello\n');
       await localConnection.exec(hostUnlockScript(me, lock));
 
-      const again = lockGate('local', owner(), lock);
+      const second = owner();
+      const again = lockGate('local', second, lock);
       const noop = await runHost(localConnection, work(tasks), { mode: 'apply', cachedFacts: facts, gate: again });
       assert.equal(noop.error, undefined);
       assert.deepEqual(
@@ -64,7 +65,10 @@ describe('one script per batch of independent changes', () => {
         ['D:ok', 'F:ok', 'G:ok', 'L:ok'],
       );
       assert.equal(noop.roundTrips, 1);
-      assert.equal(again.held, false, 'a no-op run never takes the lock');
+      // Taken in that round trip all the same (a second run meanwhile is refused); the run releases it.
+      assert.equal(again.held, true);
+      assert.ok((await stat(lock)).isDirectory());
+      await localConnection.exec(hostUnlockScript(second, lock));
       await assert.rejects(stat(lock), /ENOENT/);
 
       // Facts that differ from the cache: tasks rebuilt from the host's own facts and probed again.
@@ -199,7 +203,7 @@ describe('one script per batch of independent changes', () => {
     }
   });
 
-  it('the run lock: a live holder refuses the host at the probe; a run that held it in between makes us probe again', async () => {
+  it('the run lock: taken in the first round trip; a holder refuses the host there, before any change, naming it', async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const lock = join(dir, 'lock');
@@ -207,38 +211,23 @@ describe('one script per batch of independent changes', () => {
       const tasks = [file({ name: 'X', path, content: 'mine\n' })];
       const other = owner(process.pid, '2000-01-01T00:00:00.000Z');
       await localConnection.exec(hostLockScript(other, lock));
-      const refused = await runHost(localConnection, work(tasks), { mode: 'apply', gate: lockGate('local', owner(), lock) }, testFacts());
+      const gate = lockGate('local', owner(), lock);
+      const refused = await runHost(localConnection, work(tasks), { mode: 'apply', gate }, testFacts());
       assert.match(refused.error ?? '', /is locked by u@c \(pid \d+, up\) since 2000-01-01/);
+      assert.equal(refused.roundTrips, 1);
+      assert.equal(gate.held, false);
+      assert.equal(gate.stale, undefined, 'a live holder is not stale');
       await assert.rejects(stat(path), /ENOENT/);
+      assert.equal(JSON.parse(await readFile(join(lock, 'owner.json'), 'utf8')).since, other.since, "the holder's lock is untouched");
       await localConnection.exec(hostUnlockScript(other, lock));
 
-      // Another run takes and releases the lock between our probe and our first change (and
-      // writes the file): our take notices, and everything is probed and planned again.
-      const gate = lockGate('local', owner(), lock);
-      const racing: Connection = {
-        ...localConnection,
-        async exec(script, opts) {
-          if (/ pro begin/.test(script.text) && !raced) {
-            raced = true;
-            const third = owner(process.pid, '2001-01-01T00:00:00.000Z');
-            await localConnection.exec(hostLockScript(third, lock));
-            await localConnection.exec(hostUnlockScript(third, lock));
-            const { writeFile } = await import('node:fs/promises');
-            await writeFile(path, 'mine\n');
-          }
-          return localConnection.exec(script, opts);
-        },
-      };
-      let raced = false;
-      const r = await runHost(racing, work(tasks), { mode: 'apply', gate }, testFacts());
+      const mine = owner();
+      const taken = lockGate('local', mine, lock);
+      const r = await runHost(localConnection, work(tasks), { mode: 'apply', gate: taken }, testFacts());
       assert.equal(r.error, undefined);
-      assert.equal(raced, true);
-      assert.equal(gate.held, true, 'taken');
-      // Planned again under the lock: the file is already right.
-      assert.deepEqual(
-        r.tasks.map((t) => `${t.task}:${t.status}`),
-        ['X:ok'],
-      );
+      assert.equal(taken.held, true);
+      assert.equal(await readFile(path, 'utf8'), 'mine\n');
+      assert.deepEqual(JSON.parse(await readFile(join(lock, 'owner.json'), 'utf8')), mine);
     } finally {
       await cleanup();
     }

@@ -77,3 +77,51 @@ test('rollback host locks (lockingConnect): held from connect to close; a second
   await connC.close();
   assert.equal(existsSync(lock), false);
 });
+
+test('a run holds each host lock from its first round trip to its end: a live holder refuses the host, a dead one of this controller is taken over', async () => {
+  const { runPlaybook } = await import('../../src/core/run.js');
+  const { file } = await import('../../src/modules/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'provision-runlock-'));
+  const lock = join(dir, 'var/lib/provision/lock');
+  const target = join(dir, 'motd');
+  const host = { name: 'local', vars: {}, ssh: { host: '127.0.0.1', port: 22, user: 'root' } } as unknown as import('../../src/inventory/types.js').HostEntry;
+  const inventory = { file: join(dir, 'inv.yaml'), hosts: new Map([['local', host]]), groups: new Map([['all', ['local']]]) };
+  const playbook = { name: 'motd', plays: [{ name: 'motd', hosts: 'all', tasks: () => [file({ name: 'motd', path: target, content: 'hi\n' })] }] };
+  const run = (owner: ReturnType<typeof lockOwner>) =>
+    runPlaybook({
+      inventory,
+      playbook,
+      playbookName: 'motd',
+      hosts: [host],
+      mode: 'apply',
+      forks: 1,
+      projectDir: dir,
+      stateDir: join(dir, 'state'),
+      connect: async () => localConnection,
+      lock: owner,
+      hostLockDir: lock,
+    });
+
+  // A live holder (another controller): refused in the first round trip, nothing changed.
+  const other = { ...lockOwner('up site'), controller: 'laptop-b' };
+  await sh(hostLockScript(other, lock).text);
+  const refused = (await run(lockOwner('up site'))).report.hosts[0]!;
+  assert.match(refused.error ?? '', /var\/lib\/provision\/lock is locked by .+@laptop-b \(pid \d+, up site\) since/);
+  assert.equal(existsSync(target), false);
+  await sh(hostUnlockScript(other, lock).text);
+
+  // A dead run of this controller: taken over; the run converges and releases the lock.
+  const dead = { ...lockOwner('up site'), pid: deadPid() };
+  await sh(hostLockScript(dead, lock).text);
+  const taken = (await run(lockOwner('up site'))).report.hosts[0]!;
+  assert.equal(taken.error, undefined);
+  assert.equal(taken.recap.changed, 1);
+  assert.equal(readFileSync(target, 'utf8'), 'hi\n');
+  assert.equal(existsSync(lock), false, 'released at the end');
+
+  // A no-op run takes it too (so a second run meanwhile is refused) and releases it: one more round trip.
+  const noop = (await run(lockOwner('up site'))).report.hosts[0]!;
+  assert.equal(noop.recap.changed, 0);
+  assert.equal(noop.roundTrips, 3, 'connect, lock + facts + probes, release');
+  assert.equal(existsSync(lock), false);
+});
