@@ -9,7 +9,7 @@ export class KeyValues {
       const eq = line.indexOf('=');
       if (eq <= 0) continue;
       const key = line.slice(0, eq);
-      if (!/^[A-Za-z0-9_.]+$/.test(key)) continue;
+      if (!/^[A-Za-z0-9_./]+$/.test(key)) continue; // '/': sysctl paths (conf/all/arp_ignore)
       const value = line.slice(eq + 1);
       const list = this.map.get(key) ?? [];
       list.push(value);

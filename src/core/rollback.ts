@@ -52,21 +52,40 @@ function driftCheck(change: JournalChange): { script: Script; expect: string[]; 
   return { script: e.check, expect: [e.after, ...(change.pending && e.before !== undefined ? [e.before] : [])], what: e.what };
 }
 
-export async function detectDrift(conn: Connection, items: RollbackItem[]): Promise<string[]> {
+export interface HostEvidence {
+  /** What a later hand changed since the run ("<what> changed since run"). */
+  drift: string[];
+  /** Pending changes (their run stopped while they were sent) whose host still shows the before-state: never applied, nothing to undo. */
+  unapplied: Set<JournalChange>;
+}
+
+/** Reads every change's evidence on the host in one round trip. */
+export async function readEvidence(conn: Connection, items: RollbackItem[]): Promise<HostEvidence> {
   // Only the last change of a path/key counts: earlier ones were overwritten by the run itself.
   const seen = new Set<string>();
-  const checks: { what: string; expect: string[]; script: Script }[] = [];
+  const checks: { what: string; expect: string[]; script: Script; change: JournalChange; before?: string }[] = [];
   for (const it of items) {
     const c = driftCheck(it.change);
     if (!c || seen.has(c.what)) continue;
     seen.add(c.what);
-    checks.push(c);
+    const before = it.change.pending ? evidenceOf(it.change)?.before : undefined;
+    checks.push({ ...c, change: it.change, ...(before !== undefined ? { before } : {}) });
   }
-  if (!checks.length) return [];
+  const found: HostEvidence = { drift: [], unapplied: new Set() };
+  if (!checks.length) return found;
   const batch = batchProbes(checks.map((c) => c.script));
   const r = await conn.exec(batch.script, { become: true });
   const outs = batch.split(r.stdout);
-  return checks.filter((c, i) => !c.expect.includes(outs[i]!.stdout.replace(/ +\n$/, '\n'))).map((c) => `${c.what} changed since run`);
+  checks.forEach((c, i) => {
+    const got = outs[i]!.stdout.replace(/ +\n$/, '\n');
+    if (!c.expect.includes(got)) found.drift.push(`${c.what} changed since run`);
+    else if (c.before !== undefined && got === c.before) found.unapplied.add(c.change);
+  });
+  return found;
+}
+
+export async function detectDrift(conn: Connection, items: RollbackItem[]): Promise<string[]> {
+  return (await readEvidence(conn, items)).drift;
 }
 
 export interface RollbackResult {
@@ -154,6 +173,7 @@ export async function executeRollback(o: {
   // Phase 1, every host: connect and look for drift. Any drift refuses the whole rollback, so a
   // refused rollback changes nothing anywhere.
   const conns = new Map<string, Connection>();
+  const notApplied = new Map<string, Set<JournalChange>>();
   await Promise.all(
     [...byHost].map(([host, items]) =>
       limit(async () => {
@@ -166,8 +186,9 @@ export async function executeRollback(o: {
         try {
           const conn = await o.connect(entry);
           conns.set(host, conn);
-          const drift = await detectDrift(conn, items);
+          const { drift, unapplied } = await readEvidence(conn, items);
           if (drift.length) res.drift = drift;
+          notApplied.set(host, unapplied);
         } catch (e) {
           res.error = (e as Error).message;
         }
@@ -196,7 +217,14 @@ export async function executeRollback(o: {
         try {
           const c = conn!;
           const exec = (script: Script, stdin?: string | Buffer) => c.exec(script, { become: true, stdin });
+          const unapplied = notApplied.get(host) ?? new Set<JournalChange>();
+          const todo = items.filter((it) => !unapplied.has(it.change));
           for (const it of items) {
+            if (unapplied.has(it.change)) {
+              res.skipped++;
+              o.log(`${host} | skipped | ${it.change.summary} (pending and never applied: the host shows the state before it)`);
+              continue;
+            }
             if (!it.change.undo) {
               res.skipped++;
               o.log(`${host} | skipped | ${it.change.summary} (no exact undo)`);
@@ -218,7 +246,7 @@ export async function executeRollback(o: {
               at: new Date().toISOString(),
             });
           }
-          const notified = handlersToRun(items);
+          const notified = handlersToRun(todo);
           const entry = o.hosts.find((h) => h.name === host)!;
           if (notified.length && o.handlerWork) {
             res.handlers = await runRollbackHandlers(

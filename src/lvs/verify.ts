@@ -10,6 +10,7 @@ import type { VirtualServiceSpec } from './types.js';
 import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import { canonicalIpvs, desiredTable, parseIpvsSave, serviceKey } from './ipvs-table.js';
 import { dnsQueries, parseDnsReplies } from './dns-probe.js';
+import { KeyValues } from '../core/key-values.js';
 
 export interface Check {
   host: string;
@@ -188,12 +189,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
           '\n',
         ),
       );
-      const kv = Object.fromEntries(
-        state.stdout
-          .split('\n')
-          .filter((l) => /^[a-z0-9_]+\/[a-z_]+=/.test(l))
-          .map((l) => l.split('=') as [string, string]),
-      );
+      const kv = new KeyValues(state.stdout);
       const part = (name: string) => (state.stdout.split(new RegExp(`^--${name}$`, 'm'))[1] ?? '').split(/^--(?:addr|listen\d+|route|arp)$/m)[0]!;
       const [addrPart, routePart, arpPart] = ['addr', 'route', 'arp'].map(part) as [string, string, string];
       listeners.forEach((l, i) => {
@@ -220,9 +216,9 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         const ok = new RegExp(`^\\d+: ${dev}\\s+inet ${vip.replace(/\./g, '\\.')}/32 `, 'm').test(addrPart);
         add(rsHost.name, `VIP ${vip}/32 on ${dev}`, ok, ok ? 'present' : 'absent', `VIP missing on ${rsHost.name}`);
       }
-      const ai = num(kv['all/arp_ignore']);
-      const aa = num(kv['all/arp_announce']);
-      if (!kv['all/arp_ignore']) {
+      const ai = num(kv.get('all/arp_ignore'));
+      const aa = num(kv.get('all/arp_announce'));
+      if (!kv.get('all/arp_ignore')) {
         const hidden = [...new Set(roles.map((s) => s.vip))].every((vip) =>
           new RegExp(`(^|[^0-9.])${vip.replace(/\./g, '\\.')}([^0-9.]|$)`, 'm').test(arpPart),
         );
@@ -243,7 +239,7 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
         );
       if (fwd === 'tun') {
         // The kernel uses max(all, dev): 1 (strict) on either drops decapsulated packets.
-        const rp = Math.max(num(kv['all/rp_filter']), num(kv['tunl0/rp_filter']));
+        const rp = Math.max(num(kv.get('all/rp_filter')), num(kv.get('tunl0/rp_filter')));
         add(rsHost.name, 'TUN: rp_filter not strict', rp !== 1, `effective rp_filter=${rp}`, `rp_filter drop on ${rsHost.name}`);
       }
     };

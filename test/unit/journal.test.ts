@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runHost } from '../../src/core/engine.js';
 import { JournalWriter, listJournals, type JournalChange } from '../../src/core/journal.js';
-import { detectDrift, planRollback } from '../../src/core/rollback.js';
+import { detectDrift, executeRollback, planRollback } from '../../src/core/rollback.js';
 import { file } from '../../src/modules/index.js';
 import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
 
@@ -129,6 +129,64 @@ describe('drift evidence is declared by the module that made the change', () => 
       // A journal from before evidence existed (same change, no evidence field) is still checked.
       const legacy: JournalChange = { ...change, evidence: undefined };
       assert.deepEqual(await detectDrift(localConnection, [{ host: 'local', change: legacy, undoable: true }]), [`${path} content changed since run`]);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('rollback of a run that stopped mid-script', () => {
+  it('a pending change whose host shows the state before it was never applied: skipped, its undo not run; an applied one is undone', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const sha = (t: string) => import('node:crypto').then((c) => `${c.createHash('sha256').update(t).digest('hex')}`);
+      const a = join(dir, 'a.conf');
+      const b = join(dir, 'b.conf');
+      await writeFile(a, 'new\n'); // applied: old -> new
+      await writeFile(b, 'old\n'); // pending, never applied: still old
+      const journal = new JournalWriter(dir, { id: 'run-stopped', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
+      journal.record('local', {
+        task: 'A',
+        module: 'file',
+        summary: 'update a',
+        before: { path: a, type: 'file', sha256: await sha('old\n') },
+        after: { path: a, type: 'file', sha256: await sha('new\n') },
+        undo: [{ kind: 'exec', script: `printf 'old\\n' > '${a}'` }],
+        at: '',
+      });
+      // Its undo fails on a host where it never happened (like `ipvsadm -D` of a service never added).
+      journal.record('local', {
+        task: 'B',
+        module: 'file',
+        summary: 'update b',
+        before: { path: b, type: 'file', sha256: await sha('old\n') },
+        after: { path: b, type: 'file', sha256: await sha('new\n') },
+        undo: [{ kind: 'exec', script: `grep -q new '${b}' && printf 'old\\n' > '${b}'` }],
+        pending: true,
+        at: '',
+      });
+      journal.finish('failed');
+      const plan = planRollback(listJournals(dir).find((j) => j.id === 'run-stopped')!);
+      const log: string[] = [];
+      const host = {
+        name: 'local',
+        vars: {},
+        ssh: { host: '127.0.0.1', port: 22, user: 'root' },
+      } as unknown as import('../../src/inventory/types.js').HostEntry;
+      const r = await executeRollback({
+        plan,
+        stateDir: dir,
+        hosts: [host],
+        force: false,
+        forks: 1,
+        connect: async () => localConnection,
+        log: (l) => log.push(l),
+      });
+      assert.equal(r.hosts.local!.error, undefined, log.join('\n'));
+      assert.deepEqual([r.hosts.local!.undone, r.hosts.local!.skipped], [1, 1]);
+      assert.ok(log.includes('local | skipped | update b (pending and never applied: the host shows the state before it)'), log.join('\n'));
+      assert.equal(await readFile(a, 'utf8'), 'old\n');
+      assert.equal(await readFile(b, 'utf8'), 'old\n');
     } finally {
       await cleanup();
     }
