@@ -42,6 +42,8 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
   const inv = o.inventory;
   // Two intervals plus slack: the lab's VMs share two host cores with everything else (TCG).
   const monLimit = 2 * o.interval * 1000 + 30_000;
+  // A failure while `drain --wait` runs must not leave it holding the state dir's lock for the scenarios after this one.
+  const stopDrain = new AbortController();
 
   try {
     // --- membership vs health
@@ -100,7 +102,10 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
         Number(new RegExp(`-> ${rs.replace(/\./g, '\\.')} +\\S+ +\\d+ +(\\d+)`).exec(await on('director', 'ipvsadm -Ln'))?.[1] ?? 0);
       await waitFor('a download on rs2', async () => (await activeOf(RS2)) >= 1, 20_000);
       const t0 = Date.now();
-      const draining = cli(['drain', inv, 'rs2', '--wait', '--timeout', '300']);
+      const draining = provision(['drain', inv, 'rs2', '--wait', '--timeout', '300', '--state-dir', o.stateDir], {
+        timeoutMs: 600_000,
+        signal: stopDrain.signal,
+      });
       timings.drainWeight0 = await waitFor('rs2 weight 0 in the table', async () => (await table()).includes(`-r ${RS2} -m -w 0`), 120_000);
       // Drained: new requests only to rs1, while rs2's download goes on.
       const fresh = await on('client', `for i in 1 2 3 4 5 6; do curl -s -m 3 http://${VIP}/ || echo FAIL; echo; done`);
@@ -208,6 +213,7 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       writeFileSync(inv, original);
     }
   } finally {
+    stopDrain.abort();
     // Whatever failed, the next scenario gets its real servers serving.
     await sh('rs1', '/etc/init.d/demo-web start >/dev/null 2>&1; true').catch(() => {});
     mkdirSync(dirname(o.resultsFile), { recursive: true });

@@ -10,7 +10,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export function provision(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function provision(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; signal?: AbortSignal } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -20,6 +20,8 @@ export function provision(args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
         timeout: opts.timeoutMs ?? 120_000,
         maxBuffer: 64 * 1024 * 1024,
         cwd: opts.cwd,
+        // Aborted (a failed test stopping a run it left going): SIGTERM, which the CLI handles like Ctrl-C.
+        ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGTERM' as const } : {}),
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;

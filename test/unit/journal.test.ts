@@ -145,26 +145,19 @@ describe('rollback of a run that stopped mid-script', () => {
       await writeFile(a, 'new\n'); // applied: old -> new
       await writeFile(b, 'old\n'); // pending, never applied: still old
       const journal = new JournalWriter(dir, { id: 'run-stopped', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
-      journal.record('local', {
-        task: 'A',
+      const update = async (task: string, path: string, undo: string, pending: boolean): Promise<JournalChange> => ({
+        task,
         module: 'file',
-        summary: 'update a',
-        before: { path: a, type: 'file', sha256: await sha('old\n') },
-        after: { path: a, type: 'file', sha256: await sha('new\n') },
-        undo: [{ kind: 'exec', script: `printf 'old\\n' > '${a}'` }],
+        summary: `update ${task.toLowerCase()}`,
+        before: { path, type: 'file', sha256: await sha('old\n') },
+        after: { path, type: 'file', sha256: await sha('new\n') },
+        undo: [{ kind: 'exec', script: undo }],
+        ...(pending ? { pending: true as const } : {}),
         at: '',
       });
+      journal.record('local', await update('A', a, `printf 'old\\n' > '${a}'`, false));
       // Its undo fails on a host where it never happened (like `ipvsadm -D` of a service never added).
-      journal.record('local', {
-        task: 'B',
-        module: 'file',
-        summary: 'update b',
-        before: { path: b, type: 'file', sha256: await sha('old\n') },
-        after: { path: b, type: 'file', sha256: await sha('new\n') },
-        undo: [{ kind: 'exec', script: `grep -q new '${b}' && printf 'old\\n' > '${b}'` }],
-        pending: true,
-        at: '',
-      });
+      journal.record('local', await update('B', b, `grep -q new '${b}' && printf 'old\\n' > '${b}'`, true));
       journal.finish('failed');
       const plan = planRollback(listJournals(dir).find((j) => j.id === 'run-stopped')!);
       const log: string[] = [];
