@@ -7,7 +7,7 @@ import { raw } from '../src/core/shell.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sshEndpoint } from '../src/lab/vm/driver.js';
+import { sshEndpoint } from '../src/lab/vm/host-state.js';
 import { vmLabDown, vmLabUp } from '../src/lab/vm/lab.js';
 import { sshExec } from '../src/lab/vm/ssh.js';
 import type { RunReport } from '../src/core/types.js';

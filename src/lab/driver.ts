@@ -2,7 +2,7 @@
 // plus the state needed to tear them down again, even after a controller crash.
 import type { ExecResult } from '../core/types.js';
 import type { ContainerHostDetails } from './container.js';
-import type { VmHostDriverState } from './vm/driver.js';
+import type { VmHostDriverState } from './vm/host-state.js';
 
 export type LabDriverName = 'container' | 'vm';
 

@@ -14,7 +14,7 @@ import { timer, vmShell, waitFor } from './vm-steps.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { VmHostDriverState } from '../../src/lab/vm/driver.js';
+import type { VmHostDriverState } from '../../src/lab/vm/host-state.js';
 import { vmLabRelayout, vmLabRestoreHost, vmLabSave, type VmLab } from '../../src/lab/vm/lab.js';
 import type { RunReport } from '../../src/core/types.js';
 import { provision } from '../helpers/cli.js';

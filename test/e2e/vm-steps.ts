@@ -2,7 +2,7 @@
 // commands on a VM (written out whole, so `raw`), and a bounded wait. One copy for every scenario file.
 import assert from 'node:assert/strict';
 import { raw } from '../../src/core/shell.js';
-import { sshEndpoint } from '../../src/lab/vm/driver.js';
+import { sshEndpoint } from '../../src/lab/vm/host-state.js';
 import type { VmLab } from '../../src/lab/vm/lab.js';
 import { sshExec } from '../../src/lab/vm/ssh.js';
 

@@ -11,9 +11,9 @@ import { JournalWriter, listJournals } from '../../src/core/journal.js';
 import { lockGate } from '../../src/core/run.js';
 import { hostLockScript, hostUnlockScript, type LockOwner } from '../../src/core/run-lock.js';
 import { TransportError } from '../../src/ssh/errors.js';
-import type { Connection, HostFacts, Task } from '../../src/core/types.js';
+import type { HostFacts, Task } from '../../src/core/types.js';
 import { directory, file, lineInFile } from '../../src/modules/index.js';
-import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
+import { localConnection, localConnectionWith, tempDir, testFacts } from './helpers/local-host.js';
 import { sh } from '../../src/core/shell.js';
 
 const work = (tasks: Task[], handlers: Record<string, Task> = {}) => ({ host: 'local', vars: {}, projectDir: '/', build: () => ({ tasks, handlers }) });
@@ -149,16 +149,11 @@ describe('one script per batch of independent changes', () => {
     const { dir, cleanup } = await tempDir();
     try {
       const j = journaled(dir);
-      let execs = 0;
-      const breaking: Connection = {
-        ...localConnection,
-        async exec(script, opts) {
-          execs++;
-          const r = await localConnection.exec(script, opts);
-          if (execs === 2) throw new TransportError('channel', 'local', 'local:22', 'connection lost');
-          return r;
-        },
-      };
+      // Exec 1 is the probes, exec 2 the script.
+      const breaking = localConnectionWith((r, n) => {
+        if (n === 2) throw new TransportError('channel', 'local', 'local:22', 'connection lost');
+        return r;
+      });
       const report = await runHost(
         breaking,
         work([file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }), file({ name: 'B', path: join(dir, 'b.conf'), content: 'b\n' })]),
@@ -178,18 +173,12 @@ describe('one script per batch of independent changes', () => {
     const { dir, cleanup } = await tempDir();
     try {
       const j = journaled(dir);
-      let execs = 0;
-      const cut: Connection = {
-        ...localConnection,
-        async exec(script, opts) {
-          execs++;
-          const r = await localConnection.exec(script, opts);
-          if (execs !== 2) return r;
-          // Keep the output up to the end marker of the first step only.
-          const m = /\n(__provision_[0-9a-f]+) s 0 end 0\n/.exec(r.stdout)!;
-          return { ...r, stdout: r.stdout.slice(0, m.index + m[0].length) };
-        },
-      };
+      const cut = localConnectionWith((r, n) => {
+        if (n !== 2) return r;
+        // Keep the script's output up to the end marker of the first step only.
+        const m = /\n(__provision_[0-9a-f]+) s 0 end 0\n/.exec(r.stdout)!;
+        return { ...r, stdout: r.stdout.slice(0, m.index + m[0].length) };
+      });
       const report = await runHost(
         cut,
         work([file({ name: 'A', path: join(dir, 'a.conf'), content: 'a\n' }), file({ name: 'B', path: join(dir, 'b.conf'), content: 'b\n' })]),

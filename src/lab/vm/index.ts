@@ -1,5 +1,7 @@
 // Public surface of the VM lab.
-export { vmDriver, sshEndpoint, knownHostsFile, type VmUpOptions, type VmHostDriverState } from './driver.js';
+export { vmDriver } from './driver.js';
+export { sshEndpoint, knownHostsFile, type VmHostDriverState } from './host-state.js';
+export type { VmUpOptions } from './lifecycle.js';
 export { vmLabUp, vmLabDown, defaultVmLabDir, type VmLab, type VmLabOptions } from './lab.js';
 export { ensureVmImage, resolveInputs, vmImageKey, type VmImage } from './image.js';
 export { sshExec, sshArgs, sshCloseMaster, type SshEndpoint } from './ssh.js';

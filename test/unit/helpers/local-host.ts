@@ -50,6 +50,21 @@ export const localConnection: Connection = {
   async close() {},
 };
 
+/**
+ * localConnection with a hook on every exec's result (n counts execs from 1): the hook returns
+ * what the engine gets (e.g. output cut short) or throws (a connection lost). The script has run either way.
+ */
+export function localConnectionWith(afterExec: (result: ExecResult, n: number) => ExecResult): Connection {
+  let execs = 0;
+  return {
+    ...localConnection,
+    async exec(script, opts) {
+      const n = ++execs;
+      return afterExec(await localConnection.exec(script, opts), n);
+    },
+  };
+}
+
 /** Runs a probe like the engine: `( script )`, stderr discarded, parse({stdout, code}). */
 export async function runProbe<S>(probe: Probe<S>, opts: LocalShOptions = {}): Promise<S> {
   const r = await sh(`( ${probe.script.text}\n)`, opts);
