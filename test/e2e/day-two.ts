@@ -167,16 +167,25 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       // then stopped (SIGSTOP) so it keeps holding it while the second operator tries.
       const watchLock = async () => {
         assert.equal(await lockedOnDirector(), false, 'no run holds the lock yet');
-        const seen = on(
+        await on('director', 'rm -f /tmp/lock-watch.ready');
+        const seen = sh(
           'director',
-          'i=0; until [ -e /var/lib/provision/lock/owner.json ]; do i=$((i+1)); [ $i -le 2400 ] || exit 1; sleep 0.05; done; echo locked',
+          'touch /tmp/lock-watch.ready; i=0; until [ -e /var/lib/provision/lock/owner.json ]; do i=$((i+1)); [ $i -le 1200 ] || exit 1; sleep 0.05; done; echo locked',
         );
-        await new Promise((r) => setTimeout(r, 3000)); // the watcher's ssh is up and looping
-        return seen;
+        await waitFor('the lock watcher runs', async () => (await sh('director', 'test -e /tmp/lock-watch.ready')).code === 0, 30_000);
+        // Wrapped: an async function returning the promise itself would wait for the watcher to end.
+        return { seen };
+      };
+      /** Resolves once the run holds the director's lock; fails with the run's output if it ended first. */
+      const lockSeen = async (watcher: Promise<{ code: number; stdout: string; stderr: string }>, run: { done: Promise<CliResult> }) => {
+        const r = await Promise.race([watcher.then((w) => ({ w })), run.done.then((d) => ({ d }))]);
+        if ('d' in r) assert.fail(`the run ended (exit ${r.d.code}) before its lock on the director was seen:\n${r.d.stdout}\n${r.d.stderr}`);
+        const w = await watcher;
+        assert.equal(w.stdout.trim(), 'locked', `the watcher did not see the lock (exit ${w.code}): ${w.stderr}`);
       };
       const watcher = await watchLock();
       const first = spawnUp(o.stateDir);
-      assert.equal((await watcher).trim(), 'locked');
+      await lockSeen(watcher.seen, first);
       first.child.kill('SIGSTOP');
       // The same controller's state dir, and a second operator's (another state dir): both refused.
       const [sameDir, otherDir] = await Promise.all([
@@ -198,7 +207,7 @@ export async function dayTwo(o: DayTwoOptions): Promise<void> {
       // --- Ctrl-C: the journal is closed, the stale locks of the dead run are taken over
       const watcher2 = await watchLock();
       const stopped = spawnUp(o.stateDir);
-      assert.equal((await watcher2).trim(), 'locked');
+      await lockSeen(watcher2.seen, stopped);
       stopped.child.kill('SIGINT');
       const stoppedDone = await stopped.done;
       record('ctrl-c', stoppedDone);
