@@ -243,12 +243,13 @@ export function ipvsKernel(o: TaskMeta = {}): Task<{ loaded: boolean; available:
   return {
     ...meta('IPVS in the kernel', o),
     module: 'ipvsKernel',
-    probe: () => ({
+    probe: (ctx) => ({
       script: sh`${SBIN_PATH}
 [ -e /proc/net/ip_vs ] && echo loaded=1
 modinfo ip_vs >/dev/null 2>&1 && echo available=1
 true`,
-      blank: 'available=1',
+      // Offline, the host's facts say whether its kernel has IPVS (RHEL AS 3's 2.4 kernel does not).
+      blank: ctx.facts.ipvsKernel ? 'available=1' : '',
       parse: (out) => ({ loaded: /loaded=1/.test(out.stdout), available: /available=1/.test(out.stdout) }),
     }),
     plan(s) {

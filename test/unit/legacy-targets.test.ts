@@ -238,3 +238,17 @@ test("/etc/rc.modules on EL 3/4: a line added to the admin's script (mode kept, 
   assert.ok(c!.undo && c!.undo.length > 0);
   assert.deepEqual(planKernelModule('noarp', t, { ...state, persistFile: { ...state.persistFile, content: Buffer.from('modprobe noarp\n') } }), []);
 });
+
+test('offline, a director whose facts say its kernel has no IPVS (RHEL AS 3) fails at the IPVS check, as the host would', async () => {
+  // mon pushed from the tarball (no rpms), so the director gets past mon and reaches the IPVS check.
+  const r = await renderCase(withVars(byName('rhel-as-3'), 'director', { mon_source: MON_STANDIN, mon_packages: [] }));
+  const failed = r.hosts.director!.report.tasks.filter((t) => t.status === 'failed');
+  assert.deepEqual(
+    failed.map((t) => t.task),
+    ['IPVS in the kernel'],
+  );
+  assert.match(failed[0]!.error ?? '', /the kernel has no IPVS/);
+  // Debian 12's facts (ip_vs available): the same check passes offline.
+  const ok = await renderCase(byName('debian-12'));
+  assert.equal(ok.hosts.director!.report.tasks.find((t) => t.task === 'IPVS in the kernel')?.status, 'ok');
+});
