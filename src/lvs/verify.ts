@@ -262,13 +262,16 @@ export async function verifyCluster(o: VerifyOptions): Promise<VerifyReport> {
     };
     if (client) {
       const c = await conn(client);
+      const clientAddr = String(client.vars.lan_address ?? '');
+      const syncing = master && lvs.ha?.sync.enabled ? master : undefined;
+      const before = syncing ? await clientConnections(lvs.services, clientAddr, directors.find((d) => d.name === syncing)!, conn) : new Set<string>();
       const iface = String(client.vars.lan_interface ?? 'eth1');
       for (const s of lvs.services) {
         if (s.forwarding !== 'nat')
           await checkArp(s, c, client.name, iface, master ? directors.filter((d) => d.name === master) : directors, conn, add, !!lvs.ha);
         await checkTraffic(s, c, client.name, o.requests, bodies, rsDown, counts, add, ipvsConns);
       }
-      if (master && lvs.ha?.sync.enabled) await checkSyncedConnections(lvs.services, String(client.vars.lan_address ?? ''), master, directors, conn, section());
+      if (syncing) await checkSyncedConnections(lvs.services, clientAddr, syncing, before, directors, conn, section());
     } else add('-', 'client', false, 'no host in group clients', 'no client to test from');
   } finally {
     await Promise.all([...conns.values()].map((p) => p.then((c) => c.close()).catch(() => {})));
@@ -331,31 +334,43 @@ function haChecks(
   return master;
 }
 
+/** A director's connections from the client to the VIPs (`ipvsadm -Lnc`), as "source virtual destination". */
+async function clientConnections(
+  services: VirtualServiceSpec[],
+  clientAddr: string,
+  d: HostEntry,
+  conn: (h: HostEntry) => Promise<Connection>,
+): Promise<Set<string>> {
+  const vips = new Set(services.map((s) => `${s.vip}:${s.port}`));
+  const out = (await run(await conn(d), sh`ipvsadm -Lnc`)).stdout;
+  // pro expire state source virtual destination
+  return new Set(
+    out
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 6 && vips.has(f[4]!) && (!clientAddr || f[3]!.startsWith(`${clientAddr}:`)))
+      .map((f) => `${f[3]} ${f[4]} ${f[5]}`),
+  );
+}
+
 /**
  * After traffic: the backups' connection tables (ipvsadm -Lnc) hold the master's connections from
- * the client to the VIPs (the sync daemon sends each after a few packets; waits up to 5 s).
+ * the client to the VIPs (the sync daemon sends each after a few packets; waits up to 5 s). Only
+ * the connections of this verify count: `before` is the master's table before its requests (older
+ * ones, e.g. made before the sync daemons ran, may never have been synced and are not asked for).
  */
 async function checkSyncedConnections(
   services: VirtualServiceSpec[],
   clientAddr: string,
   master: string,
+  before: Set<string>,
   directors: HostEntry[],
   conn: (h: HostEntry) => Promise<Connection>,
   add: Add,
 ) {
-  const vips = new Set(services.map((s) => `${s.vip}:${s.port}`));
-  const table = async (d: HostEntry) => {
-    const out = (await run(await conn(d), sh`ipvsadm -Lnc`)).stdout;
-    // pro expire state source virtual destination
-    return new Set(
-      out
-        .split('\n')
-        .map((l) => l.trim().split(/\s+/))
-        .filter((f) => f.length >= 6 && vips.has(f[4]!) && (!clientAddr || f[3]!.startsWith(`${clientAddr}:`)))
-        .map((f) => `${f[3]} ${f[4]} ${f[5]}`),
-    );
-  };
-  const mine = await table(directors.find((d) => d.name === master)!);
+  const table = (d: HostEntry) => clientConnections(services, clientAddr, d, conn);
+  const sources = new Set([...before].map((x) => x.split(' ')[0]));
+  const mine = new Set([...(await table(directors.find((d) => d.name === master)!))].filter((x) => !sources.has(x.split(' ')[0])));
   for (const b of directors.filter((d) => d.name !== master)) {
     let have = new Set<string>();
     for (let i = 0; i < 10; i++) {

@@ -40,12 +40,15 @@ const INVENTORY = `all:
 interface World {
   vipOn: string[];
   syncId: Record<string, number>;
-  /** Connection lines (source virtual destination) per director. */
+  /** Connection lines (source virtual destination) per director, once verify's requests were sent. */
   conns: Record<string, string[]>;
+  /** Lines already there before them (e.g. made before the sync daemons ran: never synced). */
+  old?: Record<string, string[]>;
 }
 
 function fakeConnect(world: World, table: string) {
   const macs: Record<string, string> = { director: '52:54:00:00:01:02', director2: '52:54:00:00:01:03' };
+  let sent = false;
   return async (h: { name: string }): Promise<Connection> => ({
     host: h.name,
     upload: async () => {},
@@ -66,7 +69,7 @@ function fakeConnect(world: World, table: string) {
       }
       if (script.includes('ipvsadm -Lnc')) {
         return ok(
-          `IPVS connection entries\npro expire state       source             virtual            destination\n${(world.conns[name] ?? []).map((c) => `TCP 01:59  TIME_WAIT   ${c}`).join('\n')}\n`,
+          `IPVS connection entries\npro expire state       source             virtual            destination\n${[...(world.old?.[name] ?? []), ...(sent ? (world.conns[name] ?? []) : [])].map((c) => `TCP 01:59  TIME_WAIT   ${c}`).join('\n')}\n`,
         );
       }
       if (script.includes('curl -s -m 3 http://10.0.0.16')) return ok('rs1');
@@ -74,6 +77,7 @@ function fakeConnect(world: World, table: string) {
       if (script.includes('/sys/class/net/')) return ok(`${macs[name]}\n`);
       if (script.includes('arping')) return ok(world.vipOn.map((d) => `Unicast reply from 10.0.0.18 [${macs[d]!.toUpperCase()}]  0.6ms\n`).join(''));
       if (script.includes('__verify_')) {
+        sent = true;
         const mark = /\n(__verify_[0-9a-f]+) %\{http_code\}/.exec(script)![1]!;
         const n = script.split('http://10.0.0.18:80/').length - 1;
         return ok(Array.from({ length: n }, (_, i) => `${i % 2 ? 'rs2' : 'rs1'}\n${mark} 200\n`).join(''));
@@ -123,6 +127,10 @@ test('verify lvs.ha: split brain, a wrong sync id and an empty backup table are 
   );
   const id = await run({ ...healthy(), syncId: { director: 51, director2: 7 } });
   assert.deepEqual(failed(id), ['director2: backup sync daemon with syncid 51: sync daemon id 7 differs from 51']);
+  // Connections older than verify's requests that the backup never got (made before the sync
+  // daemons ran): not asked for; verify's own are, and are there.
+  const older = ['10.0.0.10:39001 10.0.0.18:80 10.0.0.16:80', '10.0.0.10:39002 10.0.0.18:80 10.0.0.17:80', '10.0.0.10:39003 10.0.0.18:80 10.0.0.16:80'];
+  assert.deepEqual(failed(await run({ ...healthy(), old: { director: older } })), []);
   const none = await run({ ...healthy(), conns: { director: [...conns], director2: [] } });
   assert.deepEqual(failed(none), ["director2: holds the master's connections (ipvsadm -Lnc): sync broken: director2 holds 0 of 2 connections"]);
   const nobody = await run({ ...healthy(), vipOn: [] });
