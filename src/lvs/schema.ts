@@ -134,6 +134,8 @@ export interface LvsContext {
   hostVars: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
   /** Hosts of group directors, in inventory order (lvs.ha's VRRP peers). */
   directors?: readonly string[];
+  /** Hosts of group real_servers (the real-server play's hosts); absent: not checked. */
+  realServers?: readonly string[];
 }
 
 /** Validates the raw `lvs` value; paths in the issues are relative to it. */
@@ -144,6 +146,8 @@ export function validateLvs(raw: unknown, ctx: LvsContext): { spec?: LvsSpec; is
   const seen: Seen = { keys: new Map(), names: new Map() };
   const services = parsed.data.services.map((svc, i) => checkService(svc, i, ctx, issues, seen));
   const ha = parsed.data.ha ? checkHa(parsed.data.ha, services, ctx, issues) : undefined;
+  checkOneForwarding(parsed.data.services, ctx, issues);
+  if (!parsed.data.ha) checkNatGateway(parsed.data.services, ctx, issues);
   return issues.length ? { issues } : { spec: { services, ...(ha ? { ha } : {}) }, issues };
 }
 
@@ -352,6 +356,60 @@ function checkProbe(svc: RawService, health: HealthCheckSpec, at: DataPath, issu
   }
 }
 
+/** The inventory host a real server entry configures: its host:, else the real_servers host whose rip it names. */
+function managedHost(rs: RawService['real_servers'][number], ctx: LvsContext): string | undefined {
+  if (rs.host !== undefined) return ctx.hostVars.has(rs.host) ? rs.host : undefined;
+  if (rs.address === undefined) return undefined;
+  for (const [name, vars] of ctx.hostVars) {
+    if (vars.rip === rs.address && (ctx.realServers?.includes(name) ?? true)) return name;
+  }
+  return undefined;
+}
+
+/**
+ * One forwarding method per managed real server: DR puts the VIP on lo, TUN on tunl0, NAT routes
+ * through the director; the real-server play can set up only one of them (forwardingOf).
+ */
+function checkOneForwarding(services: RawService[], ctx: LvsContext, issues: RawIssue[]): void {
+  const first = new Map<string, { index: number; forwarding: string }>();
+  services.forEach((svc, i) =>
+    svc.real_servers.forEach((rs, j) => {
+      const host = managedHost(rs, ctx);
+      if (host === undefined) return;
+      const prev = first.get(host);
+      if (!prev) first.set(host, { index: i, forwarding: svc.forwarding });
+      else if (prev.forwarding !== svc.forwarding) {
+        const field = rs.host !== undefined ? 'host' : 'address';
+        issues.push({
+          path: ['services', i, 'real_servers', j, field],
+          value: rs[field],
+          message: `is host ${host}, already a real server of services[${prev.index}] with forwarding ${prev.forwarding}: a real server takes one forwarding method (DR puts the VIP on lo, TUN on tunl0, NAT routes through the director), not ${svc.forwarding} too`,
+        });
+      }
+    }),
+  );
+}
+
+/**
+ * NAT without lvs.ha: a managed real server's default gateway is its nat_gateway, else a director's
+ * dip (realserver.ts natGateway). Without either its replies would bypass the un-NAT.
+ */
+function checkNatGateway(services: RawService[], ctx: LvsContext, issues: RawIssue[]): void {
+  const directorDip = (ctx.directors ?? []).some((d) => typeof ctx.hostVars.get(d)?.dip === 'string');
+  if (directorDip) return;
+  services.forEach((svc, i) => {
+    if (svc.forwarding !== 'nat') return;
+    const hosts = svc.real_servers.map((rs) => managedHost(rs, ctx)).filter((h): h is string => h !== undefined);
+    const stranded = [...new Set(hosts)].filter((h) => typeof ctx.hostVars.get(h)?.nat_gateway !== 'string');
+    if (stranded.length === 0) return;
+    issues.push({
+      path: ['services', i, 'forwarding'],
+      value: 'nat',
+      message: `needs the director's dip as the real servers' gateway, and no host of group directors has dip: set dip: on the director (or nat_gateway: on ${stranded.join(', ')})`,
+    });
+  });
+}
+
 /** A real server's address: explicit, or its inventory host's `rip`. */
 function resolveAddress(rs: RawService['real_servers'][number], at: DataPath, ctx: LvsContext, issues: RawIssue[]): string | undefined {
   if (rs.host === undefined) {
@@ -362,6 +420,15 @@ function resolveAddress(rs: RawService['real_servers'][number], at: DataPath, ct
   if (!vars) {
     issues.push({ path: [...at, 'host'], value: rs.host, message: 'is not a host of this inventory' });
     return rs.address;
+  }
+  if (ctx.realServers && !ctx.realServers.includes(rs.host)) {
+    // The real-server play selects group real_servers: this host would never get its VIP or ARP setup.
+    issues.push({
+      path: [...at, 'host'],
+      value: rs.host,
+      message:
+        'is not in group real_servers, so the real-server play would never configure it: add it to that group (a real server provision does not manage is given by address: only)',
+    });
   }
   const rip = vars.rip;
   if (rs.address !== undefined) {
