@@ -2,12 +2,31 @@
 // Returns RawIssues (data paths); the inventory loader turns them into file positions.
 import { z } from 'zod';
 import type { RawIssue, DataPath } from '../inventory/errors.js';
-import { HOST_NAME_RE, IFACE_RE, SCHEDULERS, isIPv4 } from '../inventory/schema.js';
+import { HOST_NAME_RE, IFACE_RE, SCHEDULERS, ifaceMessage, isIPv4 } from '../inventory/schema.js';
 import type { HaSpec, LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSpec } from './types.js';
 
 const int = (min: number, max: number, error: string) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 const ipv4 = z.string({ error: 'is not an IPv4 address' }).refine(isIPv4, { error: 'is not an IPv4 address' });
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `is not one of: ${values.join(', ')}` });
+
+/**
+ * RFC 3986 path and query characters that both keepalived.conf (where ! # start comments, " quotes,
+ * { } are blocks, $ substitutes) and mon.cf's monitor line (split on whitespace) carry verbatim.
+ */
+const URL_PATH_CHAR = /[A-Za-z0-9\-._~/?:@&()*+,;=%]/;
+
+const percentHint = (ch: string) =>
+  ch.charCodeAt(0) < 0x80 ? `percent-encode it: %${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}` : 'percent-encode its UTF-8 bytes';
+
+/** Why a health.url cannot be used, or undefined. */
+export function urlPathProblem(url: string): string | undefined {
+  if (!url.startsWith('/')) return 'is not a URL path (must start with /)';
+  for (const [i, ch] of [...url].entries()) {
+    if (!URL_PATH_CHAR.test(ch)) return `is not a URL path keepalived.conf and mon.cf can carry: ${JSON.stringify(ch)} is not allowed (${percentHint(ch)})`;
+    if (ch === '%' && !/^%[0-9A-Fa-f]{2}/.test(url.slice(i))) return 'is not a URL path: "%" must start a percent-encoding (% and two hex digits)';
+  }
+  return undefined;
+}
 
 const realServerSchema = z.strictObject(
   {
@@ -25,7 +44,10 @@ const healthSchema = z.strictObject(
     kind: oneOf(['http', 'tcp', 'dns'] as const),
     url: z
       .string({ error: 'is not a URL path' })
-      .regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' })
+      .superRefine((v, ctx) => {
+        const problem = urlPathProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .default('/'),
     query: z
       .string({ error: 'is not a DNS name' })
@@ -49,7 +71,8 @@ const serviceSchema = z.strictObject(
     fwmark: int(1, 4294967295, 'is not a firewall mark (an integer 1..4294967295)').optional(),
     scheduler: oneOf(SCHEDULERS).default('wlc'),
     forwarding: oneOf(['nat', 'dr', 'tun'] as const),
-    persistence: int(1, 2147483647, 'is not a number of seconds (>= 1)').optional(),
+    // 31 days: the most ipvsadm -p and keepalived's persistence_timeout accept.
+    persistence: int(1, 2678400, 'is not a number of seconds (1..2678400: at most 31 days, the limit of ipvsadm and keepalived)').optional(),
     real_servers: z.array(realServerSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one real server' }),
     health: healthSchema.optional(),
   },
@@ -63,7 +86,7 @@ const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)
   },
   { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
 );
-const iface = z.string({ error: 'is not an interface name' }).regex(IFACE_RE, { error: 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])' });
+const iface = z.string({ error: 'is not an interface name' }).refine((v) => IFACE_RE.test(v), { error: (iss) => ifaceMessage(iss.input) });
 
 const haSchema = z.strictObject(
   {
@@ -279,6 +302,7 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
   if (svc.health && health.timeout >= health.interval) {
     issues.push({ path: [...at, 'health', 'timeout'], value: health.timeout, message: `must be less than the interval (${health.interval})` });
   }
+  checkKeepalivedLimits(health, at, issues);
   if (fwmark) {
     // IPVS only sees a fwmark service's packets once a rule marks them; without one the VIP's
     // traffic is never balanced (and verify could not tell which ports to probe).
@@ -322,6 +346,29 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
     realServers,
     health,
   };
+}
+
+/** keepalived's connect_timeout range is [0.000001, 4294.967295] s (a 32-bit count of microseconds). */
+export const KEEPALIVED_MAX_TIMEOUT = 4294;
+
+/** What keepalived (Debian 12's 2.2.7) refuses in a check it would otherwise ignore: the service unwatched. */
+function checkKeepalivedLimits(health: HealthCheckSpec, at: DataPath, issues: RawIssue[]) {
+  if (health.monitor !== 'keepalived') return;
+  if (health.timeout > KEEPALIVED_MAX_TIMEOUT) {
+    issues.push({
+      path: [...at, 'health', 'timeout'],
+      value: health.timeout,
+      message: `is more than keepalived accepts as connect_timeout (at most ${KEEPALIVED_MAX_TIMEOUT} seconds)`,
+    });
+  }
+  const first = health.kind === 'dns' ? /^([^.])\./.exec(health.query ?? '') : null;
+  if (first) {
+    issues.push({
+      path: [...at, 'health', 'query'],
+      value: health.query,
+      message: `starts with the one-character label "${first[1]}", which keepalived 2.2.7 (Debian 12) rejects in a DNS_CHECK name ("has empty label"): query a name whose first label is longer`,
+    });
+  }
 }
 
 /**
