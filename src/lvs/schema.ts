@@ -7,6 +7,28 @@ import type { HaSpec, LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSp
 
 const int = (min: number, max: number, error: string) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 const ipv4 = z.string({ error: 'is not an IPv4 address' }).refine(isIPv4, { error: 'is not an IPv4 address' });
+/**
+ * Why an address can never be a VIP or floating address (no client's packet reaches a director
+ * for it as a unicast destination), or undefined.
+ */
+export function unusableAddress(ip: string): string | undefined {
+  const first = Number(ip.split('.')[0]);
+  if (ip === '0.0.0.0') return 'the unspecified address';
+  if (first === 0) return 'in 0.0.0.0/8 ("this network", never a destination)';
+  if (first === 127) return 'in 127.0.0.0/8 (loopback: never leaves the host)';
+  if (first >= 224 && first <= 239) return 'in 224.0.0.0/4 (multicast)';
+  if (ip === '255.255.255.255') return 'the limited broadcast address';
+  return undefined;
+}
+
+const unusableMessage = (why: string) => `is ${why}: a VIP or floating address must be a unicast address clients can reach`;
+
+/** A VIP, nat_gateway: an IPv4 address the directors can hold for clients. */
+const serviceAddress = ipv4.superRefine((v, ctx) => {
+  const why = isIPv4(v) ? unusableAddress(v) : undefined;
+  if (why) ctx.addIssue({ code: 'custom', message: unusableMessage(why) });
+});
+
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `is not one of: ${values.join(', ')}` });
 
 /**
@@ -65,7 +87,7 @@ const healthSchema = z.strictObject(
 const serviceSchema = z.strictObject(
   {
     name: z.string({ error: 'is not a service name' }).regex(HOST_NAME_RE, { error: 'is not a valid service name ([A-Za-z0-9_.-], 1-63)' }),
-    vip: ipv4,
+    vip: serviceAddress,
     port: int(0, 65535, 'is not a port (an integer 1..65535)').optional(),
     protocol: oneOf(['tcp', 'udp', 'fwmark'] as const).default('tcp'),
     fwmark: int(1, 4294967295, 'is not a firewall mark (an integer 1..4294967295)').optional(),
@@ -79,13 +101,23 @@ const serviceSchema = z.strictObject(
   { error: 'is not a mapping' },
 );
 
-const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' }).refine(
-  (v) => {
-    const [addr, len, ...rest] = v.split('/');
-    return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
-  },
-  { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
-);
+const cidr = z
+  .string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' })
+  .refine(
+    (v) => {
+      const [addr, len, ...rest] = v.split('/');
+      return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
+    },
+    { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
+  )
+  .superRefine((v, ctx) => {
+    const [addr, len] = v.split('/');
+    if (!isIPv4(addr)) return;
+    const why = unusableAddress(addr);
+    if (why) ctx.addIssue({ code: 'custom', message: unusableMessage(why) });
+    else if (len === '0')
+      ctx.addIssue({ code: 'custom', message: "has prefix /0, which would claim every address as on-link: give the subnet's prefix length" });
+  });
 const iface = z.string({ error: 'is not an interface name' }).refine((v) => IFACE_RE.test(v), { error: (iss) => ifaceMessage(iss.input) });
 
 const haSchema = z.strictObject(
@@ -98,7 +130,7 @@ const haSchema = z.strictObject(
     preempt: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
     unicast: z.boolean({ error: 'is not a boolean (true/false)' }).default(false),
     interface: iface.optional(),
-    nat_gateway: ipv4.optional(),
+    nat_gateway: serviceAddress.optional(),
     floating: z.array(cidr, { error: 'is not a list of a.b.c.d/n' }).default([]),
     sync: z
       .strictObject(

@@ -114,3 +114,32 @@ test('keepalived DNS_CHECK: a name whose first label is one character is refused
   // Other monitors do not parse the name.
   assert.deepEqual(issues(dns('none', 'a.example.net')), []);
 });
+
+test('VIPs, nat_gateway and floating addresses: unspecified, 0/8, loopback, multicast, broadcast and /0 are refused', () => {
+  const vip = (v: string) => inventory().replace('vip: 10.0.0.100', `vip: ${v}`);
+  const why = (v: string, reason: string): [number, string] => [
+    6,
+    `"${v}" is ${reason}: a VIP or floating address must be a unicast address clients can reach`,
+  ];
+  assert.deepEqual(issues(vip('0.0.0.0')), [why('0.0.0.0', 'the unspecified address')]);
+  assert.deepEqual(issues(vip('0.1.2.3')), [why('0.1.2.3', 'in 0.0.0.0/8 ("this network", never a destination)')]);
+  assert.deepEqual(issues(vip('127.0.0.2')), [why('127.0.0.2', 'in 127.0.0.0/8 (loopback: never leaves the host)')]);
+  assert.deepEqual(issues(vip('224.0.0.18')), [why('224.0.0.18', 'in 224.0.0.0/4 (multicast)')]);
+  assert.deepEqual(issues(vip('239.255.255.255')), [why('239.255.255.255', 'in 224.0.0.0/4 (multicast)')]);
+  assert.deepEqual(issues(vip('255.255.255.255')), [why('255.255.255.255', 'the limited broadcast address')]);
+  assert.deepEqual(issues(vip('223.255.255.254')), []);
+  const ha = (floating: string, natGateway = '') =>
+    inventory({
+      ha: `      ha:\n        virtual_router_id: 51\n        floating: [${floating}]\n${natGateway}`,
+      director: '        director2:\n          dip: 10.0.0.14\n',
+    });
+  assert.deepEqual(issues(ha('10.0.1.2/24')), []);
+  assert.deepEqual(issues(ha('10.0.1.2/0')), [
+    [14, '"10.0.1.2/0" has prefix /0, which would claim every address as on-link: give the subnet\'s prefix length'],
+  ]);
+  assert.deepEqual(issues(ha('127.0.0.5/8')), [
+    [14, '"127.0.0.5/8" is in 127.0.0.0/8 (loopback: never leaves the host): a VIP or floating address must be a unicast address clients can reach'],
+  ]);
+  const nat = ha('10.0.1.2/24', '        nat_gateway: 224.1.1.1\n').replace('forwarding: dr', 'forwarding: nat');
+  assert.deepEqual(issues(nat), [[15, '"224.1.1.1" is in 224.0.0.0/4 (multicast): a VIP or floating address must be a unicast address clients can reach']]);
+});
