@@ -126,6 +126,7 @@ class Reader {
       hosts.set(host.name, { name: host.name, groups: [...order].reverse(), vars, ssh: this.sshTarget(host.name, merged) });
     }
 
+    this.checkSshTargets(hosts);
     const groups = this.membership();
     const lvs = this.readLvs(hostVars, groups.get('directors') ?? [], groups.get('real_servers') ?? []);
     this.checkDirectorsGroup(groups);
@@ -345,6 +346,28 @@ class Reader {
     const { spec, issues } = validateLvs(def.value, { hostVars, directors, realServers });
     for (const i of issues) this.issue({ ...i, path: [...base, ...i.path] });
     return spec;
+  }
+
+  /**
+   * Two names for one SSH target (address, port, jump host) would have one machine configured
+   * twice, with two roles' vars. Reported at the second host, naming the first.
+   */
+  private checkSshTargets(hosts: Map<string, HostEntry>): void {
+    const first = new Map<string, string>();
+    for (const h of hosts.values()) {
+      const key = `${h.ssh.address.toLowerCase()}:${h.ssh.port} via ${h.ssh.proxyJump ?? ''}`;
+      const prev = first.get(key);
+      if (prev === undefined) {
+        first.set(key, h.name);
+        continue;
+      }
+      this.issue({
+        path: this.hosts.get(h.name)!.path,
+        atKey: true,
+        value: h.name,
+        message: `has the same SSH target as host ${prev} (${h.ssh.address} port ${h.ssh.port}): both names would configure one machine; give each host its own ansible_host or ansible_port`,
+      });
+    }
   }
 
   /**

@@ -159,3 +159,19 @@ test('NAT without lvs.ha needs a director dip (or nat_gateway on each managed re
   // Only unmanaged real servers: nothing on them is configured.
   assert.deepEqual(issues(noDip.replace('[{host: rs1}, {host: rs2}]', '[{address: 10.0.0.60}]')), []);
 });
+
+test('two hosts with the same SSH address and port: an error at the second, naming the first', () => {
+  const mgmt = (rs2: string) =>
+    inventory()
+      .replace('          rip: 10.0.0.16\n', '          rip: 10.0.0.16\n          ansible_host: 192.0.2.3\n')
+      .replace('          rip: 10.0.0.17\n', `          rip: 10.0.0.17\n${rs2}`);
+  assert.deepEqual(issues(mgmt('          ansible_host: 192.0.2.3\n')), [
+    [
+      20,
+      '"rs2" has the same SSH target as host rs1 (192.0.2.3 port 22): both names would configure one machine; give each host its own ansible_host or ansible_port',
+    ],
+  ]);
+  // Another port, or another jump host in front of the same address: another machine.
+  assert.deepEqual(issues(mgmt('          ansible_host: 192.0.2.3\n          ansible_port: 2222\n')), []);
+  assert.deepEqual(issues(mgmt('          ansible_host: 192.0.2.3\n          ansible_ssh_proxy_jump: bastion2\n')), []);
+});
