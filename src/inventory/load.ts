@@ -126,8 +126,10 @@ class Reader {
       hosts.set(host.name, { name: host.name, groups: [...order].reverse(), vars, ssh: this.sshTarget(host.name, merged) });
     }
 
+    this.checkSshTargets(hosts);
     const groups = this.membership();
-    const lvs = this.readLvs(hostVars, groups.get('directors') ?? []);
+    const lvs = this.readLvs(hostVars, groups.get('directors') ?? [], groups.get('real_servers') ?? []);
+    this.checkDirectorsGroup(groups);
     if (lvs) this.checkAddresses(lvs, hostDefs, groups.get('directors') ?? []);
     if (this.raw.length) throw new InventoryError(this.located());
     return { file: this.file, hosts, groups, ...(lvs ? { lvs } : {}) };
@@ -337,13 +339,50 @@ class Reader {
     return resolve(fromFile ? dirname(this.file) : process.cwd(), p);
   }
 
-  private readLvs(hostVars: Map<string, Record<string, unknown>>, directors: string[]): LvsSpec | undefined {
+  private readLvs(hostVars: Map<string, Record<string, unknown>>, directors: string[], realServers: string[]): LvsSpec | undefined {
     const def = this.groups.get('all')!.vars.get('lvs');
     if (!def || def.path === undefined) return undefined;
     const base = def.path;
-    const { spec, issues } = validateLvs(def.value, { hostVars, directors });
+    const { spec, issues } = validateLvs(def.value, { hostVars, directors, realServers });
     for (const i of issues) this.issue({ ...i, path: [...base, ...i.path] });
     return spec;
+  }
+
+  /**
+   * Two names for one SSH target (address, port, jump host) would have one machine configured
+   * twice, with two roles' vars. Reported at the second host, naming the first.
+   */
+  private checkSshTargets(hosts: Map<string, HostEntry>): void {
+    const first = new Map<string, string>();
+    for (const h of hosts.values()) {
+      const key = `${h.ssh.address.toLowerCase()}:${h.ssh.port} via ${h.ssh.proxyJump ?? ''}`;
+      const prev = first.get(key);
+      if (prev === undefined) {
+        first.set(key, h.name);
+        continue;
+      }
+      this.issue({
+        path: this.hosts.get(h.name)!.path,
+        atKey: true,
+        value: h.name,
+        message: `has the same SSH target as host ${prev} (${h.ssh.address} port ${h.ssh.port}): both names would configure one machine; give each host its own ansible_host or ansible_port`,
+      });
+    }
+  }
+
+  /**
+   * The director plays select their hosts by the group name directors: without one, `up` would
+   * configure no director at all and still succeed.
+   */
+  private checkDirectorsGroup(groups: Map<string, string[]>): void {
+    const def = this.groups.get('all')!.vars.get('lvs');
+    if (!def?.path || (groups.get('directors') ?? []).length > 0) return;
+    const state = groups.has('directors') ? 'is empty' : 'is missing';
+    this.issue({
+      path: def.path,
+      atKey: true,
+      message: `needs a host in group directors, which ${state}: the director plays select their hosts by that group name (groups here: ${[...groups.keys()].join(', ')})`,
+    });
   }
 
   /**

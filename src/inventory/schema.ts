@@ -3,8 +3,17 @@
 import type { RawIssue, DataPath } from './errors.js';
 
 export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-/** Linux IFNAMSIZ is 16 including the NUL; aliases like eth0:1 are allowed. */
-export const IFACE_RE = /^[a-zA-Z0-9_.:-]{1,15}$/;
+/** Linux IFNAMSIZ is 16 including the NUL. No ":": eth0:1 is an address label, not an interface. */
+export const IFACE_RE = /^[a-zA-Z0-9_.-]{1,15}$/;
+
+/** The message for a value that is not an interface name; an alias names its base interface. */
+export function ifaceMessage(v: unknown): string {
+  if (typeof v === 'string' && /^[a-zA-Z0-9_.-]{1,15}:/.test(v)) {
+    const base = v.slice(0, v.indexOf(':'));
+    return `is an alias (an address label), not an interface: ip and keepalived need the interface itself, "${base}"`;
+  }
+  return 'is not an interface name (1-15 of [a-zA-Z0-9_.-])';
+}
 export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh'] as const;
 
@@ -61,7 +70,10 @@ export function coerceHostVar(key: string, value: unknown): unknown {
 
 const nonEmptyString = (v: unknown) => typeof v === 'string' && v.trim() !== '' && !/[\0\n]/.test(v);
 
-const HOST_VAR_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
+/** A check and its message (a function when the message depends on the value). */
+type VarCheck = [(v: unknown) => boolean, string | ((v: unknown) => string)];
+
+const HOST_VAR_CHECKS: Record<string, VarCheck> = {
   ansible_host: [isHostAddress, 'is not an IPv4 address or a DNS host name'],
   ansible_port: [(v) => isInt(v, 1, 65535), 'is not a port (an integer 1..65535)'],
   ansible_user: [(v) => typeof v === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?$/.test(v), 'is not a user name'],
@@ -73,7 +85,7 @@ const HOST_VAR_CHECKS: Record<string, [(v: unknown) => boolean, string]> = {
   ansible_become_password_env: [(v) => typeof v === 'string' && ENV_NAME_RE.test(v), 'is not an environment variable name'],
   rip: [isIPv4, 'is not an IPv4 address'],
   dip: [isIPv4, 'is not an IPv4 address'],
-  lan_interface: [(v) => typeof v === 'string' && IFACE_RE.test(v), 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])'],
+  lan_interface: [(v) => typeof v === 'string' && IFACE_RE.test(v), ifaceMessage],
   // Read by the LVS playbooks; checked here so a typo is a file:line error before any host is contacted.
   arp_method: [(v) => v === 'sysctl' || v === 'noarp' || v === 'arptables', 'is not an ARP method (sysctl, noarp or arptables)'],
   nat_gateway: [isIPv4, 'is not an IPv4 address'],
@@ -115,10 +127,7 @@ function isSourceArtifact(v: unknown): boolean {
   );
 }
 
-const SOURCE_ARTIFACT_CHECK: [(v: unknown) => boolean, string] = [
-  isSourceArtifact,
-  'is not a source artifact {path, sha256 (64 lowercase hex), kind: tarball|srpm, version?}',
-];
+const SOURCE_ARTIFACT_CHECK: VarCheck = [isSourceArtifact, 'is not a source artifact {path, sha256 (64 lowercase hex), kind: tarball|srpm, version?}'];
 
 /**
  * Checks one var as defined in a group or host (already coerced). `path` is where it was
@@ -134,6 +143,6 @@ export function checkHostVar(key: string, value: unknown, path: DataPath): RawIs
     };
   }
   const check = Object.hasOwn(HOST_VAR_CHECKS, key) ? HOST_VAR_CHECKS[key] : key.endsWith('_source') ? SOURCE_ARTIFACT_CHECK : undefined;
-  if (check && !check[0](value)) return { path, value, message: check[1] };
+  if (check && !check[0](value)) return { path, value, message: typeof check[1] === 'function' ? check[1](value) : check[1] };
   return undefined;
 }

@@ -89,14 +89,33 @@ export interface MonWatch {
   monitor: string;
 }
 
-/** mon watches: one hostgroup per (service, real server) watched by mon. */
+/**
+ * Names made unique: the first of equal names keeps it, later ones get _2, _3, ... (skipping any
+ * name already in the list), so names that never collide stay as they are.
+ */
+export function uniqueNames(names: string[]): string[] {
+  const all = new Set(names);
+  const given = new Set<string>();
+  return names.map((base) => {
+    let name = base;
+    for (let n = 2; given.has(name) || (name !== base && all.has(name)); n++) name = `${base}_${n}`;
+    given.add(name);
+    return name;
+  });
+}
+
+/**
+ * mon watches: one hostgroup per (service, real server) watched by mon. Group names are
+ * service_host with non-alphanumerics as _, which can collide (rs-1 and rs_1; a + b_c and a_b + c);
+ * mon refuses a whole mon.cf with a duplicate group, hence uniqueNames.
+ */
 export function monWatches(lvs: LvsSpec): MonWatch[] {
-  return lvs.services
+  const watches = lvs.services
     .filter((s) => s.health.monitor === 'mon' && s.protocol !== 'fwmark')
     .flatMap((s) =>
       s.realServers.map((rs) => {
         const h = s.health;
-        const monitor = h.kind === 'http' ? `http.monitor -p ${rs.port} -t ${h.timeout} -u ${h.url}` : `tcp.monitor -p ${rs.port}`;
+        const monitor = h.kind === 'http' ? `http.monitor -p ${rs.port} -t ${h.timeout} -u ${h.url}` : `tcp.monitor -p ${rs.port} -t ${h.timeout}`;
         return {
           group: `${s.name}_${(rs.host ?? rs.address).replace(/[^A-Za-z0-9_]/g, '_')}`,
           service: s.name,
@@ -115,6 +134,8 @@ export function monWatches(lvs: LvsSpec): MonWatch[] {
         };
       }),
     );
+  const groups = uniqueNames(watches.map((w) => w.group));
+  return watches.map((w, i) => ({ ...w, group: groups[i]! }));
 }
 
 export interface KeepalivedRealServer {

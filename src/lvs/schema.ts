@@ -2,12 +2,53 @@
 // Returns RawIssues (data paths); the inventory loader turns them into file positions.
 import { z } from 'zod';
 import type { RawIssue, DataPath } from '../inventory/errors.js';
-import { HOST_NAME_RE, IFACE_RE, SCHEDULERS, isIPv4 } from '../inventory/schema.js';
+import { HOST_NAME_RE, IFACE_RE, SCHEDULERS, ifaceMessage, isIPv4 } from '../inventory/schema.js';
 import type { HaSpec, LvsSpec, RealServerSpec, VirtualServiceSpec, HealthCheckSpec } from './types.js';
 
 const int = (min: number, max: number, error: string) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 const ipv4 = z.string({ error: 'is not an IPv4 address' }).refine(isIPv4, { error: 'is not an IPv4 address' });
+/**
+ * Why an address can never be a VIP or floating address (no client's packet reaches a director
+ * for it as a unicast destination), or undefined.
+ */
+export function unusableAddress(ip: string): string | undefined {
+  const first = Number(ip.split('.')[0]);
+  if (ip === '0.0.0.0') return 'the unspecified address';
+  if (first === 0) return 'in 0.0.0.0/8 ("this network", never a destination)';
+  if (first === 127) return 'in 127.0.0.0/8 (loopback: never leaves the host)';
+  if (first >= 224 && first <= 239) return 'in 224.0.0.0/4 (multicast)';
+  if (ip === '255.255.255.255') return 'the limited broadcast address';
+  return undefined;
+}
+
+const unusableMessage = (why: string) => `is ${why}: a VIP or floating address must be a unicast address clients can reach`;
+
+/** A VIP, nat_gateway: an IPv4 address the directors can hold for clients. */
+const serviceAddress = ipv4.superRefine((v, ctx) => {
+  const why = isIPv4(v) ? unusableAddress(v) : undefined;
+  if (why) ctx.addIssue({ code: 'custom', message: unusableMessage(why) });
+});
+
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `is not one of: ${values.join(', ')}` });
+
+/**
+ * RFC 3986 path and query characters that both keepalived.conf (where ! # start comments, " quotes,
+ * { } are blocks, $ substitutes) and mon.cf's monitor line (split on whitespace) carry verbatim.
+ */
+const URL_PATH_CHAR = /[A-Za-z0-9\-._~/?:@&()*+,;=%]/;
+
+const percentHint = (ch: string) =>
+  ch.charCodeAt(0) < 0x80 ? `percent-encode it: %${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}` : 'percent-encode its UTF-8 bytes';
+
+/** Why a health.url cannot be used, or undefined. */
+export function urlPathProblem(url: string): string | undefined {
+  if (!url.startsWith('/')) return 'is not a URL path (must start with /)';
+  for (const [i, ch] of [...url].entries()) {
+    if (!URL_PATH_CHAR.test(ch)) return `is not a URL path keepalived.conf and mon.cf can carry: ${JSON.stringify(ch)} is not allowed (${percentHint(ch)})`;
+    if (ch === '%' && !/^%[0-9A-Fa-f]{2}/.test(url.slice(i))) return 'is not a URL path: "%" must start a percent-encoding (% and two hex digits)';
+  }
+  return undefined;
+}
 
 const realServerSchema = z.strictObject(
   {
@@ -25,7 +66,10 @@ const healthSchema = z.strictObject(
     kind: oneOf(['http', 'tcp', 'dns'] as const),
     url: z
       .string({ error: 'is not a URL path' })
-      .regex(/^\/[^\s]*$/, { error: 'is not a URL path (must start with /)' })
+      .superRefine((v, ctx) => {
+        const problem = urlPathProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .default('/'),
     query: z
       .string({ error: 'is not a DNS name' })
@@ -43,27 +87,38 @@ const healthSchema = z.strictObject(
 const serviceSchema = z.strictObject(
   {
     name: z.string({ error: 'is not a service name' }).regex(HOST_NAME_RE, { error: 'is not a valid service name ([A-Za-z0-9_.-], 1-63)' }),
-    vip: ipv4,
+    vip: serviceAddress,
     port: int(0, 65535, 'is not a port (an integer 1..65535)').optional(),
     protocol: oneOf(['tcp', 'udp', 'fwmark'] as const).default('tcp'),
     fwmark: int(1, 4294967295, 'is not a firewall mark (an integer 1..4294967295)').optional(),
     scheduler: oneOf(SCHEDULERS).default('wlc'),
     forwarding: oneOf(['nat', 'dr', 'tun'] as const),
-    persistence: int(1, 2147483647, 'is not a number of seconds (>= 1)').optional(),
+    // 31 days: the most ipvsadm -p and keepalived's persistence_timeout accept.
+    persistence: int(1, 2678400, 'is not a number of seconds (1..2678400: at most 31 days, the limit of ipvsadm and keepalived)').optional(),
     real_servers: z.array(realServerSchema, { error: 'is not a list' }).min(1, { error: 'must list at least one real server' }),
     health: healthSchema.optional(),
   },
   { error: 'is not a mapping' },
 );
 
-const cidr = z.string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' }).refine(
-  (v) => {
-    const [addr, len, ...rest] = v.split('/');
-    return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
-  },
-  { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
-);
-const iface = z.string({ error: 'is not an interface name' }).regex(IFACE_RE, { error: 'is not an interface name (1-15 of [a-zA-Z0-9_.:-])' });
+const cidr = z
+  .string({ error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' })
+  .refine(
+    (v) => {
+      const [addr, len, ...rest] = v.split('/');
+      return rest.length === 0 && isIPv4(addr) && len !== undefined && /^(3[0-2]|[12]?[0-9])$/.test(len);
+    },
+    { error: 'is not an IPv4 address with a prefix (a.b.c.d/n)' },
+  )
+  .superRefine((v, ctx) => {
+    const [addr, len] = v.split('/');
+    if (!isIPv4(addr)) return;
+    const why = unusableAddress(addr);
+    if (why) ctx.addIssue({ code: 'custom', message: unusableMessage(why) });
+    else if (len === '0')
+      ctx.addIssue({ code: 'custom', message: "has prefix /0, which would claim every address as on-link: give the subnet's prefix length" });
+  });
+const iface = z.string({ error: 'is not an interface name' }).refine((v) => IFACE_RE.test(v), { error: (iss) => ifaceMessage(iss.input) });
 
 const haSchema = z.strictObject(
   {
@@ -75,7 +130,7 @@ const haSchema = z.strictObject(
     preempt: z.boolean({ error: 'is not a boolean (true/false)' }).default(true),
     unicast: z.boolean({ error: 'is not a boolean (true/false)' }).default(false),
     interface: iface.optional(),
-    nat_gateway: ipv4.optional(),
+    nat_gateway: serviceAddress.optional(),
     floating: z.array(cidr, { error: 'is not a list of a.b.c.d/n' }).default([]),
     sync: z
       .strictObject(
@@ -134,6 +189,8 @@ export interface LvsContext {
   hostVars: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
   /** Hosts of group directors, in inventory order (lvs.ha's VRRP peers). */
   directors?: readonly string[];
+  /** Hosts of group real_servers (the real-server play's hosts); absent: not checked. */
+  realServers?: readonly string[];
 }
 
 /** Validates the raw `lvs` value; paths in the issues are relative to it. */
@@ -144,6 +201,8 @@ export function validateLvs(raw: unknown, ctx: LvsContext): { spec?: LvsSpec; is
   const seen: Seen = { keys: new Map(), names: new Map() };
   const services = parsed.data.services.map((svc, i) => checkService(svc, i, ctx, issues, seen));
   const ha = parsed.data.ha ? checkHa(parsed.data.ha, services, ctx, issues) : undefined;
+  checkOneForwarding(parsed.data.services, ctx, issues);
+  if (!parsed.data.ha) checkNatGateway(parsed.data.services, ctx, issues);
   return issues.length ? { issues } : { spec: { services, ...(ha ? { ha } : {}) }, issues };
 }
 
@@ -275,6 +334,7 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
   if (svc.health && health.timeout >= health.interval) {
     issues.push({ path: [...at, 'health', 'timeout'], value: health.timeout, message: `must be less than the interval (${health.interval})` });
   }
+  checkKeepalivedLimits(health, at, issues);
   if (fwmark) {
     // IPVS only sees a fwmark service's packets once a rule marks them; without one the VIP's
     // traffic is never balanced (and verify could not tell which ports to probe).
@@ -320,6 +380,29 @@ function checkService(svc: RawService, index: number, ctx: LvsContext, issues: R
   };
 }
 
+/** keepalived's connect_timeout range is [0.000001, 4294.967295] s (a 32-bit count of microseconds). */
+export const KEEPALIVED_MAX_TIMEOUT = 4294;
+
+/** What keepalived (Debian 12's 2.2.7) refuses in a check it would otherwise ignore: the service unwatched. */
+function checkKeepalivedLimits(health: HealthCheckSpec, at: DataPath, issues: RawIssue[]) {
+  if (health.monitor !== 'keepalived') return;
+  if (health.timeout > KEEPALIVED_MAX_TIMEOUT) {
+    issues.push({
+      path: [...at, 'health', 'timeout'],
+      value: health.timeout,
+      message: `is more than keepalived accepts as connect_timeout (at most ${KEEPALIVED_MAX_TIMEOUT} seconds)`,
+    });
+  }
+  const first = health.kind === 'dns' ? /^([^.])\./.exec(health.query ?? '') : null;
+  if (first) {
+    issues.push({
+      path: [...at, 'health', 'query'],
+      value: health.query,
+      message: `starts with the one-character label "${first[1]}", which keepalived 2.2.7 (Debian 12) rejects in a DNS_CHECK name ("has empty label"): query a name whose first label is longer`,
+    });
+  }
+}
+
 /**
  * How a service is probed (by its monitor and by `verify`) must match its protocol: HTTP or a TCP
  * connect for tcp, a DNS query for udp (a TCP check of a UDP service fails on every real server).
@@ -352,6 +435,60 @@ function checkProbe(svc: RawService, health: HealthCheckSpec, at: DataPath, issu
   }
 }
 
+/** The inventory host a real server entry configures: its host:, else the real_servers host whose rip it names. */
+function managedHost(rs: RawService['real_servers'][number], ctx: LvsContext): string | undefined {
+  if (rs.host !== undefined) return ctx.hostVars.has(rs.host) ? rs.host : undefined;
+  if (rs.address === undefined) return undefined;
+  for (const [name, vars] of ctx.hostVars) {
+    if (vars.rip === rs.address && (ctx.realServers?.includes(name) ?? true)) return name;
+  }
+  return undefined;
+}
+
+/**
+ * One forwarding method per managed real server: DR puts the VIP on lo, TUN on tunl0, NAT routes
+ * through the director; the real-server play can set up only one of them (forwardingOf).
+ */
+function checkOneForwarding(services: RawService[], ctx: LvsContext, issues: RawIssue[]): void {
+  const first = new Map<string, { index: number; forwarding: string }>();
+  services.forEach((svc, i) =>
+    svc.real_servers.forEach((rs, j) => {
+      const host = managedHost(rs, ctx);
+      if (host === undefined) return;
+      const prev = first.get(host);
+      if (!prev) first.set(host, { index: i, forwarding: svc.forwarding });
+      else if (prev.forwarding !== svc.forwarding) {
+        const field = rs.host !== undefined ? 'host' : 'address';
+        issues.push({
+          path: ['services', i, 'real_servers', j, field],
+          value: rs[field],
+          message: `is host ${host}, already a real server of services[${prev.index}] with forwarding ${prev.forwarding}: a real server takes one forwarding method (DR puts the VIP on lo, TUN on tunl0, NAT routes through the director), not ${svc.forwarding} too`,
+        });
+      }
+    }),
+  );
+}
+
+/**
+ * NAT without lvs.ha: a managed real server's default gateway is its nat_gateway, else a director's
+ * dip (realserver.ts natGateway). Without either its replies would bypass the un-NAT.
+ */
+function checkNatGateway(services: RawService[], ctx: LvsContext, issues: RawIssue[]): void {
+  const directorDip = (ctx.directors ?? []).some((d) => typeof ctx.hostVars.get(d)?.dip === 'string');
+  if (directorDip) return;
+  services.forEach((svc, i) => {
+    if (svc.forwarding !== 'nat') return;
+    const hosts = svc.real_servers.map((rs) => managedHost(rs, ctx)).filter((h): h is string => h !== undefined);
+    const stranded = [...new Set(hosts)].filter((h) => typeof ctx.hostVars.get(h)?.nat_gateway !== 'string');
+    if (stranded.length === 0) return;
+    issues.push({
+      path: ['services', i, 'forwarding'],
+      value: 'nat',
+      message: `needs the director's dip as the real servers' gateway, and no host of group directors has dip: set dip: on the director (or nat_gateway: on ${stranded.join(', ')})`,
+    });
+  });
+}
+
 /** A real server's address: explicit, or its inventory host's `rip`. */
 function resolveAddress(rs: RawService['real_servers'][number], at: DataPath, ctx: LvsContext, issues: RawIssue[]): string | undefined {
   if (rs.host === undefined) {
@@ -362,6 +499,15 @@ function resolveAddress(rs: RawService['real_servers'][number], at: DataPath, ct
   if (!vars) {
     issues.push({ path: [...at, 'host'], value: rs.host, message: 'is not a host of this inventory' });
     return rs.address;
+  }
+  if (ctx.realServers && !ctx.realServers.includes(rs.host)) {
+    // The real-server play selects group real_servers: this host would never get its VIP or ARP setup.
+    issues.push({
+      path: [...at, 'host'],
+      value: rs.host,
+      message:
+        'is not in group real_servers, so the real-server play would never configure it: add it to that group (a real server provision does not manage is given by address: only)',
+    });
   }
   const rip = vars.rip;
   if (rs.address !== undefined) {

@@ -293,6 +293,9 @@ test('NAT real servers may use another port', () => {
     lvs:
       services:
         - {name: web, vip: 10.0.0.100, port: 80, forwarding: nat, real_servers: [{host: rs1, port: 8080}]}
+  children:
+    directors: {hosts: {d1: {dip: 10.0.0.1}}}
+    real_servers: {hosts: {rs1:}}
 `);
   const inv = loadInventory(file);
   assert.equal(inv.lvs!.services[0]!.realServers[0]!.port, 8080);
@@ -361,6 +364,9 @@ test('lvs rules: fwmark, duplicates in a service, timeout < interval, rip/addres
           real_servers:
             - host: rs1
               address: 10.0.0.13
+  children:
+    directors: {hosts: {d1:}}
+    real_servers: {hosts: {rs1:}}
 `);
   const err = loadError(file);
   assert.deepEqual(
@@ -404,6 +410,8 @@ test('missing and unknown keys in the lvs section', () => {
           weight: 3
           real_servers:
             - address: 10.0.0.12
+  children:
+    directors: {hosts: {d1:}}
 `);
   const err = loadError(file);
   assert.deepEqual(

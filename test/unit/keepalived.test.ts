@@ -159,7 +159,11 @@ const udpService = (health: string) => `all:
           forwarding: dr
           real_servers:
             - address: 10.0.0.11
-${health}`;
+${health}  children:
+    directors:
+      hosts:
+        d1:
+`;
 
 test('inventory: a udp service is probed by a DNS query; mon cannot watch it, a tcp check cannot probe it', () => {
   assert.deepEqual(inventoryIssues(udpService('          health: {monitor: keepalived, kind: dns, query: www.example.net, interval: 5, timeout: 2}\n')), []);
