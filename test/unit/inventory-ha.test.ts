@@ -2,28 +2,8 @@
 // may belong to two owners. Errors point at the line of the second use.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadInventory, InventoryError } from '../../src/inventory/load.js';
-
-function tmpInventory(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'provision-ha-inv-')), 'inventory.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
-/** [line, message] of every issue. */
-function issues(text: string): [number | undefined, string][] {
-  const file = tmpInventory(text);
-  try {
-    loadInventory(file);
-  } catch (e) {
-    assert.ok(e instanceof InventoryError, String(e));
-    return e.issues.map((i) => [i.line, `${i.value !== undefined ? `${JSON.stringify(i.value)} ` : ''}${i.message}`]);
-  }
-  return assert.fail('loaded without error');
-}
+import { loadInventory } from '../../src/inventory/load.js';
+import { inventoryIssues as issues, tmpInventory } from './helpers/inventory-issues.js';
 
 const inventory = (opts: { ha?: string; forwarding?: string; dip2?: string; rip1?: string; vip?: string } = {}) => `all:
   vars:

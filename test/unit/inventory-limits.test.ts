@@ -3,23 +3,7 @@
 // DNS_CHECK names).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadInventory, InventoryError } from '../../src/inventory/load.js';
-
-/** [line, value message] of every issue; [] when it loads. */
-function issues(text: string): [number | undefined, string][] {
-  const file = join(mkdtempSync(join(tmpdir(), 'provision-limits-inv-')), 'inventory.yaml');
-  writeFileSync(file, text);
-  try {
-    loadInventory(file);
-    return [];
-  } catch (e) {
-    assert.ok(e instanceof InventoryError, String(e));
-    return e.issues.map((i) => [i.line, `${i.value !== undefined ? `${JSON.stringify(i.value)} ` : ''}${i.message}`]);
-  }
-}
+import { inventoryIssues as issues } from './helpers/inventory-issues.js';
 
 /** One tcp service (line 9: its health or persistence); director vars and lvs.ha at the end. */
 const inventory = (o: { service?: string; director?: string; ha?: string; protocol?: string } = {}) => `all:

@@ -3,28 +3,7 @@
 // server, a NAT gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadInventory, InventoryError } from '../../src/inventory/load.js';
-
-function tmpInventory(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'provision-topo-inv-')), 'inventory.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
-/** [line, message] of every issue; [] when it loads. */
-function issues(text: string): [number | undefined, string][] {
-  try {
-    loadInventory(tmpInventory(text));
-    return [];
-  } catch (e) {
-    assert.ok(e instanceof InventoryError, String(e));
-    assert.equal(e.exitCode, 2);
-    return e.issues.map((i) => [i.line, `${i.value !== undefined ? `${JSON.stringify(i.value)} ` : ''}${i.message}`]);
-  }
-}
+import { inventoryIssues as issues } from './helpers/inventory-issues.js';
 
 interface Opts {
   services?: string;

@@ -14,9 +14,11 @@ import { loadFactsFixture } from '../../src/core/facts-fixture.js';
 import { renderOffline } from '../../src/core/offline.js';
 import { ipvsRules } from '../../src/lvs/ipvs-rules.js';
 import { desiredTable, parseIpvsSave } from '../../src/lvs/ipvs-table.js';
-import { InventoryError } from '../../src/inventory/errors.js';
 import site from '../../playbooks/site.js';
 import { testContext } from './helpers/local-host.js';
+import { inventoryIssues as issuesOf } from './helpers/inventory-issues.js';
+
+const inventoryIssues = (text: string) => issuesOf(text, { values: false });
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -133,20 +135,6 @@ test('the live-table task never touches a foreign service, even when its real se
   const converged = `${live}-A -t 192.168.0.218:8080 -s rr\n-a -t 192.168.0.218:8080 -r 192.168.0.216:8080 -i -w 1\n-a -t 192.168.0.218:8080 -r 192.168.0.217:8080 -i -w 1\n`;
   assert.deepEqual(await plan(converged), []);
 });
-
-/** Loads an inventory text; returns the [line, message] of each issue (none: []). */
-function inventoryIssues(text: string): [number | undefined, string][] {
-  const dir = mkdtempSync(join(tmpdir(), 'provision-ka-inv-'));
-  const file = join(dir, 'inv.yaml');
-  writeFileSync(file, text);
-  try {
-    loadInventory(file);
-    return [];
-  } catch (e) {
-    assert.ok(e instanceof InventoryError, String(e));
-    return e.issues.map((i) => [i.line, i.message]);
-  }
-}
 
 const udpService = (health: string) => `all:
   vars:
