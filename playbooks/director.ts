@@ -14,6 +14,7 @@ import {
   ipvsRulesPath,
   isLegacyEl,
   lvsOf,
+  lvsPreflight,
   lvsSysctlFile,
   servicesByOwner,
   uniq,
@@ -161,5 +162,10 @@ export const directorPlay: Play = {
   handlers: reloadSystemd,
 };
 
-const playbook: Playbook = { name: 'director', description: 'the LVS director: ipvsadm, VIP, IPVS rules', plays: [directorPlay, directorIpvsPlay] };
+const playbook: Playbook = {
+  name: 'director',
+  description: 'the LVS director: ipvsadm, VIP, IPVS rules',
+  plays: [directorPlay, directorIpvsPlay],
+  preflight: lvsPreflight,
+};
 export default playbook;

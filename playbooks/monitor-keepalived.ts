@@ -4,7 +4,7 @@
 // retired) and its lvs_sync_daemon keeps the backups' connection tables in step with the master.
 import type { Play, Playbook, Task, TaskContext } from '../src/core/types.js';
 import { directory, pkg, retiredService, service, serviceRestart, template } from '../src/modules/index.js';
-import { keepalivedServices, lvsOf, vrrpInstance } from '../src/lvs/model.js';
+import { keepalivedServices, lvsOf, lvsPreflight, vrrpInstance } from '../src/lvs/model.js';
 import { RULES, tagged } from './lib/tags.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
@@ -62,5 +62,10 @@ export const keepalivedPlay: Play = {
   }),
 };
 
-const playbook: Playbook = { name: 'monitor-keepalived', description: 'keepalived health checks on the director', plays: [keepalivedPlay] };
+const playbook: Playbook = {
+  name: 'monitor-keepalived',
+  description: 'keepalived health checks on the director',
+  plays: [keepalivedPlay],
+  preflight: lvsPreflight,
+};
 export default playbook;

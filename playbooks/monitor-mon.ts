@@ -4,7 +4,7 @@ import { raw, sh } from '../src/core/shell.js';
 import type { HostFacts, Play, Playbook, Task, TaskContext } from '../src/core/types.js';
 import { directory, file, pkg, retiredService, service, serviceRestart, sourceBuild, template } from '../src/modules/index.js';
 import { RELOAD_SYSTEMD, reloadSystemd } from './lib/handlers.js';
-import { isLegacyEl, lvsOf, monWatches } from '../src/lvs/model.js';
+import { isLegacyEl, lvsOf, lvsPreflight, monWatches } from '../src/lvs/model.js';
 import { artifactVar, packageListVar, type PushedPackage } from '../src/lvs/artifacts.js';
 import { ModuleError } from '../src/modules/errors.js';
 import { RULES, tagged } from './lib/tags.js';
@@ -148,5 +148,5 @@ export const monPlay: Play = {
   handlers: () => ({ ...reloadSystemd(), 'restart mon': serviceRestart({ name: 'mon' }) }),
 };
 
-const playbook: Playbook = { name: 'monitor-mon', description: 'mon + lvs.alert on the director', plays: [monPlay] };
+const playbook: Playbook = { name: 'monitor-mon', description: 'mon + lvs.alert on the director', plays: [monPlay], preflight: lvsPreflight };
 export default playbook;

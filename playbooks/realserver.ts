@@ -8,7 +8,7 @@ import { ModuleError } from '../src/modules/errors.js';
 import { ipAddress } from '../src/modules/ip-address.js';
 import { defaultRoute } from '../src/modules/default-route.js';
 import { artifactVar } from '../src/lvs/artifacts.js';
-import { forwardingOf, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
+import { forwardingOf, lvsPreflight, lvsSysctlFile, realServerRoles, vipsOf } from '../src/lvs/model.js';
 import { bootUnitTasks } from './lib/boot-unit.js';
 import { tagged } from './lib/tags.js';
 
@@ -233,5 +233,5 @@ export const realServerPlay: Play = {
   handlers: reloadSystemd,
 };
 
-const playbook: Playbook = { name: 'realserver', description: 'LVS real servers (TUN, DR, NAT)', plays: [realServerPlay] };
+const playbook: Playbook = { name: 'realserver', description: 'LVS real servers (TUN, DR, NAT)', plays: [realServerPlay], preflight: lvsPreflight };
 export default playbook;

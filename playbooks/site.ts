@@ -5,11 +5,13 @@ import { directorIpvsPlay, directorPlay } from './director.js';
 import { realServerPlay } from './realserver.js';
 import { monPlay } from './monitor-mon.js';
 import { keepalivedPlay } from './monitor-keepalived.js';
+import { lvsPreflight } from '../src/lvs/model.js';
 
 const playbook: Playbook = {
   name: 'site',
   description: 'LVS cluster: director (ipvsadm, VIP, rules), real servers (TUN/DR/NAT), mon with lvs.alert or keepalived',
   // keepalived before the live table: the table task leaves keepalived's services to it.
   plays: [directorPlay, realServerPlay, monPlay, keepalivedPlay, directorIpvsPlay],
+  preflight: lvsPreflight,
 };
 export default playbook;

@@ -2,7 +2,7 @@
 // table), then our own tasks. `npx provision up inventory/<file>.yaml` runs this file as it is
 // (no build step); `npm run typecheck` checks its types.
 import { template, type Playbook } from 'provision';
-import { lvsSite } from 'provision/lvs';
+import { lvsPreflight, lvsSite } from 'provision/lvs';
 
 const playbook: Playbook = {
   name: 'site',
@@ -21,6 +21,8 @@ const playbook: Playbook = {
       ],
     },
   ],
+  // Checked before any host is contacted: an inventory without an lvs section is refused (exit 2).
+  preflight: lvsPreflight,
 };
 
 export default playbook;

@@ -11,7 +11,7 @@ import { loadFactsFixture } from '../core/facts-fixture.js';
 import { verifyCluster } from '../lvs/verify.js';
 import { renderChanges, renderRecap } from '../ui/report.js';
 import { renderMarkdown } from '../ui/markdown.js';
-import { loadPlaybook } from './playbook-loader.js';
+import { loadPlaybook, preflight } from './playbook-loader.js';
 import { DEFAULT_PLAYBOOK, color } from './common.js';
 
 export async function factsAction(inv: string, f: { limit?: string; acceptNewHostKeys?: boolean }): Promise<void> {
@@ -40,6 +40,7 @@ export async function factsAction(inv: string, f: { limit?: string; acceptNewHos
 export async function renderAction(inv: string, pb: string | undefined, f: { facts: string; limit?: string; out?: string; format: string }): Promise<void> {
   const inventory = loadInventory(inv);
   const { name, playbook, projectDir } = await loadPlaybook(pb ?? DEFAULT_PLAYBOOK);
+  preflight(playbook, name, inventory);
   const hosts = selectHosts(inventory, 'all', f.limit);
   const r = await renderOffline({ inventory, playbook, playbookName: name, hosts, facts: loadFactsFixture(f.facts), projectDir });
   if (f.out) {

@@ -6,6 +6,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { Playbook } from '../core/types.js';
+import type { Inventory } from '../inventory/types.js';
 import { UsageError } from '../core/errors.js';
 import { distDir, findProjectDir, insidePackage } from './paths.js';
 
@@ -59,4 +60,10 @@ export async function loadPlaybook(nameOrPath: string, cwd = process.cwd()): Pro
   const playbook = mod.default;
   if (!playbook || !Array.isArray(playbook.plays)) throw new UsageError(`${file} does not export a default Playbook (export default { name, plays: [...] })`);
   return { name: basename(file, ext), file, playbook, projectDir };
+}
+
+/** The playbook's own check of the inventory (Playbook.preflight), before any host is contacted: a usage error (exit 2). */
+export function preflight(playbook: Playbook, name: string, inventory: Inventory): void {
+  const problems = playbook.preflight?.(inventory) ?? [];
+  if (problems.length) throw new UsageError(`${inventory.file}: the ${name} playbook cannot run on this inventory: ${problems.join('; ')}`);
 }

@@ -11,7 +11,7 @@ import type { RunReport } from '../core/types.js';
 import { createProgress } from '../ui/progress.js';
 import { renderChanges, renderRecap } from '../ui/report.js';
 import { renderMarkdown } from '../ui/markdown.js';
-import { loadPlaybook } from './playbook-loader.js';
+import { loadPlaybook, preflight } from './playbook-loader.js';
 import { ASK_PASS_ENV, askPass } from './ask-pass.js';
 import { DEFAULT_PLAYBOOK, color, err } from './common.js';
 import { withRunLock } from './run-lock-cli.js';
@@ -39,6 +39,7 @@ export async function runCommand(mode: 'apply' | 'check', inventoryFile: string,
     for (const h of inventory.hosts.values()) h.ssh.passwordEnv ??= ASK_PASS_ENV;
   }
   const { name, file: playbookFile, playbook, projectDir } = await loadPlaybook(playbookArg ?? DEFAULT_PLAYBOOK);
+  preflight(playbook, name, inventory);
   const hosts = selectHosts(inventory, 'all', f.limit);
   if (hosts.length === 0) throw new UsageError('no hosts selected');
   const json = f.json || f.format === 'json';

@@ -166,6 +166,11 @@ export interface Playbook {
   name: string;
   description?: string;
   plays: Play[];
+  /**
+   * What the playbook needs of the inventory, checked before any host is contacted: each problem
+   * as a sentence, [] when none (e.g. the LVS playbooks need an `lvs` section).
+   */
+  preflight?(inventory: Inventory): string[];
 }
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';

@@ -19,6 +19,6 @@ export { directorPlay, directorIpvsPlay, directorTasks, directorIpvsTasks } from
 export { realServerPlay, realServerTasks } from '../../playbooks/realserver.js';
 export { monPlay, monTasks } from '../../playbooks/monitor-mon.js';
 export { keepalivedPlay, keepalivedTasks } from '../../playbooks/monitor-keepalived.js';
-export { lvsOf, vipsOf, directorInterface, realServerRoles } from './model.js';
+export { lvsOf, lvsPreflight, vipsOf, directorInterface, realServerRoles } from './model.js';
 export { ipvsRules, ipvsKernel } from './ipvs-rules.js';
 export { desiredTable, renderIpvsSave, parseIpvsSave, diffIpvs, type IpvsTable, type IpvsService, type IpvsDest } from './ipvs-table.js';

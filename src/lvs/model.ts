@@ -2,6 +2,7 @@
 // server's services and forwarding, the mon watches. One source of truth: a service's
 // `forwarding` drives the director's rules, the alert's re-add flags and the real server's setup.
 import type { HostFacts, TaskContext } from '../core/types.js';
+import type { Inventory } from '../inventory/types.js';
 import type { Forwarding, LvsSpec, RealServerSpec, VirtualServiceSpec } from './types.js';
 import { ModuleError } from '../modules/errors.js';
 
@@ -9,6 +10,11 @@ export function lvsOf(ctx: TaskContext): LvsSpec {
   const lvs = ctx.inventory?.lvs;
   if (!lvs || lvs.services.length === 0) throw new ModuleError('lvs', 'the inventory has no lvs.services (a var of all)');
   return lvs;
+}
+
+/** The LVS playbooks' preflight: they configure the cluster the inventory's `lvs` section describes. */
+export function lvsPreflight(inventory: Inventory): string[] {
+  return inventory.lvs?.services.length ? [] : ['the inventory has no lvs.services (a var of all): inventory/example.yaml shows one'];
 }
 
 /** Legacy Red Hat (SysV init, network-scripts): the seed's CentOS 4 / RHEL 3 hosts. */

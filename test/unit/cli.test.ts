@@ -46,3 +46,23 @@ test('render needs a facts fixture and names a host missing from it', async () =
   assert.equal(rep.hosts[0].host, 'director');
   assert.equal(rep.hosts[0].recap.failed, 0);
 });
+
+test('an LVS playbook on an inventory without lvs: refused before any host is contacted (exit 2), nothing written', async () => {
+  const { tmpInventory } = await import('./helpers/inventory-issues.js');
+  const { existsSync } = await import('node:fs');
+  const { dirname } = await import('node:path');
+  // The host's address answers nothing: a run that tried to connect would fail otherwise (exit 1).
+  const inv = tmpInventory('all:\n  children:\n    directors:\n      hosts:\n        d1: {ansible_host: 127.0.0.1, ansible_port: 1}\n');
+  const stateDir = join(dirname(inv), 'state');
+  const facts = join(ROOT, 'test/fixtures/facts/debian-12.yaml');
+  for (const args of [
+    ['up', inv, '--state-dir', stateDir],
+    ['check', inv, 'director', '--state-dir', stateDir],
+    ['render', inv, '--facts', facts],
+  ]) {
+    const r = await provision(args);
+    assert.equal(r.code, 2, `${args[0]}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /the (site|director) playbook cannot run on this inventory: the inventory has no lvs\.services \(a var of all\)/);
+  }
+  assert.equal(existsSync(stateDir), false, 'no journal, no lock: nothing started');
+});
