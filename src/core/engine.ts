@@ -28,6 +28,7 @@ import { batchProbes } from './batch.js';
 import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
+import { ConnectionError } from './provision-error.js';
 import type { Inventory } from '../inventory/types.js';
 import { toJournalEvidence, toJournalStep, type JournalChange } from './journal.js';
 import type { Script } from './shell.js';
@@ -212,6 +213,9 @@ export async function runHost(conn: Connection, work: HostWork, opts: HostRunOpt
     await runOnce(c, work, opts, report, facts);
   } catch (err) {
     report.error = err instanceof Error ? err.message : String(err);
+    // Only a broken connection is "unreachable"; a refused lock or a host the inventory cannot
+    // work with (no mon for its OS, a facts script that failed) is a failure of that host.
+    report.errorKind = err instanceof ConnectionError ? 'unreachable' : 'failed';
   }
   report.roundTrips = c.roundTrips;
   report.durationMs = Date.now() - started;

@@ -107,6 +107,7 @@ test('a run holds each host lock from its first round trip to its end: a live ho
   await sh(hostLockScript(other, lock).text);
   const refused = (await run(lockOwner('up site'))).report.hosts[0]!;
   assert.match(refused.error ?? '', /var\/lib\/provision\/lock is locked by .+@laptop-b \(pid \d+, up site\) since/);
+  assert.equal(refused.errorKind, 'failed', 'a refused lock is a failure of the host, not "unreachable"');
   assert.equal(existsSync(target), false);
   await sh(hostUnlockScript(other, lock).text);
 
