@@ -84,10 +84,6 @@ export async function readEvidence(conn: Connection, items: RollbackItem[]): Pro
   return found;
 }
 
-export async function detectDrift(conn: Connection, items: RollbackItem[]): Promise<string[]> {
-  return (await readEvidence(conn, items)).drift;
-}
-
 export interface RollbackResult {
   journalPath: string;
   hosts: Record<string, { undone: number; skipped: number; handlers: string[]; error?: string; drift?: string[] }>;

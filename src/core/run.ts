@@ -38,7 +38,7 @@ export interface RunOptions {
   onEvent?(e: RunEvent): void;
   /** Extra journal fields (a drain's operation and inventory edit). */
   journalExtra?: Pick<Journal, 'operation' | 'inventoryEdit'>;
-  /** This run's lock owner (apply): each host is locked for the run: checked in the first round trip, taken with the first change (run-lock.ts). */
+  /** This run's lock owner (apply): each host's lock is taken in its first round trip and held to its last script (run-lock.ts). */
   lock?: LockOwner;
   /** Where the host lock lives (HOST_LOCK; tests point it elsewhere). */
   hostLockDir?: string;

@@ -7,9 +7,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runHost } from '../../src/core/engine.js';
 import { JournalWriter, listJournals, type JournalChange } from '../../src/core/journal.js';
-import { detectDrift, executeRollback, planRollback } from '../../src/core/rollback.js';
+import { executeRollback, planRollback, readEvidence, type RollbackItem } from '../../src/core/rollback.js';
 import { file } from '../../src/modules/index.js';
 import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
+
+/** What rollback would refuse as drift on this machine's shell. */
+const detectDrift = async (conn: typeof localConnection, items: RollbackItem[]) => (await readEvidence(conn, items)).drift;
 
 describe('write-ahead journal', () => {
   it('a change whose step fails stays pending; applied ones are settled', async () => {
