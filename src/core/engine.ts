@@ -271,6 +271,12 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
 }
 
 /**
+ * A change rollback can settle even if its script died before it: it has no undo, or evidence whose
+ * before-state (what the host shows when it never ran) differs from its after-state.
+ */
+const provable = (ch: PlannedChange) => !ch.undo?.length || (ch.evidence?.before !== undefined && ch.evidence.before !== ch.evidence.after);
+
+/**
  * The task loop of one host, shared by runHost and the offline render: plan the tasks in order from
  * their probe outputs, send the changes that do not depend on each other in one batch, settle the
  * journal from the batch's markers, re-plan what a batch found changed, then the notified handlers.
@@ -370,10 +376,12 @@ export async function taskLoop(
         j++;
         break;
       }
-      // A change planned on a state an earlier change of this script may alter waits for the next
-      // script: its pending journal record must not outlive a script that died before it (its undo
-      // may need what the earlier change makes, e.g. a service's init script). Only an unchanged task is guarded.
-      if (stale && changes.length > 0) break;
+      // A change planned on a state an earlier change of this script may alter goes in the same
+      // script behind a guard (its probe again; the script stops there when it reads otherwise)
+      // only when rollback can tell it never ran: its pending journal record may outlive a script
+      // that died before it, and its undo may need what the earlier change makes (a service's init
+      // script). Without such evidence it waits for the next script.
+      if (stale && !changes.every(provable)) break;
       if (stale) {
         const before = [...writers];
         const reprobe = slots

@@ -47,15 +47,28 @@ export interface JournalEvidence {
   check: string;
   after: string;
   before?: string;
+  volatile?: true;
 }
 
 export function toJournalEvidence(e: Evidence): JournalEvidence {
-  return { what: e.what, check: e.check.text, after: e.after, ...(e.before !== undefined ? { before: e.before } : {}) };
+  return {
+    what: e.what,
+    check: e.check.text,
+    after: e.after,
+    ...(e.before !== undefined ? { before: e.before } : {}),
+    ...(e.volatile ? { volatile: true } : {}),
+  };
 }
 
 export function fromJournalEvidence(e: JournalEvidence): Evidence {
   // Our own record of a read-only check built with sh``: replayed as written.
-  return { what: e.what, check: raw(e.check), after: e.after, ...(e.before !== undefined ? { before: e.before } : {}) };
+  return {
+    what: e.what,
+    check: raw(e.check),
+    after: e.after,
+    ...(e.before !== undefined ? { before: e.before } : {}),
+    ...(e.volatile ? { volatile: true } : {}),
+  };
 }
 
 /**

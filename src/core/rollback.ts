@@ -3,7 +3,7 @@
 // run (a later edit would be overwritten) unless forced; is itself journaled; a second rollback
 // of the same run changes nothing.
 import pLimit from 'p-limit';
-import type { Connection } from './types.js';
+import type { Connection, Evidence } from './types.js';
 import type { HostEntry } from '../inventory/types.js';
 import { evidenceOf, fromJournalStep, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
 import { runHost, runStep, type HostWork } from './engine.js';
@@ -45,13 +45,6 @@ export function planRollback(run: Journal, hosts?: string[]): RollbackPlan {
   return { run, items, alreadyRolledBackBy: (run as Journal & { rolledBackBy?: string }).rolledBackBy };
 }
 
-/** The drift check of a change, from its evidence; a pending change may still show its before-state. */
-function driftCheck(change: JournalChange): { script: Script; expect: string[]; what: string } | null {
-  const e = evidenceOf(change);
-  if (!e) return null;
-  return { script: e.check, expect: [e.after, ...(change.pending && e.before !== undefined ? [e.before] : [])], what: e.what };
-}
-
 export interface HostEvidence {
   /** What a later hand changed since the run ("<what> changed since run"). */
   drift: string[];
@@ -59,27 +52,32 @@ export interface HostEvidence {
   unapplied: Set<JournalChange>;
 }
 
-/** Reads every change's evidence on the host in one round trip. */
+/**
+ * Reads every change's evidence on the host in one round trip. A change's host must show its
+ * after-state (or, pending, its before-state); anything else is drift. Volatile evidence (a
+ * service's running state) is read only for pending changes, to tell the never-applied ones.
+ */
 export async function readEvidence(conn: Connection, items: RollbackItem[]): Promise<HostEvidence> {
   // Only the last change of a path/key counts: earlier ones were overwritten by the run itself.
   const seen = new Set<string>();
-  const checks: { what: string; expect: string[]; script: Script; change: JournalChange; before?: string }[] = [];
+  const checks: { e: Evidence; change: JournalChange }[] = [];
   for (const it of items) {
-    const c = driftCheck(it.change);
-    if (!c || seen.has(c.what)) continue;
-    seen.add(c.what);
-    const before = it.change.pending ? evidenceOf(it.change)?.before : undefined;
-    checks.push({ ...c, change: it.change, ...(before !== undefined ? { before } : {}) });
+    const e = evidenceOf(it.change);
+    if (!e || seen.has(e.what)) continue;
+    seen.add(e.what);
+    if (e.volatile && !it.change.pending) continue;
+    checks.push({ e, change: it.change });
   }
   const found: HostEvidence = { drift: [], unapplied: new Set() };
   if (!checks.length) return found;
-  const batch = batchProbes(checks.map((c) => c.script));
+  const batch = batchProbes(checks.map((c) => c.e.check));
   const r = await conn.exec(batch.script, { become: true });
   const outs = batch.split(r.stdout);
-  checks.forEach((c, i) => {
+  checks.forEach(({ e, change }, i) => {
     const got = outs[i]!.stdout.replace(/ +\n$/, '\n');
-    if (!c.expect.includes(got)) found.drift.push(`${c.what} changed since run`);
-    else if (c.before !== undefined && got === c.before) found.unapplied.add(c.change);
+    // The before-state proves "never applied" only when it differs from the after-state.
+    if (change.pending && e.before !== undefined && e.before !== e.after && got === e.before) found.unapplied.add(change);
+    else if (!e.volatile && got !== e.after && !(change.pending && got === e.before)) found.drift.push(`${e.what} changed since run`);
   });
   return found;
 }

@@ -88,6 +88,11 @@ export interface Evidence {
   after: string;
   /** What `check` printed before the change; absent when unknown. */
   before?: string;
+  /**
+   * The state may change by itself (a service's running state: a crash, a health monitor): read
+   * only to tell a never-applied pending change (the host shows `before`), never reported as drift.
+   */
+  volatile?: true;
 }
 
 /** A typed change the engine will make (or, in check mode, would make). */

@@ -89,6 +89,13 @@ export function planDirectory(want: FileAttrs & { path: string }, state: Directo
         undo,
         before: { path, exists: false, created: state.missing },
         after: { path, exists: true, mode, owner: want.owner, group: want.group },
+        // Tells rollback a pending create that never ran (its rmdir would fail on a missing directory).
+        evidence: {
+          what: `${path} directory`,
+          check: sh`if [ -d ${t} ]; then echo directory; else echo absent; fi`,
+          before: 'absent\n',
+          after: 'directory\n',
+        },
       },
     ];
   }

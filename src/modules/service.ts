@@ -2,7 +2,7 @@
 // systemd: systemctl. sysv Debian: update-rc.d, enabled = an S link in /etc/rc2.d (default runlevel).
 // sysv Red Hat: chkconfig, enabled = "3:on". Running = `service NAME status` exit 0 (LSB), falling
 // back to /etc/init.d/NAME when `service` is missing (lab containers run sysv scripts directly).
-import type { Footprint, HostFacts, PlannedChange, Probe, Step, Task } from '../core/types.js';
+import type { Evidence, Footprint, HostFacts, PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { fileKey } from '../core/footprint.js';
 import { SBIN_PATH, type Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
@@ -27,8 +27,6 @@ export interface ServiceState {
   running: boolean;
   /** systemd: the is-enabled word ("enabled", "disabled", "masked", "" when unknown). */
   enabledRaw: string;
-  /** sysv: /etc/init.d/NAME exists. */
-  initScript: boolean;
   /** sysv: the service has boot links at all (S or K; chkconfig knows it). Undo of an enable returns to exactly this. */
   registered: boolean;
 }
@@ -48,7 +46,8 @@ function sysvAction(name: string, action: string): Script {
   return sh`if command -v service >/dev/null 2>&1; then service ${name} ${action}; else ${`/etc/init.d/${name}`} ${action}; fi`;
 }
 
-export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
+/** The two lines a service's state is read by: `enabled=…` and `running=…` (probe and evidence share them). */
+function stateLines(name: string, flavor: ServiceFlavor): { enabled: Script; running: Script } {
   const n = name;
   const running =
     flavor === 'systemd'
@@ -64,8 +63,31 @@ export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<Service
           sh`if command -v chkconfig >/dev/null 2>&1; then
   if chkconfig --list ${n} 2>/dev/null | grep -q '[[:space:]]3:on'; then echo enabled=1; else echo enabled=0; fi
 else set -- /etc/rc3.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi; fi`;
+  return { enabled, running };
+}
+
+/**
+ * Evidence of a service change: the one state line it changes. Volatile: a service stops or is
+ * restarted by others, so it only tells rollback a pending change that never ran (before-state).
+ */
+function serviceEvidence(name: string, state: ServiceState, line: 'enabled' | 'running', after: boolean): Evidence {
+  const word = (on: boolean) => (on ? '1' : '0');
+  const before = line === 'running' ? word(state.running) : state.flavor === 'systemd' ? state.enabledRaw : word(state.enabled);
+  const want = line === 'running' || state.flavor !== 'systemd' ? word(after) : after ? 'enabled' : 'disabled';
+  return {
+    what: `service ${name} ${line}`,
+    check: sh`${SBIN_PATH}
+${stateLines(name, state.flavor)[line]}`,
+    after: `${line}=${want}\n`,
+    before: `${line}=${before}\n`,
+    volatile: true,
+  };
+}
+
+export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
+  const n = name;
+  const { enabled, running } = stateLines(name, flavor);
   const script = sh`${SBIN_PATH}
-if [ -x ${`/etc/init.d/${name}`} ]; then echo initscript=1; else echo initscript=0; fi
 ${
   flavor === 'sysv-debian'
     ? sh`set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
@@ -77,7 +99,7 @@ ${enabled}
 ${running}`;
   return {
     script,
-    blank: 'initscript=0\nregistered=0\nenabled=0\nrunning=0',
+    blank: 'registered=0\nenabled=0\nrunning=0',
     parse(out) {
       const kv = new KeyValues(out.stdout);
       const en = kv.get('enabled');
@@ -88,7 +110,6 @@ ${running}`;
         enabled: flavor === 'systemd' ? SYSTEMD_ENABLED.has(en) : en === '1',
         running: run === '1',
         enabledRaw: en,
-        initScript: kv.get('initscript') === '1',
         registered: kv.get('registered') !== '0',
       };
     },
@@ -156,6 +177,7 @@ export function planService(name: string, want: { enabled?: boolean; running?: b
       undo: [exec(state.registered || state.flavor === 'systemd' ? enableScript(state.flavor, name, state.enabled) : unregisterScript(state.flavor, name))],
       before,
       after: { ...before, enabled: want.enabled },
+      evidence: serviceEvidence(name, state, 'enabled', want.enabled),
     });
   }
   const runningAfter = changes.length ? { ...before, enabled: want.enabled ?? state.enabled } : before;
@@ -169,6 +191,7 @@ export function planService(name: string, want: { enabled?: boolean; running?: b
       undo: [exec(runScript(state.flavor, name, want.running ? 'stop' : 'start'))],
       before,
       after: { ...runningAfter, running: want.running },
+      evidence: serviceEvidence(name, state, 'running', want.running),
     });
   } else if (want.restartOnNotify && state.running && want.running !== false) {
     changes.push({
@@ -186,6 +209,7 @@ export function planService(name: string, want: { enabled?: boolean; running?: b
       undo: [exec(runScript(state.flavor, name, 'stop'))],
       before,
       after: { ...runningAfter, running: true },
+      evidence: serviceEvidence(name, state, 'running', true),
     });
   }
   return changes;
@@ -255,7 +279,7 @@ export function retiredService(opts: TaskMeta & { name: string; ownedIf: { path:
         parse: (out) =>
           new KeyValues(out.stdout).get('owned') === '1'
             ? { ...p.parse(out), owned: true }
-            : { flavor, enabled: false, running: false, enabledRaw: '', initScript: false, registered: false, owned: false },
+            : { flavor, enabled: false, running: false, enabledRaw: '', registered: false, owned: false },
       };
     },
     plan: (state) =>

@@ -12,7 +12,7 @@ import { lockGate } from '../../src/core/run.js';
 import { hostLockScript, hostUnlockScript, type LockOwner } from '../../src/core/run-lock.js';
 import { TransportError } from '../../src/ssh/errors.js';
 import type { HostFacts, Task } from '../../src/core/types.js';
-import { directory, file, lineInFile } from '../../src/modules/index.js';
+import { command, directory, file, lineInFile } from '../../src/modules/index.js';
 import { localConnection, localConnectionWith, tempDir, testFacts } from './helpers/local-host.js';
 import { sh } from '../../src/core/shell.js';
 
@@ -49,9 +49,9 @@ describe('one script per batch of independent changes', () => {
       const first = await runHost(localConnection, work(tasks), { mode: 'apply', cachedFacts: facts, gate });
       assert.equal(first.error, undefined);
       assert.equal(first.recap.changed, 4);
-      // the lock + facts + every probe, then one script (D, G, L), then F:
-      // planned on "absent" under a directory D creates, it waits for the next script.
-      assert.equal(first.roundTrips, 3);
+      // the lock + facts + every probe, then one script: F, planned on "absent" under a directory D
+      // creates, goes behind a guard (its probe again) because rollback can tell it never ran.
+      assert.equal(first.roundTrips, 2);
       assert.equal(gate.held, true);
       assert.equal(await readFile(join(d, 'index.html'), 'utf8'), 'hello\n');
       await localConnection.exec(hostUnlockScript(me, lock));
@@ -75,6 +75,32 @@ describe('one script per batch of independent changes', () => {
       const stale = await runHost(localConnection, work(tasks), { mode: 'check', cachedFacts: testFacts({ hostname: 'elsewhere' }) });
       assert.equal(stale.recap.ok, 4);
       assert.equal(stale.roundTrips, 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a change planned on a stale probe joins the script only when rollback could tell it never ran; one with an undo and no evidence waits', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const d = join(dir, 'web');
+      const marker = join(d, 'built');
+      const { journal, opts, changes } = journaled(dir);
+      const tasks = [
+        directory({ name: 'D', path: d, mode: '0755' }),
+        // Reads everything (no footprint): stale after D. Its undo cannot be checked on the host.
+        command({ name: 'C', cmd: sh`touch ${marker}`, creates: marker, undo: sh`rm ${marker}` }),
+      ];
+      const r = await runHost(localConnection, work(tasks), { mode: 'apply', ...opts });
+      journal.finish('ok');
+      assert.equal(r.error, undefined);
+      assert.deepEqual(
+        r.tasks.map((t) => `${t.task}:${t.status}`),
+        ['D:changed', 'C:changed'],
+      );
+      // facts, every probe, the script of D, then C's own script.
+      assert.equal(r.roundTrips, 4);
+      assert.deepEqual(changes(), ['D:applied', 'C:applied']);
     } finally {
       await cleanup();
     }

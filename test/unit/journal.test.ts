@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runHost } from '../../src/core/engine.js';
-import { JournalWriter, listJournals, type JournalChange } from '../../src/core/journal.js';
+import { JournalWriter, listJournals, type JournalChange, type JournalEvidence } from '../../src/core/journal.js';
 import { executeRollback, planRollback, readEvidence, type RollbackItem } from '../../src/core/rollback.js';
 import { file } from '../../src/modules/index.js';
 import { localConnection, tempDir, testFacts } from './helpers/local-host.js';
@@ -100,6 +100,43 @@ describe('write-ahead journal', () => {
       assert.deepEqual(await detectDrift(localConnection, await items(false)), []);
       await writeFile(path, 'someone else\n');
       assert.equal((await detectDrift(localConnection, await items(true))).length, 1);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('volatile evidence (a service state) and evidence that cannot tell', () => {
+  it('volatile: never drift; pending and showing the before-state is never-applied. Equal before and after prove nothing', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const path = join(dir, 'state');
+      const change = (pending: boolean, e: Partial<JournalEvidence> = {}): RollbackItem => ({
+        host: 'local',
+        undoable: true,
+        change: {
+          task: 'svc',
+          module: 'service',
+          summary: 'start service svc',
+          before: {},
+          evidence: { what: 'service svc running', check: `cat '${path}'`, before: 'running=0\n', after: 'running=1\n', volatile: true, ...e },
+          ...(pending ? { pending: true as const } : {}),
+          at: '',
+        },
+      });
+      await writeFile(path, 'running=0\n');
+      // Settled, and the service stopped since: not drift (services stop and start by themselves).
+      assert.deepEqual(await readEvidence(localConnection, [change(false)]), { drift: [], unapplied: new Set() });
+      const pending = change(true);
+      assert.deepEqual([...(await readEvidence(localConnection, [pending])).unapplied], [pending.change]);
+      await writeFile(path, 'running=1\n');
+      assert.deepEqual(await readEvidence(localConnection, [change(true)]), { drift: [], unapplied: new Set() });
+      // A change whose evidence reads the same before and after (a file's mode only) is not "never applied".
+      const same = change(true, { before: 'running=1\n', volatile: undefined });
+      assert.deepEqual(await readEvidence(localConnection, [same]), { drift: [], unapplied: new Set() });
+      // Not volatile: another state is drift.
+      await writeFile(path, 'other\n');
+      assert.deepEqual((await readEvidence(localConnection, [change(false, { volatile: undefined })])).drift, ['service svc running changed since run']);
     } finally {
       await cleanup();
     }

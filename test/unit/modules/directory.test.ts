@@ -5,7 +5,7 @@ import { chmod, chown, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { directory, directoryProbe, planDirectory } from '../../../src/modules/directory.js';
 import { ModuleError } from '../../../src/modules/errors.js';
-import { applyAll, planLocally, runProbe, runSteps, tempDir, testContext } from '../helpers/local-host.js';
+import { applyAll, planLocally, runProbe, runSteps, sh, tempDir, testContext } from '../helpers/local-host.js';
 
 const ctx = testContext();
 
@@ -53,6 +53,16 @@ describe('directory on this machine (real sh)', () => {
     await runSteps(undo);
     await assert.rejects(stat(join(dir, 'a b')), { code: 'ENOENT' });
     await stat(dir);
+  });
+
+  it('a create carries evidence: the host prints its before-state until it ran, its after-state once it did', async () => {
+    const path = join(dir, 'evidence', 'x');
+    const [c] = await planLocally(directory({ path }), ctx);
+    const e = c!.evidence!;
+    assert.notEqual(e.before, e.after);
+    assert.equal((await sh(e.check.text)).stdout, e.before);
+    await runSteps(c!.apply);
+    assert.equal((await sh(e.check.text)).stdout, e.after);
   });
 
   it('undo refuses to delete a directory that got content since', async () => {

@@ -73,17 +73,11 @@ describe('generated scripts parse with sh -n', () => {
       ),
       ...stepsOf(planPkg({ name: 'ipvsadm', state: 'absent' }, { db: 'rpm', installed: ['1'] }, 'dnf')),
       ...(['systemd', 'sysv-debian', 'sysv-redhat'] as const).flatMap((f) =>
-        stepsOf(
-          planService(
-            'mon',
-            { enabled: true, running: true },
-            { flavor: f, enabled: false, running: false, enabledRaw: '', initScript: true, registered: false },
-          ),
-        ),
+        stepsOf(planService('mon', { enabled: true, running: true }, { flavor: f, enabled: false, running: false, enabledRaw: '', registered: false })),
       ),
       ...stepsOf(
         await serviceRestart({ name: 'mon' }).plan(
-          { flavor: 'sysv-debian', enabled: true, running: true, enabledRaw: '', initScript: true, registered: true },
+          { flavor: 'sysv-debian', enabled: true, running: true, enabledRaw: '', registered: true },
           testContext({}, { init: 'sysv' }),
         ),
       ),

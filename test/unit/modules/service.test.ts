@@ -14,7 +14,7 @@ import {
   type ServiceState,
 } from '../../../src/modules/service.js';
 import { ModuleError } from '../../../src/modules/errors.js';
-import { runProbe, runSteps, tempDir, testContext, testFacts } from '../helpers/local-host.js';
+import { runProbe, runSteps, sh, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
 const scriptOf = (s: unknown): string => (s as { script: Script }).script.text;
 const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean): ServiceState => ({
@@ -22,7 +22,6 @@ const st = (flavor: ServiceState['flavor'], enabled: boolean, running: boolean):
   enabled,
   running,
   enabledRaw: '',
-  initScript: true,
   registered: true,
 });
 
@@ -119,9 +118,22 @@ describe('service probes with fake init tools (real sh)', () => {
     assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^systemctl enable web$/m);
   });
 
+  it("a service change's evidence reads its one state line: the host shows the before-state until the change runs (volatile: never drift)", async () => {
+    const s = await runProbe(serviceProbe('web', 'systemd'), { env });
+    const [enable, stop] = planService('web', { enabled: true, running: false }, s);
+    assert.deepEqual(
+      [enable!.evidence, stop!.evidence].map((e) => [e!.what, e!.before, e!.after, e!.volatile]),
+      [
+        ['service web enabled', 'enabled=disabled\n', 'enabled=enabled\n', true],
+        ['service web running', 'running=1\n', 'running=0\n', true],
+      ],
+    );
+    for (const e of [enable!.evidence!, stop!.evidence!]) assert.equal((await sh(e.check.text, { env })).stdout, e.before);
+  });
+
   it('sysv Debian: status exit 3 is not running; no rc2.d link is not enabled', async () => {
     const s = await runProbe(serviceProbe('provision-test-svc', 'sysv-debian'), { env });
-    assert.deepEqual([s.enabled, s.running, s.initScript], [false, false, false]);
+    assert.deepEqual([s.enabled, s.running, s.registered], [false, false, false]);
     assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^service provision-test-svc status$/m);
   });
 
