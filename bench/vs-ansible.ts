@@ -27,6 +27,10 @@ const out = resolve(flag('out', join(ROOT, 'bench/results/vs-ansible.json')));
 const keep = process.argv.includes('--keep');
 // --table: print the table of `out` without measuring.
 const tableOnly = process.argv.includes('--table');
+// --tools provision: measure provision (and the floor) only; with --keep, Ansible's samples of the
+// same sizes stay (provision re-measured after a change, Ansible as it was: the JSON keeps both dates).
+const tools = new Set(flag('tools', 'provision,ansible').split(','));
+const measures = (p: Phase) => tools.has(p.startsWith('ansible') ? 'ansible' : 'provision');
 
 type Phase = 'floor' | 'provisionConverge' | 'provisionCheck' | 'ansibleConverge' | 'ansibleCheck';
 interface Sample {
@@ -44,6 +48,8 @@ interface Sample {
   /** Hosts whose result was not the expected one (changes in a no-op, none in a converge); kept, not hidden. */
   unexpected?: string[];
   load1: number;
+  /** When it was measured (a --tools provision run keeps older Ansible samples). */
+  at?: string;
 }
 
 function ensureAnsible(): string {
@@ -95,6 +101,7 @@ async function phase(
     ...(reported !== undefined ? { reportedRoundTripsPerHost: reported } : {}),
     ...(unexpected.length > 0 ? { unexpected } : {}),
     load1: r.load1,
+    at: new Date().toISOString(),
   };
   console.error(`  ${name}: ${(r.wallMs / 1000).toFixed(1)} s, cpu ${r.cpuS.toFixed(1)} s, ${sessions.toFixed(1)} sessions/host, load ${r.load1}`);
   return s;
@@ -163,10 +170,12 @@ async function measureRun(size: number, run: number): Promise<Sample[]> {
   console.error(`size ${size}, run ${run}`);
   let { lab, logs } = await freshLab(size);
   const load1 = loadavg()[0]!;
-  samples.push({ size, run, phase: 'floor', wallMs: await sshFloor(lab.hosts, lab.keyFile, lab.knownHosts, forks), load1 });
+  samples.push({ size, run, phase: 'floor', wallMs: await sshFloor(lab.hosts, lab.keyFile, lab.knownHosts, forks), load1, at: new Date().toISOString() });
   console.error(`  floor: ${(samples[0]!.wallMs / 1000).toFixed(1)} s`);
+  if (!tools.has('provision')) throw new Error('--tools must include provision (its lab run holds the floor)');
   samples.push(await phase(size, run, 'provisionConverge', logs, () => provision(lab, 'up'), provisionChecked('provision up', true)));
   samples.push(await phase(size, run, 'provisionCheck', logs, () => provision(lab, 'check'), provisionChecked('provision check', false)));
+  if (!tools.has('ansible')) return samples;
   ({ lab, logs } = await freshLab(size));
   const inv = await ansibleInventory(lab);
   samples.push(await phase(size, run, 'ansibleConverge', logs, () => ansible(lab, inv, []), ansibleChecked('ansible-playbook', size, true)));
@@ -264,7 +273,7 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   if (keep) {
     const before = JSON.parse(await readFile(out, 'utf8').catch(() => '{"samples":[]}')) as { samples: Sample[] };
-    samples.push(...before.samples.filter((s) => !sizes.includes(s.size)));
+    samples.push(...before.samples.filter((s) => !sizes.includes(s.size) || !measures(s.phase)));
   }
   await mkdir(dirname(out), { recursive: true });
   const save = async () => {

@@ -17,14 +17,24 @@ export interface BatchScript {
 
 export function batchProbes(scripts: readonly Script[]): BatchScript {
   const nonce = `__provision_${randomBytes(8).toString('hex')}`;
-  const parts = scripts.map(
-    (s, i) => sh`printf '%s %d begin\\n' ${nonce} ${i}\n( ${s}\n) </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`,
-  );
+  // Nothing is asked twice: a script that appears again (a service's task and its restart handler
+  // read the same lines) runs once, and its output is given to each.
+  const first = new Map<string, number>();
+  const unique: Script[] = [];
+  const slot = scripts.map((s) => {
+    let k = first.get(s.text);
+    if (k === undefined) {
+      k = unique.push(s) - 1;
+      first.set(s.text, k);
+    }
+    return k;
+  });
+  const parts = unique.map((s, i) => sh`printf '%s %d begin\\n' ${nonce} ${i}\n( ${s}\n) </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`);
   return {
     script: Script.join([...parts, raw('')], '\n'),
     split(stdout: string): ProbeOutput[] {
       let pos = 0;
-      return scripts.map((_, i) => {
+      const outs = unique.map((_, i) => {
         const begin = `${nonce} ${i} begin\n`;
         const start = stdout.indexOf(begin, pos);
         if (start < 0) throw new ProbeOutputError(`probe ${i} produced no output frame (the host's shell stopped early)`);
@@ -37,6 +47,7 @@ export function batchProbes(scripts: readonly Script[]): BatchScript {
         pos = nl < 0 ? stdout.length : nl;
         return { stdout: stdout.slice(start + begin.length, end), code: Number.isNaN(code) ? 255 : code };
       });
+      return slot.map((k) => ({ ...outs[k]! }));
     },
   };
 }

@@ -73,6 +73,11 @@ export interface HostRunOptions {
   onChange?: (change: JournalChange) => void;
   onApplied?: (change: JournalChange) => void;
   onDropped?: (change: JournalChange) => void;
+  /**
+   * Makes the journal durable: called once after a batch's onChange calls (before its script is
+   * sent) and once after its onApplied/onDropped calls. Without it, each call must be durable itself.
+   */
+  onJournalSync?: () => void;
   /** Facts of this host from an earlier run: tasks are built from them and probed with the facts; rebuilt when the facts differ. */
   cachedFacts?: HostFacts;
   /** The facts gathered on the host. */
@@ -431,6 +436,7 @@ export async function taskLoop(
       .filter((k) => k >= 0);
     const last = j === slots.length && !failedPlan;
     for (const x of changeList) opts.onChange?.({ ...x.entry, pending: true });
+    opts.onJournalSync?.(); // written ahead: every change of the script is on disk before it is sent
     const finish = last ? opts.finish?.build() : undefined;
     emit({ type: 'phase', host: h.host, phase: `apply ${changeList.length} change(s)` });
     let res: ApplyResult;
@@ -486,6 +492,7 @@ export async function taskLoop(
     const stoppedBefore = (idx: number) => !settled.has(idx) && idx !== failure?.idx;
     const dead = !failure && res.staleAt === undefined && !res.complete; // the script died: unsettled stay pending
     if (!dead) for (const [idx, x] of changeList.entries()) if (stoppedBefore(idx)) opts.onDropped?.({ ...x.entry, pending: true });
+    opts.onJournalSync?.();
 
     if (failure) {
       const failSlot = changeList[failure.idx]!.slot;

@@ -29,9 +29,14 @@ if command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]; then
   echo "ipvsadm_version=$v"
 else echo ipvsadm=0; fi
 if command -v ip >/dev/null 2>&1; then
-  ip -o link show 2>/dev/null | sed -n 's/^[0-9]*: \([^:@]*\)[@:].*<\([^>]*\)>.*/link=\1 \2/p'
-  ip -o -4 addr show 2>/dev/null | awk '{print "addr=" $2 " " $4}'
-  echo "defroute=$(ip -4 route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
+  # Links, addresses and the default route through one awk (one process, not a pipeline each).
+  { ip -o link show; echo --addr; ip -o -4 addr show; echo --route; ip -4 route show default; } 2>/dev/null | awk '
+    $0 == "--addr" { s = 1; next }
+    $0 == "--route" { s = 2; next }
+    s == 0 && /^[0-9]+: / && match($0, /<[^>]*>/) { n = $2; sub(/[@:].*/, "", n); print "link=" n " " substr($0, RSTART + 1, RLENGTH - 2) }
+    s == 1 { print "addr=" $2 " " $4 }
+    s == 2 && d == "" { for (i = 1; i < NF; i++) if ($i == "dev") { d = $(i + 1); break } }
+    END { print "defroute=" d }'
 else
   ifconfig -a 2>/dev/null | awk '/^[^ \t]/{iface=$1; sub(":$","",iface); print "link=" iface " UP"} /inet addr:/{split($2,a,":"); print "addr=" iface " " a[2] "/32"}'
   echo "defroute=$(route -n 2>/dev/null | awk '$1=="0.0.0.0"{print $8; exit}')"

@@ -216,29 +216,30 @@ exit $r`
     return (this.journal.hosts[name] ??= { status: 'running', changes: [] });
   }
 
-  record(hostName: string, change: JournalChange): void {
+  /** `durable: false` leaves the write to the next flush (the engine's onJournalSync: one write per script, not per change). */
+  record(hostName: string, change: JournalChange, durable = true): void {
     this.host(hostName).changes.push(change);
-    this.flush();
+    if (durable) this.flush();
   }
 
   /**
    * Replaces the host's pending record of `change` (the last pending one of the same task and
    * summary: a batch of changes is recorded before its script runs) with its confirmed version.
    */
-  settle(hostName: string, change: JournalChange): void {
+  settle(hostName: string, change: JournalChange, durable = true): void {
     const changes = this.host(hostName).changes;
     const i = findPending(changes, change);
     if (i < 0) changes.push(change);
     else changes[i] = change;
-    this.flush();
+    if (durable) this.flush();
   }
 
   /** Removes the pending record of a change that certainly did not run (its batch stopped before it). */
-  drop(hostName: string, change: JournalChange): void {
+  drop(hostName: string, change: JournalChange, durable = true): void {
     const changes = this.host(hostName).changes;
     const i = findPending(changes, change);
     if (i >= 0) changes.splice(i, 1);
-    this.flush();
+    if (durable) this.flush();
   }
 
   finishHost(hostName: string, status: JournalHost['status'], error?: string): void {

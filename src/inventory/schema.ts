@@ -130,6 +130,59 @@ function isSourceArtifact(v: unknown): boolean {
 const SOURCE_ARTIFACT_CHECK: VarCheck = [isSourceArtifact, 'is not a source artifact {path, sha256 (64 lowercase hex), kind: tarball|srpm, version?}'];
 
 /**
+ * Names provision or its playbooks read besides HOST_VAR_CHECKS' (any other name is the user's own,
+ * e.g. a template's variable). A name one or two edits away from one of these is a misspelling
+ * that would otherwise be ignored without a word (`lan_interfce`: the LAN interface guessed instead).
+ */
+const READ_VARS = [
+  'lvs',
+  'lan_address',
+  'ipvsadm_source',
+  'noarp_source',
+  'mon_source',
+  'lab_lan_addresses',
+  'lab_backup_director',
+  'greeting',
+  'demo_port',
+  // Ansible's own, which an Ansible inventory may carry (accepted, not used).
+  'ansible_connection',
+  'ansible_python_interpreter',
+  'ansible_become_user',
+  'ansible_become_method',
+  'ansible_ssh_common_args',
+  'ansible_ssh_extra_args',
+];
+const KNOWN_VARS = new Set([...Object.keys(HOST_VAR_CHECKS), ...Object.keys(SECRET_VARS), ...READ_VARS]);
+
+/** Optimal string alignment distance (a swap of two neighbours is one edit), stopping beyond `max`. */
+function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The known name `key` is a misspelling of, if any: short names (rip, dip) are left out, too many words are one edit from them. */
+export function misspeltVar(key: string): string | undefined {
+  if (KNOWN_VARS.has(key) || key.endsWith('_source')) return undefined;
+  const lower = key.toLowerCase();
+  let best: { name: string; d: number } | undefined;
+  for (const name of KNOWN_VARS) {
+    if (name.length < 6) continue;
+    const d = lower === name ? 0 : editDistance(lower, name, 2);
+    if (d <= 2 && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+/**
  * Checks one var as defined in a group or host (already coerced). `path` is where it was
  * defined. Returns at most one issue; a literal password is reported without its value.
  */
@@ -142,6 +195,8 @@ export function checkHostVar(key: string, value: unknown, path: DataPath): RawIs
       message: `is a literal password, and inventories must hold no secrets: put it in an environment variable and set ${envForm}: <VAR_NAME> instead`,
     };
   }
+  const near = misspeltVar(key);
+  if (near) return { path, atKey: true, message: `is not a variable provision knows: did you mean ${near}? (a misspelt name would be ignored)` };
   const check = Object.hasOwn(HOST_VAR_CHECKS, key) ? HOST_VAR_CHECKS[key] : key.endsWith('_source') ? SOURCE_ARTIFACT_CHECK : undefined;
   if (check && !check[0](value)) return { path, value, message: typeof check[1] === 'function' ? check[1](value) : check[1] };
   return undefined;

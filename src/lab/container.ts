@@ -178,7 +178,10 @@ export class ContainerDriver implements LabDriver {
       mark('boot', t);
 
       t = Date.now();
-      await Promise.all(state.hosts.map((h) => this.waitReady(state, h)));
+      // A few hosts waited on at a time: every banner probe makes the host's sshd fork, and a
+      // thousand hosts probed every 250 ms kept two cores too busy to ever finish booting them.
+      const waits = pLimit(32);
+      await Promise.all(state.hosts.map((h) => waits(() => this.waitReady(state, h))));
       mark('sshReady', t);
     } catch (e) {
       // A half-made lab is useless: remove it (the error already carries the host's log tail).

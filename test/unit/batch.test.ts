@@ -44,3 +44,21 @@ test('a truncated output is an error, not a silent empty state', () => {
   const full = runSh(b.script.text);
   assert.throws(() => b.split(full.slice(0, full.indexOf('echo') > 0 ? 10 : 30)), /no output frame|not closed/);
 });
+
+test('a script asked twice in one batch runs once; each asker gets its output', () => {
+  const dir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+  // Each run appends a line: the count tells how many times the script ran.
+  const count = raw(`echo run >> ${dir}/runs; wc -l < ${dir}/runs`);
+  const b = batchProbes([count, raw('echo other'), count]);
+  assert.equal(b.script.text.split(`${dir}/runs;`).length - 1, 1, 'the script appears once in the batch');
+  const outs = b.split(runSh(b.script.text));
+  assert.deepEqual(
+    outs.map((o) => [o.stdout.trim(), o.code]),
+    [
+      ['1', 0],
+      ['other', 0],
+      ['1', 0],
+    ],
+  );
+  execFileSync('rm', ['-rf', dir]);
+});

@@ -80,6 +80,47 @@ describe('one script per batch of independent changes', () => {
     }
   });
 
+  it('with onJournalSync the journal is written once before a script is sent (every change pending on disk) and once after it, not per change', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const journal = new JournalWriter(dir, { id: 'run1', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
+      let writes = 0;
+      const flush = journal.flush.bind(journal);
+      journal.flush = () => {
+        writes++;
+        flush();
+      };
+      const onDisk = () => listJournals(dir)[0]?.hosts.local?.changes.map((c) => `${c.task}:${c.pending ? 'pending' : 'applied'}`) ?? [];
+      const seenAtSend: string[][] = [];
+      const conn = {
+        ...localConnection,
+        exec: async (script: Parameters<typeof localConnection.exec>[0], o?: Parameters<typeof localConnection.exec>[1]) => {
+          if (o?.stdin !== undefined || /mkdir/.test(script.text)) seenAtSend.push(onDisk());
+          return localConnection.exec(script, o);
+        },
+      };
+      const tasks = [
+        file({ name: 'A', path: join(dir, 'a'), content: 'a\n' }),
+        file({ name: 'B', path: join(dir, 'b'), content: 'b\n' }),
+        lineInFile({ name: 'C', path: join(dir, 'c'), line: 'c', create: true }),
+      ];
+      const r = await runHost(conn, work(tasks), {
+        mode: 'apply',
+        cachedFacts: await gatherFacts(localConnection),
+        onChange: (ch) => journal.record('local', ch, false),
+        onApplied: (ch) => journal.settle('local', ch, false),
+        onDropped: (ch) => journal.drop('local', ch, false),
+        onJournalSync: () => journal.flush(),
+      });
+      assert.equal(r.recap.changed, 3);
+      assert.deepEqual(seenAtSend, [['A:pending', 'B:pending', 'C:pending']]);
+      assert.deepEqual(onDisk(), ['A:applied', 'B:applied', 'C:applied']);
+      assert.equal(writes, 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('a change planned on a stale probe joins the script only when rollback could tell it never ran; one with an undo and no evidence waits', async () => {
     const { dir, cleanup } = await tempDir();
     try {

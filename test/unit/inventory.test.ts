@@ -525,3 +525,38 @@ test('host vars the LVS playbooks read are checked at load time, with file and l
   assert.match(err.message, /arp_method: "noarpp" is not an ARP method \(sysctl, noarp or arptables\)/);
   assert.match(err.message, /noarp_source: .* is not a source artifact/);
 });
+
+test("a var one or two edits away from a name provision reads is refused as a misspelling, naming the name; other vars are the user's own", () => {
+  const file = tmpInventory(`all:
+  vars:
+    ansible_uesr: root
+  hosts:
+    d1:
+      dip: 10.0.0.1
+      lan_interfce: eth1
+      Nat_Gateway: 10.0.0.254
+      arpmethod: sysctl
+    d2:
+      dip: 10.0.0.2
+      lan_interface: eth1
+      lan_interfaces_note: my own var
+      dip2: 10.0.0.9
+      greeting: Hi
+`);
+  const err = loadError(file);
+  assert.deepEqual(
+    err.issues.map((i) => [i.line, i.path.join('.')]),
+    [
+      [3, 'all.vars.ansible_uesr'],
+      [7, 'all.hosts.d1.lan_interfce'],
+      [8, 'all.hosts.d1.Nat_Gateway'],
+      [9, 'all.hosts.d1.arpmethod'],
+    ],
+  );
+  assert.match(err.message, /lan_interfce: is not a variable provision knows: did you mean lan_interface\?/);
+  assert.match(err.message, /ansible_uesr: .*did you mean ansible_user\?/);
+  assert.match(err.message, /arpmethod: .*did you mean arp_method\?/);
+  // -e goes through the same check.
+  const e = loadError(fixture('valid.yaml'), { lan_interfce: 'eth0' });
+  assert.match(e.message, /-e lan_interfce: is not a variable provision knows: did you mean lan_interface\?/);
+});
