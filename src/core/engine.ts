@@ -276,6 +276,28 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
 }
 
 /**
+ * A probe output as it should read after changes with these effects: each effect's before-lines,
+ * where they stand as whole lines, become its after-lines. Only a prediction: the guard compares it
+ * with what the host prints, and a wrong one costs the round trip a stale plan always cost.
+ */
+export function predict(out: string, effects: readonly { before: string; after: string }[]): string {
+  let s = out;
+  for (const { before, after } of effects) {
+    if (!before.endsWith('\n') || !after.endsWith('\n')) continue;
+    let from = 0;
+    for (;;) {
+      const k = s.indexOf(before, from);
+      if (k < 0) break;
+      if (k === 0 || s[k - 1] === '\n') {
+        s = s.slice(0, k) + after + s.slice(k + before.length);
+        from = k + after.length;
+      } else from = k + 1;
+    }
+  }
+  return s;
+}
+
+/**
  * A change rollback can settle even if its script died before it: it has no undo, or evidence whose
  * before-state (what the host shows when it never ran) differs from its after-state.
  */
@@ -317,7 +339,9 @@ export async function taskLoop(
       checkNotified();
       return;
     }
-    const unknown = slots.map((s, k) => (k >= i && !s.state && !dormant(s) ? k : -1)).filter((k) => k >= 0);
+    // Handlers not notified yet are probed too: a task of this batch may notify one, which then
+    // goes in the same script (its probe is mostly its service's task's, asked once).
+    const unknown = slots.map((s, k) => (k >= i && !s.state ? k : -1)).filter((k) => k >= 0);
     if (unknown.includes(i)) {
       emit({ type: 'phase', host: h.host, phase: `probe ${unknown.length} task(s)` });
       (await target.probe(unknown.map((k) => slots[k]!))).forEach((out, n) => (slots[unknown[n]!]!.state = out));
@@ -336,6 +360,8 @@ export async function taskLoop(
     const shown: string[] = [];
     let size = 0;
     const writers: Footprint[] = [];
+    /** What the changes of this script turn a state line into (their evidence, before -> after). */
+    const effects: { before: string; after: string }[] = [];
     const changeList: { slot: number; ch: PlannedChange; entry: JournalChange }[] = [];
     let failedPlan = false;
     let j = i;
@@ -358,8 +384,10 @@ export async function taskLoop(
         j++;
         continue;
       }
-      const st: ProbeOutput = s.state;
       const stale = apply && writers.some((w) => meets(w, s.print));
+      // A stale probe is planned on what it will most likely read once the earlier changes of this
+      // script ran (their evidence lines substituted); the guard checks exactly that on the host.
+      const st: ProbeOutput = stale ? { ...s.state, stdout: predict(s.state.stdout, effects) } : s.state;
       if (stale && st.stdout.length > GUARD_LIMIT) break;
       // The script travels as one argument of sh -c (128 KiB at most on Linux): a big batch is cut in two.
       if (j > i && size > SCRIPT_BUDGET) break;
@@ -406,6 +434,8 @@ export async function taskLoop(
             const entry = journalEntry(s.task, ch);
             changeList.push({ slot: j, ch, entry });
             p.changes.push({ ch, entry, idx });
+            const e = ch.evidence;
+            if (e?.before !== undefined && e.before !== e.after) effects.push({ before: e.before, after: e.after });
             for (const step of ch.apply) {
               items.push({ kind: 'step', change: idx, step });
               shown.push(step.kind === 'upload' ? `upload ${step.localPath} -> ${step.remotePath}` : step.script.display);

@@ -46,9 +46,15 @@ function sysvAction(name: string, action: string): Script {
   return sh`if command -v service >/dev/null 2>&1; then service ${name} ${action}; else ${`/etc/init.d/${name}`} ${action}; fi`;
 }
 
-/** The two lines a service's state is read by: `enabled=…` and `running=…` (probe and evidence share them). */
-function stateLines(name: string, flavor: ServiceFlavor): { enabled: Script; running: Script } {
+/** The lines a service's state is read by: `registered=…`, `enabled=…` and `running=…` (probe and evidence share them). */
+function stateLines(name: string, flavor: ServiceFlavor): { registered: Script; enabled: Script; running: Script } {
   const n = name;
+  const registered =
+    flavor === 'sysv-debian'
+      ? sh`set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
+      : flavor === 'sysv-redhat'
+        ? sh`if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi`
+        : raw('echo registered=1');
   const running =
     flavor === 'systemd'
       ? sh`if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
@@ -63,38 +69,39 @@ function stateLines(name: string, flavor: ServiceFlavor): { enabled: Script; run
           sh`if command -v chkconfig >/dev/null 2>&1; then
   if chkconfig --list ${n} 2>/dev/null | grep -q '[[:space:]]3:on'; then echo enabled=1; else echo enabled=0; fi
 else set -- /etc/rc3.d/S[0-9][0-9]${n}; if [ -e "$1" ]; then echo enabled=1; else echo enabled=0; fi; fi`;
-  return { enabled, running };
+  return { registered, enabled, running };
 }
 
 /**
- * Evidence of a service change: the one state line it changes. Volatile: a service stops or is
- * restarted by others, so it only tells rollback a pending change that never ran (before-state).
+ * Evidence of a service change: the state lines it changes, as the probe prints them. Volatile: a
+ * service stops or is restarted by others, so it only tells rollback a pending change that never
+ * ran (before-state). An enable also registers the service (boot links, chkconfig --add): its
+ * evidence is both lines, so the engine can tell what a later probe of the service will read.
  */
 function serviceEvidence(name: string, state: ServiceState, line: 'enabled' | 'running', after: boolean): Evidence {
   const word = (on: boolean) => (on ? '1' : '0');
   const before = line === 'running' ? word(state.running) : state.flavor === 'systemd' ? state.enabledRaw : word(state.enabled);
   const want = line === 'running' || state.flavor !== 'systemd' ? word(after) : after ? 'enabled' : 'disabled';
+  const lines = stateLines(name, state.flavor);
+  const enabling = line === 'enabled' && after;
   return {
     what: `service ${name} ${line}`,
-    check: sh`${SBIN_PATH}
-${stateLines(name, state.flavor)[line]}`,
-    after: `${line}=${want}\n`,
-    before: `${line}=${before}\n`,
+    check: enabling
+      ? sh`${SBIN_PATH}
+${lines.registered}
+${lines.enabled}`
+      : sh`${SBIN_PATH}
+${lines[line]}`,
+    after: `${enabling ? 'registered=1\n' : ''}${line}=${want}\n`,
+    before: `${enabling ? `registered=${word(state.registered)}\n` : ''}${line}=${before}\n`,
     volatile: true,
   };
 }
 
 export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
-  const n = name;
-  const { enabled, running } = stateLines(name, flavor);
+  const { registered, enabled, running } = stateLines(name, flavor);
   const script = sh`${SBIN_PATH}
-${
-  flavor === 'sysv-debian'
-    ? sh`set -- /etc/rc[0-6S].d/[SK][0-9][0-9]${n}; if [ -e "$1" ]; then echo registered=1; else echo registered=0; fi`
-    : flavor === 'sysv-redhat'
-      ? sh`if chkconfig --list ${n} >/dev/null 2>&1; then echo registered=1; else echo registered=0; fi`
-      : raw('echo registered=1')
-}
+${registered}
 ${enabled}
 ${running}`;
   return {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gatherFacts, runHost, type HostRunOptions } from '../../src/core/engine.js';
+import { gatherFacts, predict, runHost, type HostRunOptions } from '../../src/core/engine.js';
 import { JournalWriter, listJournals } from '../../src/core/journal.js';
 import { lockGate } from '../../src/core/run.js';
 import { hostLockScript, hostUnlockScript, type LockOwner } from '../../src/core/run-lock.js';
@@ -287,5 +287,22 @@ describe('one script per batch of independent changes', () => {
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe('predict: what a stale probe will read after the earlier changes of its script', () => {
+  it('substitutes whole lines only, every occurrence, effects in order; anything else is left as it was', () => {
+    const effects = [
+      { before: 'registered=0\nenabled=0\n', after: 'registered=1\nenabled=1\n' },
+      { before: 'running=0\n', after: 'running=1\n' },
+    ];
+    assert.equal(predict('registered=0\nenabled=0\nrunning=0\n', effects), 'registered=1\nenabled=1\nrunning=1\n');
+    // Not at a line start: not the same line.
+    assert.equal(predict('xrunning=0\nnotrunning=0\n', effects), 'xrunning=0\nnotrunning=0\n');
+    // A block is replaced only where all of it stands.
+    assert.equal(predict('registered=0\nrunning=0\n', effects), 'registered=0\nrunning=1\n');
+    assert.equal(predict('running=0\nrunning=0\n', effects), 'running=1\nrunning=1\n');
+    // Effects without a final newline are not whole lines: ignored.
+    assert.equal(predict('a\n', [{ before: 'a', after: 'b' }]), 'a\n');
   });
 });

@@ -118,17 +118,21 @@ describe('service probes with fake init tools (real sh)', () => {
     assert.match(await readFile(join(dir, 'calls'), 'utf8'), /^systemctl enable web$/m);
   });
 
-  it("a service change's evidence reads its one state line: the host shows the before-state until the change runs (volatile: never drift)", async () => {
+  it("a service change's evidence reads its state lines as the probe prints them: the host shows the before-state until the change runs (volatile: never drift)", async () => {
     const s = await runProbe(serviceProbe('web', 'systemd'), { env });
     const [enable, stop] = planService('web', { enabled: true, running: false }, s);
     assert.deepEqual(
       [enable!.evidence, stop!.evidence].map((e) => [e!.what, e!.before, e!.after, e!.volatile]),
       [
-        ['service web enabled', 'enabled=disabled\n', 'enabled=enabled\n', true],
+        // An enable registers the service too: both lines, as the probe prints them in a row.
+        ['service web enabled', 'registered=1\nenabled=disabled\n', 'registered=1\nenabled=enabled\n', true],
         ['service web running', 'running=1\n', 'running=0\n', true],
       ],
     );
-    for (const e of [enable!.evidence!, stop!.evidence!]) assert.equal((await sh(e.check.text, { env })).stdout, e.before);
+    for (const e of [enable!.evidence!, stop!.evidence!]) {
+      assert.equal((await sh(e.check.text, { env })).stdout, e.before);
+      assert.ok((await sh(serviceProbe('web', 'systemd').script.text, { env })).stdout.includes(e.before!), 'the probe prints the same lines');
+    }
   });
 
   it('sysv Debian: status exit 3 is not running; no rc2.d link is not enabled', async () => {
