@@ -130,7 +130,7 @@ class Reader {
     const groups = this.membership();
     const lvs = this.readLvs(hostVars, groups.get('directors') ?? [], groups.get('real_servers') ?? []);
     this.checkDirectorsGroup(groups);
-    if (lvs) this.checkAddresses(lvs, hostDefs, groups.get('directors') ?? []);
+    if (lvs) this.checkAddresses(lvs, hostDefs, groups.get('directors') ?? [], groups.get('real_servers') ?? []);
     if (this.raw.length) throw new InventoryError(this.located());
     return { file: this.file, hosts, groups, ...(lvs ? { lvs } : {}) };
   }
@@ -390,7 +390,7 @@ class Reader {
    * answering ARP for it); a VIP, RIP, DIP or floating address used twice sends packets to
    * the wrong host. Reported where the second use is defined.
    */
-  private checkAddresses(lvs: LvsSpec, hostDefs: Map<string, Map<string, VarDef>>, directors: string[]): void {
+  private checkAddresses(lvs: LvsSpec, hostDefs: Map<string, Map<string, VarDef>>, directors: string[], realServers: string[]): void {
     const base = this.groups.get('all')!.vars.get('lvs')!.path!;
     if (directors.length >= 2 && !lvs.ha) {
       const second = this.hosts.get(directors[1]!)!;
@@ -404,29 +404,31 @@ class Reader {
     }
     /** Who owns an address: "host X's dip", "the VIP of services[0]". */
     const owners = new Map<string, { what: string; path: DataPath; host?: string }>();
-    const claim = (address: string, what: string, path: DataPath, host?: string) => {
+    const claim = (address: string, what: string, path: DataPath, host?: string, label?: string) => {
+      const at = { path, ...(label ? { label } : {}) };
       const prev = owners.get(address);
       if (!prev) {
         owners.set(address, { what, path, host });
         return;
       }
-      // One group var read by several hosts, or a real server naming its own host: the same definition.
+      // One group var (or one -e) read by several hosts, or a real server naming its own host: the same definition.
       if (JSON.stringify(prev.path) === JSON.stringify(path) && prev.host !== host) {
-        this.issue({ path, value: address, message: `is ${prev.what} and ${what}: one address cannot be on two hosts (define it per host)` });
+        this.issue({ ...at, value: address, message: `is ${prev.what} and ${what}: one address cannot be on two hosts (define it per host)` });
         return;
       }
       if (JSON.stringify(prev.path) === JSON.stringify(path) || (prev.host !== undefined && prev.host === host)) return;
-      this.issue({ path, value: address, message: `is already ${prev.what}: one address, one owner (${what} must differ)` });
+      this.issue({ ...at, value: address, message: `is already ${prev.what}: one address, one owner (${what} must differ)` });
     };
-    for (const d of directors) {
-      const def = hostDefs.get(d)?.get('dip');
-      if (typeof def?.value === 'string' && def.path) claim(def.value, `director ${d}'s dip`, def.path, d);
-    }
+    // A var given with -e has no place in the file: it is named by its -e. It is every host's, but
+    // only the hosts that use it own the address (a director's dip, a real server's rip).
+    const claimVar = (key: 'dip' | 'rip', def: VarDef | undefined, what: string, host: string, uses: boolean) => {
+      if (typeof def?.value !== 'string' || (!def.path && !uses)) return;
+      claim(def.value, what, def.path ?? [], host, def.path ? undefined : `-e ${key}`);
+    };
+    for (const d of directors) claimVar('dip', hostDefs.get(d)?.get('dip'), `director ${d}'s dip`, d, true);
     for (const [name, defs] of hostDefs) {
-      const def = defs.get('rip');
-      if (typeof def?.value === 'string' && def.path) claim(def.value, `host ${name}'s rip`, def.path, name);
-      const dip = defs.get('dip');
-      if (!directors.includes(name) && typeof dip?.value === 'string' && dip.path) claim(dip.value, `host ${name}'s dip`, dip.path, name);
+      claimVar('rip', defs.get('rip'), `host ${name}'s rip`, name, realServers.includes(name));
+      if (!directors.includes(name)) claimVar('dip', defs.get('dip'), `host ${name}'s dip`, name, false);
     }
     lvs.services.forEach((s, i) =>
       s.realServers.forEach((rs, j) => {
