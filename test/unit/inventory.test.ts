@@ -561,7 +561,7 @@ test("a var one or two edits away from a name provision reads is refused as a mi
   assert.match(e.message, /-e lan_interfce: is not a variable provision knows: did you mean lan_interface\?/);
 });
 
-test('addresses given with -e are checked like the file\'s: a dip that is the VIP, a rip two real servers would share', () => {
+test("addresses given with -e are checked like the file's: a dip that is the VIP, a rip two real servers would share", () => {
   // The VIP's line is the second owner of the address -e gave the director.
   const vip = loadError(fixture('valid.yaml'), { dip: '10.0.0.100' });
   assert.match(vip.message, /services\[0\]\.vip: "10\.0\.0\.100" is already director lb1's dip: one address, one owner/);
