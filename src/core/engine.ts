@@ -30,7 +30,7 @@ import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
 import { ConnectionError } from './provision-error.js';
 import type { Inventory } from '../inventory/types.js';
-import { toJournalEvidence, toJournalStep, type JournalChange } from './journal.js';
+import { telling, toJournalEvidence, toJournalStep, type JournalChange } from './journal.js';
 import type { Script } from './shell.js';
 import { buildApplyScript, GUARD_LIMIT, SCRIPT_BUDGET, type ApplyResult, type ApplyScriptInput, type BatchItem } from './apply-script.js';
 
@@ -297,11 +297,8 @@ export function predict(out: string, effects: readonly { before: string; after: 
   return s;
 }
 
-/**
- * A change rollback can settle even if its script died before it: it has no undo, or evidence whose
- * before-state (what the host shows when it never ran) differs from its after-state.
- */
-const provable = (ch: PlannedChange) => !ch.undo?.length || (ch.evidence?.before !== undefined && ch.evidence.before !== ch.evidence.after);
+/** A change rollback can settle even if its script died before it: it has no undo, or telling evidence. */
+const provable = (ch: PlannedChange) => !ch.undo?.length || telling(ch.evidence);
 
 /**
  * The task loop of one host, shared by runHost and the offline render: plan the tasks in order from
@@ -434,8 +431,7 @@ export async function taskLoop(
             const entry = journalEntry(s.task, ch);
             changeList.push({ slot: j, ch, entry });
             p.changes.push({ ch, entry, idx });
-            const e = ch.evidence;
-            if (e?.before !== undefined && e.before !== e.after) effects.push({ before: e.before, after: e.after });
+            if (telling(ch.evidence)) effects.push(ch.evidence);
             for (const step of ch.apply) {
               items.push({ kind: 'step', change: idx, step });
               shown.push(step.kind === 'upload' ? `upload ${step.localPath} -> ${step.remotePath}` : step.script.display);

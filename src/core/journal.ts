@@ -50,6 +50,9 @@ export interface JournalEvidence {
   volatile?: true;
 }
 
+/** Evidence that tells a change that ran from one that did not: a known before-state unlike its after-state. */
+export const telling = (e: Evidence | undefined): e is Evidence & { before: string } => e?.before !== undefined && e.before !== e.after;
+
 export function toJournalEvidence(e: Evidence): JournalEvidence {
   return {
     what: e.what,
@@ -152,6 +155,14 @@ export function fromJournalStep(step: JournalStep): Step {
   return step.stdinBase64 === undefined ? { kind: 'exec', script } : { kind: 'exec', script, stdin: Buffer.from(step.stdinBase64, 'base64') };
 }
 
+/** What the engine calls as a host's changes are sent and settled (engine.ts HostRunOptions). */
+export interface JournalHooks {
+  onChange(change: JournalChange): void;
+  onApplied(change: JournalChange): void;
+  onDropped(change: JournalChange): void;
+  onJournalSync(): void;
+}
+
 export class JournalWriter {
   readonly journal: Journal;
   readonly path: string;
@@ -216,30 +227,56 @@ exit $r`
     return (this.journal.hosts[name] ??= { status: 'running', changes: [] });
   }
 
-  /** `durable: false` leaves the write to the next flush (the engine's onJournalSync: one write per script, not per change). */
-  record(hostName: string, change: JournalChange, durable = true): void {
-    this.host(hostName).changes.push(change);
-    if (durable) this.flush();
+  record(hostName: string, change: JournalChange): void {
+    this.add(hostName, change);
+    this.flush();
   }
 
   /**
    * Replaces the host's pending record of `change` (the last pending one of the same task and
    * summary: a batch of changes is recorded before its script runs) with its confirmed version.
    */
-  settle(hostName: string, change: JournalChange, durable = true): void {
+  settle(hostName: string, change: JournalChange): void {
+    this.confirm(hostName, change);
+    this.flush();
+  }
+
+  /** Removes the pending record of a change that certainly did not run (its batch stopped before it). */
+  drop(hostName: string, change: JournalChange): void {
+    this.forget(hostName, change);
+    this.flush();
+  }
+
+  /**
+   * The engine's journal hooks for one host: the records change in memory and are written once per
+   * script (onJournalSync: before it is sent, with every change of it pending, and after it), not
+   * once per change — at a hundred hosts the per-change writes of the whole journal were most of
+   * the controller's time.
+   */
+  hooks(hostName: string): JournalHooks {
+    return {
+      onChange: (ch) => this.add(hostName, ch),
+      onApplied: (ch) => this.confirm(hostName, ch),
+      onDropped: (ch) => this.forget(hostName, ch),
+      onJournalSync: () => this.flush(),
+    };
+  }
+
+  private add(hostName: string, change: JournalChange): void {
+    this.host(hostName).changes.push(change);
+  }
+
+  private confirm(hostName: string, change: JournalChange): void {
     const changes = this.host(hostName).changes;
     const i = findPending(changes, change);
     if (i < 0) changes.push(change);
     else changes[i] = change;
-    if (durable) this.flush();
   }
 
-  /** Removes the pending record of a change that certainly did not run (its batch stopped before it). */
-  drop(hostName: string, change: JournalChange, durable = true): void {
+  private forget(hostName: string, change: JournalChange): void {
     const changes = this.host(hostName).changes;
     const i = findPending(changes, change);
     if (i >= 0) changes.splice(i, 1);
-    if (durable) this.flush();
   }
 
   finishHost(hostName: string, status: JournalHost['status'], error?: string): void {

@@ -5,7 +5,7 @@
 import pLimit from 'p-limit';
 import type { Connection, Evidence } from './types.js';
 import type { HostEntry } from '../inventory/types.js';
-import { evidenceOf, fromJournalStep, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
+import { evidenceOf, fromJournalStep, telling, JournalWriter, listJournals, newRunId, writeFileAtomic, type Journal, type JournalChange } from './journal.js';
 import { runHost, runStep, type HostWork } from './engine.js';
 import { batchProbes } from './batch.js';
 import type { Script } from './shell.js';
@@ -76,7 +76,7 @@ export async function readEvidence(conn: Connection, items: RollbackItem[]): Pro
   checks.forEach(({ e, change }, i) => {
     const got = outs[i]!.stdout.replace(/ +\n$/, '\n');
     // The before-state proves "never applied" only when it differs from the after-state.
-    if (change.pending && e.before !== undefined && e.before !== e.after && got === e.before) found.unapplied.add(change);
+    if (change.pending && telling(e) && got === e.before) found.unapplied.add(change);
     else if (!e.volatile && got !== e.after && !(change.pending && got === e.before)) found.drift.push(`${e.what} changed since run`);
   });
   return found;

@@ -156,12 +156,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
                 mode: o.mode,
                 tags: o.tags,
                 onEvent: emit,
-                // One journal write per script (onJournalSync), not one per change: at a hundred hosts the
-                // per-change writes of the whole journal were most of the controller's time.
-                onChange: journal ? (ch) => journal.record(h.name, ch, false) : undefined,
-                onApplied: journal ? (ch) => journal.settle(h.name, ch, false) : undefined,
-                onDropped: journal ? (ch) => journal.drop(h.name, ch, false) : undefined,
-                onJournalSync: journal ? () => journal.flush() : undefined,
+                ...journal?.hooks(h.name),
                 ...(cached ? { cachedFacts: cached } : {}),
                 onFacts: (f) => facts.put(h.name, f),
                 ...(gate ? { gate } : {}),

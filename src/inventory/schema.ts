@@ -169,9 +169,13 @@ function editDistance(a: string, b: string, max: number): number {
   return d[a.length]![b.length]!;
 }
 
+/** Answers by var name: a thousand hosts carry the same few names, each compared with every known one once. */
+const misspelt = new Map<string, string | undefined>();
+
 /** The known name `key` is a misspelling of, if any: short names (rip, dip) are left out, too many words are one edit from them. */
 export function misspeltVar(key: string): string | undefined {
   if (KNOWN_VARS.has(key) || key.endsWith('_source')) return undefined;
+  if (misspelt.has(key)) return misspelt.get(key);
   const lower = key.toLowerCase();
   let best: { name: string; d: number } | undefined;
   for (const name of KNOWN_VARS) {
@@ -179,6 +183,7 @@ export function misspeltVar(key: string): string | undefined {
     const d = lower === name ? 0 : editDistance(lower, name, 2);
     if (d <= 2 && (!best || d < best.d)) best = { name, d };
   }
+  misspelt.set(key, best?.name);
   return best?.name;
 }
 
@@ -196,7 +201,12 @@ export function checkHostVar(key: string, value: unknown, path: DataPath): RawIs
     };
   }
   const near = misspeltVar(key);
-  if (near) return { path, atKey: true, message: `is not a variable provision knows: did you mean ${near}? (a misspelt name would be ignored)` };
+  if (near)
+    return {
+      path,
+      atKey: true,
+      message: `is not a variable provision knows: did you mean ${near}? (provision would ignore this name; if it is a variable of your own, name it further from ${near})`,
+    };
   const check = Object.hasOwn(HOST_VAR_CHECKS, key) ? HOST_VAR_CHECKS[key] : key.endsWith('_source') ? SOURCE_ARTIFACT_CHECK : undefined;
   if (check && !check[0](value)) return { path, value, message: typeof check[1] === 'function' ? check[1](value) : check[1] };
   return undefined;

@@ -20,11 +20,7 @@ const work = (tasks: Task[], handlers: Record<string, Task> = {}) => ({ host: 'l
 
 function journaled(dir: string) {
   const journal = new JournalWriter(dir, { id: 'run1', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
-  const opts: Partial<HostRunOptions> = {
-    onChange: (ch) => journal.record('local', ch),
-    onApplied: (ch) => journal.settle('local', ch),
-    onDropped: (ch) => journal.drop('local', ch),
-  };
+  const opts: Partial<HostRunOptions> = journal.hooks('local');
   const changes = () => listJournals(dir)[0]!.hosts.local!.changes.map((c) => `${c.task}:${c.pending ? 'pending' : 'applied'}`);
   return { journal, opts, changes };
 }
@@ -80,7 +76,7 @@ describe('one script per batch of independent changes', () => {
     }
   });
 
-  it('with onJournalSync the journal is written once before a script is sent (every change pending on disk) and once after it, not per change', async () => {
+  it('with its engine hooks the journal is written once before a script is sent (every change pending on disk) and once after it, not per change', async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const journal = new JournalWriter(dir, { id: 'run1', kind: 'up', inventory: 'inv.yaml', playbook: 'test' });
@@ -107,10 +103,7 @@ describe('one script per batch of independent changes', () => {
       const r = await runHost(conn, work(tasks), {
         mode: 'apply',
         cachedFacts: await gatherFacts(localConnection),
-        onChange: (ch) => journal.record('local', ch, false),
-        onApplied: (ch) => journal.settle('local', ch, false),
-        onDropped: (ch) => journal.drop('local', ch, false),
-        onJournalSync: () => journal.flush(),
+        ...journal.hooks('local'),
       });
       assert.equal(r.recap.changed, 3);
       assert.deepEqual(seenAtSend, [['A:pending', 'B:pending', 'C:pending']]);
