@@ -1,7 +1,8 @@
 // Runs many probes in one round trip: each in its own subshell, its output framed by
-// markers that carry a per-run random nonce, so no probe output can forge a frame.
+// markers that carry a per-run random nonce, so no probe output can forge a frame. Reads that
+// several probes share (SharedReader: every file of a host) run once, for all of them.
 import { randomBytes } from 'node:crypto';
-import type { ProbeOutput } from './types.js';
+import type { Probe, ProbeOutput, SharedRead, SharedReader } from './types.js';
 import { Script, raw, sh } from './shell.js';
 import { EXIT, ProvisionError } from './provision-error.js';
 
@@ -15,39 +16,94 @@ export interface BatchScript {
   split(stdout: string): ProbeOutput[];
 }
 
-export function batchProbes(scripts: readonly Script[]): BatchScript {
+/** A plain script, or a probe whose shared reads the batch may do together. */
+export type ProbeItem = Script | Pick<Probe<unknown>, 'script' | 'shared'>;
+
+export function batchProbes(items: readonly ProbeItem[]): BatchScript {
   const nonce = `__provision_${randomBytes(8).toString('hex')}`;
   // Nothing is asked twice: a script that appears again (a service's task and its restart handler
   // read the same lines) runs once, and its output is given to each.
   const first = new Map<string, number>();
-  const unique: Script[] = [];
-  const slot = scripts.map((s) => {
-    let k = first.get(s.text);
+  const unique: Exclude<ProbeItem, Script>[] = [];
+  const slot = items.map((it) => {
+    const probe = it instanceof Script ? { script: it } : it;
+    let k = first.get(probe.script.text);
     if (k === undefined) {
-      k = unique.push(s) - 1;
-      first.set(s.text, k);
+      k = unique.push(probe) - 1;
+      first.set(probe.script.text, k);
     }
     return k;
   });
-  const parts = unique.map((s, i) => sh`printf '%s %d begin\\n' ${nonce} ${i}\n( ${s}\n) </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`);
+  const frames: Script[] = [];
+  // Per unique item: its own frame (or none), and per shared read the reader and the key's place.
+  const own: (number | null)[] = [];
+  const readers = new Map<SharedReader, string[]>();
+  for (const p of unique) {
+    if (!p.shared) {
+      own.push(frames.push(p.script) - 1);
+      continue;
+    }
+    own.push(p.shared.own ? frames.push(p.shared.own) - 1 : null);
+    for (const r of p.shared.reads) {
+      const keys = readers.get(r.reader) ?? [];
+      if (!keys.includes(r.key)) keys.push(r.key);
+      readers.set(r.reader, keys);
+    }
+  }
+  const readerFrame = new Map<SharedReader, number>();
+  for (const [reader, keys] of readers) readerFrame.set(reader, frames.push(reader.script(keys)) - 1);
+  const parts = frames.map((f, i) => sh`printf '%s %d begin\\n' ${nonce} ${i}\n( ${f}\n) </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`);
   return {
     script: Script.join([...parts, raw('')], '\n'),
     split(stdout: string): ProbeOutput[] {
-      let pos = 0;
-      const outs = unique.map((_, i) => {
-        const begin = `${nonce} ${i} begin\n`;
-        const start = stdout.indexOf(begin, pos);
-        if (start < 0) throw new ProbeOutputError(`probe ${i} produced no output frame (the host's shell stopped early)`);
-        const endMark = `\n${nonce} ${i} end `;
-        const end = stdout.indexOf(endMark, start + begin.length);
-        if (end < 0) throw new ProbeOutputError(`probe ${i} output frame is not closed`);
-        const codeStart = end + endMark.length;
-        const nl = stdout.indexOf('\n', codeStart);
-        const code = Number.parseInt(stdout.slice(codeStart, nl < 0 ? undefined : nl), 10);
-        pos = nl < 0 ? stdout.length : nl;
-        return { stdout: stdout.slice(start + begin.length, end), code: Number.isNaN(code) ? 255 : code };
+      const outs = splitFrames(stdout, nonce, frames.length);
+      const read = new Map<SharedReader, Map<string, string>>();
+      for (const [reader, keys] of readers) {
+        const texts = reader.split(outs[readerFrame.get(reader)!]!.stdout, keys);
+        read.set(reader, new Map(keys.map((k, i) => [k, texts[i] ?? ''])));
+      }
+      const whole = unique.map((p, i): ProbeOutput => {
+        const o = own[i] === null ? { stdout: '', code: 0 } : outs[own[i]!]!;
+        if (!p.shared) return o;
+        // The probe's script prints its own lines, then each read's lines with their prefix; it exits 0.
+        let text = o.stdout;
+        for (const r of p.shared.reads) text += prefixed(read.get(r.reader)!.get(r.key)!, r.prefix);
+        return { stdout: text, code: 0 };
       });
-      return slot.map((k) => ({ ...outs[k]! }));
+      return slot.map((k) => ({ ...whole[k]! }));
     },
   };
+}
+
+/**
+ * A probe's script made of `own` (printed first, null: nothing) and shared reads (each key's own
+ * script), with the same parts for a batch to do every probe's reads of a kind at once.
+ */
+export function sharedProbe(own: Script | null, reads: readonly SharedRead[]): Pick<Probe<unknown>, 'script' | 'shared'> {
+  const scripts = [...(own ? [own] : []), ...reads.map((r) => r.reader.one(r.key, r.prefix))];
+  return { script: Script.join(scripts, '\n'), shared: { own, reads } };
+}
+
+function prefixed(text: string, prefix: string): string {
+  if (prefix === '') return text;
+  return text.replace(/^(?=.)/gm, prefix);
+}
+
+function splitFrames(stdout: string, nonce: string, count: number): ProbeOutput[] {
+  let pos = 0;
+  const outs: ProbeOutput[] = [];
+  for (let i = 0; i < count; i++) {
+    const begin = `${nonce} ${i} begin\n`;
+    const start = stdout.indexOf(begin, pos);
+    if (start < 0) throw new ProbeOutputError(`probe ${i} produced no output frame (the host's shell stopped early)`);
+    const endMark = `\n${nonce} ${i} end `;
+    const end = stdout.indexOf(endMark, start + begin.length);
+    if (end < 0) throw new ProbeOutputError(`probe ${i} output frame is not closed`);
+    const codeStart = end + endMark.length;
+    const nl = stdout.indexOf('\n', codeStart);
+    const code = Number.parseInt(stdout.slice(codeStart, nl < 0 ? undefined : nl), 10);
+    pos = nl < 0 ? stdout.length : nl;
+    outs.push({ stdout: stdout.slice(start + begin.length, end), code: Number.isNaN(code) ? 255 : code });
+  }
+  return outs;
 }

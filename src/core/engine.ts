@@ -24,7 +24,7 @@ import type {
   TaskReport,
   TaskStatus,
 } from './types.js';
-import { batchProbes } from './batch.js';
+import { batchProbes, type ProbeItem } from './batch.js';
 import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
@@ -168,7 +168,7 @@ const readable = (s: ProbeOutput | Unreadable | undefined): s is ProbeOutput => 
 function hostTarget(c: CountingConnection): LoopTarget {
   return {
     async probe(slots) {
-      const batch = batchProbes(slots.map((s) => s.probe.script));
+      const batch = batchProbes(slots.map((s) => s.probe));
       const r = await c.exec(batch.script, undefined, `probe ${slots.length} task(s) in one batch`);
       return batch.split(r.stdout);
     },
@@ -253,11 +253,11 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
   // The first round trip: the gate, the facts, and (facts known) every task's probe.
   if (fresh || gate) {
     emit({ type: 'phase', host: work.host, phase: facts ? 'facts + probe' : 'facts' });
-    const parts: Script[] = [];
+    const parts: ProbeItem[] = [];
     if (gate) parts.push(gate.probe);
     if (fresh) parts.push(FACTS_SCRIPT);
     const probeFrom = parts.length;
-    if (facts) parts.push(...slots.map((s) => s.probe.script));
+    if (facts) parts.push(...slots.map((s) => s.probe));
     const batch = batchProbes(parts);
     const r = await c.exec(batch.script, undefined, `${fresh ? 'facts, ' : ''}probe ${slots.length} task(s) in one batch`);
     const outs = batch.split(r.stdout);

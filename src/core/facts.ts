@@ -6,8 +6,11 @@ import type { HostFacts, InitSystem, OsFamily, PackageManager, InterfaceFact } f
 export const FACTS_SCRIPT = raw(String.raw`
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
-echo "kernel=$(uname -r)"
-echo "arch=$(uname -m)"
+# One uname for both (it prints the release before the machine, whatever the order asked).
+set -- $(uname -r -m)
+echo "kernel=$1"
+echo "arch=$2"
+kr=$1
 echo "user=$(id -un)"
 if [ -r /etc/os-release ]; then
   . /etc/os-release
@@ -22,7 +25,8 @@ if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
 for pm in apt-get dnf yum up2date; do if command -v $pm >/dev/null 2>&1; then echo "pkgmgr=$pm"; break; fi; done
 if command -v dpkg-query >/dev/null 2>&1; then echo pkgdb=dpkg; elif command -v rpm >/dev/null 2>&1; then echo pkgdb=rpm; fi
 if [ -e /proc/sys/net/ipv4/conf/all/arp_ignore ]; then echo arp_sysctls=1; else echo arp_sysctls=0; fi
-if [ -e /proc/net/ip_vs ] || [ -d /sys/module/ip_vs ] || modinfo ip_vs >/dev/null 2>&1; then echo ipvs_kernel=1; else echo ipvs_kernel=0; fi
+# modinfo only looks under /lib/modules/RELEASE: without it (a container) there is nothing to find.
+if [ -e /proc/net/ip_vs ] || [ -d /sys/module/ip_vs ] || { [ -d "/lib/modules/$kr" ] && modinfo ip_vs >/dev/null 2>&1; }; then echo ipvs_kernel=1; else echo ipvs_kernel=0; fi
 if command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]; then
   echo ipvsadm=1
   v=$(dpkg-query -W -f='${'$'}{Version}' ipvsadm 2>/dev/null || rpm -q --qf '%{VERSION}-%{RELEASE}' ipvsadm 2>/dev/null)

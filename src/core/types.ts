@@ -69,9 +69,35 @@ export interface ProbeOutput {
   code: number;
 }
 
+/**
+ * A read many probes of a host make, done once for all of them in a batch: one `stat` for every
+ * file of a host instead of two processes per file. The reader prints what each key's own script
+ * would print, byte for byte, so a probe's output does not depend on how it was read.
+ */
+export interface SharedReader {
+  /** One key's own script, its lines prefixed: what a probe runs alone (a guard, a re-probe). */
+  one(key: string, prefix: string): Script;
+  /** Reads every key (distinct, in this order) in one go; falls back on the host, never fails half-way. */
+  script(keys: readonly string[]): Script;
+  /** Each key's lines, as its own script prints them (no prefix). Throws on output it cannot trust. */
+  split(stdout: string, keys: readonly string[]): string[];
+}
+
+/** One key of a SharedReader a probe needs; its lines are prefixed with `prefix` in the probe's output. */
+export interface SharedRead {
+  reader: SharedReader;
+  key: string;
+  prefix: string;
+}
+
 /** Reads current state. `script` is POSIX sh run as root (become); `parse` turns its output into typed state. */
 export interface Probe<S> {
   script: Script;
+  /**
+   * `script` in parts a batch may run apart: `own` (null: nothing) prints its lines first, then each
+   * shared read's lines, in order. Made with sharedProbe(), which builds `script` from the same parts.
+   */
+  shared?: { own: Script | null; reads: readonly SharedRead[] };
   parse(out: ProbeOutput): S;
   /** What `script` prints on a host where none of this exists yet: lets `provision render` plan offline. */
   blank?: string;

@@ -6,10 +6,10 @@ import { createTwoFilesPatch } from 'diff';
 import type { Evidence, PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
 import { Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
-import { KeyValues, checkMode, checkOwner, checkPath, meta, sha256, short, type TaskMeta } from './util.js';
+import { CONTENT_LIMIT, fileReads } from './file-read.js';
 
-/** Files up to this size have their content read by the probe (for diffs and exact undo). */
-export const CONTENT_LIMIT = 256 * 1024;
+export { CONTENT_LIMIT, fileProbeScript } from './file-read.js';
+import { KeyValues, checkMode, checkOwner, checkPath, meta, sha256, short, type TaskMeta } from './util.js';
 
 export type FileType = 'absent' | 'file' | 'directory' | 'symlink' | 'other';
 
@@ -43,37 +43,6 @@ export interface DesiredFile extends FileAttrs {
 }
 
 export const DEFAULT_FILE_MODE = '0644';
-
-/**
- * POSIX sh that prints the state of `path` as `<prefix>key=value` lines. Runs in its own
- * subshell so it can be composed into other modules' probes. Reads only. Hosts without
- * base64/sha256sum (coreutils < 6, e.g. EL5) fall back to od hex and openssl; the controller
- * hashes the content itself whenever it got it.
- */
-export function fileProbeScript(path: string, prefix = ''): Script {
-  // The prefix is a key name of ours ([a-z_]*), part of the printed text.
-  const P = raw(prefix);
-  return sh`(
-p=${path}
-if [ -L "$p" ]; then echo ${P}type=symlink
-elif [ -d "$p" ]; then echo ${P}type=directory
-elif [ ! -e "$p" ]; then echo ${P}type=absent
-elif [ ! -f "$p" ]; then echo ${P}type=other
-elif st=$(stat -c '%a %u %g %s %U %G' "$p"); then
-  echo ${P}type=file
-  printf '%s\\n' "${P}stat=$st"
-  set -- $st
-  # Small files: the content itself (the controller hashes it). Every process counts under
-  # emulation (qemu TCG: ~0.1 s each), so the hash is computed here only for big files.
-  if [ "$4" -le ${CONTENT_LIMIT} ]; then
-    if b=$(base64 -w 0 < "$p" 2>/dev/null); then echo "${P}b64=$b"
-    elif command -v base64 >/dev/null 2>&1; then echo "${P}b64=$(base64 < "$p" | tr -d '\\n')"
-    else echo "${P}hex=$(od -An -v -tx1 < "$p" | tr -d ' \\n')"; fi
-  elif command -v sha256sum >/dev/null 2>&1; then echo "${P}sha256=$(sha256sum < "$p" | cut -d' ' -f1)"
-  elif command -v openssl >/dev/null 2>&1; then echo "${P}sha256=$(openssl dgst -sha256 < "$p" | sed 's/^.*= *//')"; fi
-else echo "${P}error=cannot stat"; fi
-)`;
-}
 
 export function parseFileState(module: string, kv: KeyValues, path: string, prefix = ''): FileState {
   const err = kv.get(`${prefix}error`);
@@ -111,7 +80,7 @@ export function parseFileState(module: string, kv: KeyValues, path: string, pref
 
 export function fileProbe(module: string, path: string): Probe<FileState> {
   return {
-    script: fileProbeScript(path),
+    ...fileReads(null, [{ path, prefix: '' }]),
     blank: 'type=absent',
     parse: (out) => parseFileState(module, new KeyValues(out.stdout), path),
   };

@@ -3,9 +3,10 @@
 // /etc/modules (one name per line); Red Hat sysv's rc.sysinit runs /etc/sysconfig/modules/*.modules
 // (EL 5/6); EL 3/4's rc.sysinit knows only /etc/rc.modules (one executable script for all modules).
 import type { HostFacts, PlannedChange, Probe, Task } from '../core/types.js';
-import { SBIN_PATH, raw, sh } from '../core/shell.js';
+import { SBIN_PATH, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
-import { fileProbeScript, parseFileState, planFile, type FileState } from './file.js';
+import { parseFileState, planFile, type FileState } from './file.js';
+import { fileReads } from './file-read.js';
 import { editLines } from './line-in-file.js';
 import { KeyValues, checkName, meta, type TaskMeta } from './util.js';
 
@@ -43,11 +44,10 @@ export function kernelModuleProbe(name: string, target: PersistTarget | null): P
   // /sys/module lists loaded and (parameterized) built-in modules with '_' for '-'; 2.4 kernels have
   // no /sys, so /proc/modules is checked too; modules.builtin catches built-ins without parameters.
   const sysName = name.replace(/-/g, '_');
-  const script = sh`if [ -d ${`/sys/module/${sysName}`} ] || grep -q ${`^${sysName} `} /proc/modules 2>/dev/null; then echo loaded=1; else echo loaded=0; fi
-if grep -q ${`/${name}.ko`} "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; then echo builtin=1; else echo builtin=0; fi
-${target ? fileProbeScript(target.path, 'persist.') : raw('')}`;
+  const own = sh`if [ -d ${`/sys/module/${sysName}`} ] || grep -q ${`^${sysName} `} /proc/modules 2>/dev/null; then echo loaded=1; else echo loaded=0; fi
+if grep -q ${`/${name}.ko`} "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; then echo builtin=1; else echo builtin=0; fi`;
   return {
-    script,
+    ...fileReads(own, target ? [{ path: target.path, prefix: 'persist.' }] : []),
     blank: `loaded=0\nbuiltin=0\n${target ? 'persist.type=absent' : ''}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);

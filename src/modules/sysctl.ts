@@ -6,9 +6,12 @@
 // key is still missing at that point.
 import { fileKey, own } from '../core/footprint.js';
 import type { Evidence, PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
-import { SBIN_PATH, raw, sh } from '../core/shell.js';
+import { SBIN_PATH, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
-import { fileProbeScript, parseFileState, type FileState } from './file.js';
+import { parseFileState, type FileState } from './file.js';
+import { FILE_READER } from './file-read.js';
+import { SYSCTL_READER } from './sysctl-read.js';
+import { sharedProbe } from '../core/batch.js';
 import { planLineEdit } from './line-in-file.js';
 import { KeyValues, checkName, checkPath, meta, type TaskMeta } from './util.js';
 
@@ -59,13 +62,12 @@ export function persistedValue(content: string, key: string): string | null {
 }
 
 export function sysctlProbe(key: string, file: string | false): Probe<SysctlState> {
-  const script = sh`f=${procPath(key)}
-# One cat, then builtins (each process costs ~0.1 s under emulation); the shell's read is no
-# use here: /proc/sys integers cannot be read in pieces. Words (tabs, lines) joined by spaces.
-if [ -f "$f" ]; then v=$(cat "$f"); set -f; set -- $v; set +f; printf 'runtime=%s\\n' "$*"; else echo runtime_missing=1; fi
-${file ? fileProbeScript(file, 'persist.') : raw('')}`;
   return {
-    script,
+    // The runtime value and the persisted file are read with every other probe's (one awk, one stat).
+    ...sharedProbe(null, [
+      { reader: SYSCTL_READER, key: procPath(key), prefix: '' },
+      ...(file ? [{ reader: FILE_READER, key: file, prefix: 'persist.' }] : []),
+    ]),
     // Offline the kernel's value is unknown: "?" never equals a wanted value.
     blank: `runtime=?\n${file ? 'persist.type=absent' : ''}`,
     parse(out) {

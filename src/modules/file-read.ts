@@ -1,0 +1,141 @@
+// How a file's state is read on a host: one file's script (fileProbeScript), and every file a
+// batch of probes needs, read at once (FILE_READER): one stat, one cat | base64 and one stat to
+// confirm, instead of a stat and a base64 per file. Both print the same lines, byte for byte.
+import { ProbeOutputError, sharedProbe } from '../core/batch.js';
+import { Script, raw, sh } from '../core/shell.js';
+import type { Probe, SharedReader } from '../core/types.js';
+
+/** Files up to this size have their content read by the probe (for diffs and exact undo). */
+export const CONTENT_LIMIT = 256 * 1024;
+
+/**
+ * POSIX sh that prints the state of `path` as `<prefix>key=value` lines. Runs in its own
+ * subshell so it can be composed into other modules' probes. Reads only. Hosts without
+ * base64/sha256sum (coreutils < 6, e.g. EL5) fall back to od hex and openssl; the controller
+ * hashes the content itself whenever it got it.
+ */
+export function fileProbeScript(path: string, prefix = ''): Script {
+  // The prefix is a key name of ours ([a-z_.]* or an index), part of the printed text.
+  const P = raw(prefix);
+  return sh`(
+p=${path}
+if [ -L "$p" ]; then echo ${P}type=symlink
+elif [ -d "$p" ]; then echo ${P}type=directory
+elif [ ! -e "$p" ]; then echo ${P}type=absent
+elif [ ! -f "$p" ]; then echo ${P}type=other
+elif st=$(stat -c '%a %u %g %s %U %G' "$p"); then
+  echo ${P}type=file
+  printf '%s\\n' "${P}stat=$st"
+  set -- $st
+  # Small files: the content itself (the controller hashes it). Every process counts under
+  # emulation (qemu TCG: ~0.1 s each), so the hash is computed here only for big files.
+  if [ "$4" -le ${CONTENT_LIMIT} ]; then
+    if b=$(base64 -w 0 < "$p" 2>/dev/null); then echo "${P}b64=$b"
+    elif command -v base64 >/dev/null 2>&1; then echo "${P}b64=$(base64 < "$p" | tr -d '\\n')"
+    else echo "${P}hex=$(od -An -v -tx1 < "$p" | tr -d ' \\n')"; fi
+  elif command -v sha256sum >/dev/null 2>&1; then echo "${P}sha256=$(sha256sum < "$p" | cut -d' ' -f1)"
+  elif command -v openssl >/dev/null 2>&1; then echo "${P}sha256=$(openssl dgst -sha256 < "$p" | sed 's/^.*= *//')"; fi
+else echo "${P}error=cannot stat"; fi
+)`;
+}
+
+/**
+ * Every path in one go. Output: `N.key=value` lines (N = the path's index), then for the small
+ * regular files read together `small= N N...` and `blob=` (their contents, concatenated, base64).
+ * Anything unusual (a file that is not regular or not readable, a big one) gets its own
+ * fileProbeScript; anything inconsistent (a stat that fails, a size that changed while read, no
+ * base64 -w) drops the fast path and every path gets its own script.
+ */
+function surveyScript(paths: readonly string[]): Script {
+  const idx = paths.map((_, i) => i);
+  const vars = paths.map((p, i) => sh`${raw(`p${i}`)}=${p}`);
+  const own = paths.map((p, i) => sh`${raw(`s${i}`)}() {\n${fileProbeScript(p, `${i}.`)}\n}`);
+  const all = raw(idx.join(' '));
+  return sh`${Script.join(vars, '\n')}
+${Script.join(own, '\n')}
+fast() {
+f=
+for i in ${all}; do
+  eval "p=\\$p$i"
+  if [ -L "$p" ]; then echo "$i.type=symlink"
+  elif [ -d "$p" ]; then echo "$i.type=directory"
+  elif [ ! -e "$p" ]; then echo "$i.type=absent"
+  elif [ -f "$p" ] && [ -r "$p" ]; then f="$f $i"
+  else "s$i"; fi
+done
+[ -n "$f" ] || return 0
+set --
+for i in $f; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done
+st=$(stat -c '%a %u %g %s %U %G' -- "$@" 2>/dev/null) || return 1
+set -- $f
+small=; big=; ss=
+while IFS= read -r l; do
+  [ $# -gt 0 ] || return 1
+  i=$1; shift
+  r=\${l#* }; r=\${r#* }; r=\${r#* }; sz=\${r%% *}
+  case $sz in ''|*[!0-9]*) return 1 ;; esac
+  if [ "$sz" -le ${CONTENT_LIMIT} ]; then
+    echo "$i.type=file"; printf '%s\\n' "$i.stat=$l"; small="$small $i"; ss="$ss$l
+"
+  else big="$big $i"; fi
+done <<EOF
+$st
+EOF
+[ $# -eq 0 ] || return 1
+if [ -n "$small" ]; then
+  set --
+  for i in $small; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done
+  b=$(cat -- "$@" | base64 -w 0) || return 1
+  # The same sizes after the read: the blob splits where the controller will cut it.
+  st=$(stat -c '%a %u %g %s %U %G' -- "$@" 2>/dev/null) || return 1
+  [ "$st
+" = "$ss" ] || return 1
+  echo "small=$small"
+  echo "blob=$b"
+fi
+for i in $big; do "s$i"; done
+}
+if out=$(fast 2>/dev/null); then [ -z "$out" ] || printf '%s\\n' "$out"
+else for i in ${all}; do "s$i"; done; fi`;
+}
+
+function splitSurvey(stdout: string, paths: readonly string[]): string[] {
+  const lines: string[][] = paths.map(() => []);
+  let small: number[] = [];
+  let blob: Buffer | undefined;
+  for (const line of stdout.split('\n')) {
+    if (line === '') continue;
+    const m = /^(\d+)\.(.*)$/.exec(line);
+    if (m) {
+      const i = Number(m[1]);
+      if (i >= paths.length) throw new ProbeOutputError(`file survey: line for path ${i} of ${paths.length}`);
+      lines[i]!.push(m[2]!);
+    } else if (line.startsWith('small=')) small = line.slice(6).trim().split(/\s+/).filter(Boolean).map(Number);
+    else if (line.startsWith('blob=')) blob = Buffer.from(line.slice(5), 'base64');
+    else throw new ProbeOutputError(`file survey: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  if (small.length > 0) {
+    if (!blob) throw new ProbeOutputError('file survey: contents missing');
+    let at = 0;
+    for (const i of small) {
+      const st = lines[i]?.find((l) => l.startsWith('stat='));
+      const size = Number(st?.slice(5).split(' ')[3]);
+      if (!st || !Number.isInteger(size) || at + size > blob.length) throw new ProbeOutputError(`file survey: ${paths[i]} read short`);
+      lines[i]!.push(`b64=${blob.subarray(at, at + size).toString('base64')}`);
+      at += size;
+    }
+    if (at !== blob.length) throw new ProbeOutputError(`file survey: ${blob.length - at} bytes more than the files' sizes`);
+  }
+  return lines.map((ls) => ls.map((l) => `${l}\n`).join(''));
+}
+
+/** Reads many files' states at once; the batch gives each probe its paths' lines. */
+export const FILE_READER: SharedReader = { one: fileProbeScript, script: surveyScript, split: splitSurvey };
+
+/** A probe script made of `own` (printed first) and file states (fileProbeScript with each prefix). */
+export function fileReads(own: Script | null, files: readonly { path: string; prefix: string }[]): Pick<Probe<unknown>, 'script' | 'shared'> {
+  return sharedProbe(
+    own,
+    files.map((f) => ({ reader: FILE_READER, key: f.path, prefix: f.prefix })),
+  );
+}

@@ -1,0 +1,165 @@
+// Every file of a batch read at once (FILE_READER) must print, for each probe, exactly what the
+// probe's own script prints: same bytes, so guards and predictions never see a difference. Run by
+// this machine's /bin/sh on real files of every kind, with and without the tools the fast path needs.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { batchProbes } from '../../src/core/batch.js';
+import { raw } from '../../src/core/shell.js';
+import { CONTENT_LIMIT, FILE_READER, fileReads } from '../../src/modules/file-read.js';
+import { fileProbe } from '../../src/modules/file.js';
+import { sysctlProbe } from '../../src/modules/sysctl.js';
+import { tempDir } from './helpers/local-host.js';
+
+function runSh(script: string, env: NodeJS.ProcessEnv = process.env): string {
+  return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** The batch's output for each probe, and each probe's full script run alone. */
+function both(probes: Parameters<typeof batchProbes>[0], env?: NodeJS.ProcessEnv) {
+  const b = batchProbes(probes);
+  const batched = b.split(runSh(b.script.text, env));
+  const alone = probes.map((p) => {
+    const s = 'text' in p ? p.text : p.script.text;
+    return runSh(`( ${s}\n) </dev/null 2>/dev/null`, env);
+  });
+  return { batched, alone, script: b.script.text };
+}
+
+describe('file reads shared by a batch', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let paths: string[];
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    await writeFile(join(dir, 'small'), 'hello\n');
+    await writeFile(join(dir, 'empty'), '');
+    await writeFile(join(dir, 'binary'), Buffer.from([0, 255, 10, 13, 0, 1, 2, 3]));
+    await writeFile(join(dir, "name with 'quote' and space"), 'q\n');
+    await writeFile(join(dir, 'limit'), Buffer.alloc(CONTENT_LIMIT, 'x'));
+    await writeFile(join(dir, 'big'), Buffer.alloc(CONTENT_LIMIT + 1, 'y'));
+    await writeFile(join(dir, 'mode'), 'm\n');
+    await chmod(join(dir, 'mode'), 0o4711);
+    await mkdir(join(dir, 'sub'));
+    await symlink(join(dir, 'small'), join(dir, 'link'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    paths = ['small', 'empty', 'binary', "name with 'quote' and space", 'limit', 'big', 'mode', 'sub', 'link', 'fifo', 'absent', 'sub/absent/deeper'].map((n) =>
+      join(dir, n),
+    );
+  });
+  after(() => cleanup());
+
+  it('prints for every kind of path what its own script prints, in one survey', () => {
+    const probes = paths.map((p) => fileProbe('file', p));
+    const { batched, alone, script } = both(probes);
+    assert.deepEqual(
+      batched.map((o) => o.stdout),
+      alone,
+    );
+    assert.ok(batched.every((o) => o.code === 0));
+    // One survey frame: no probe script of its own in the batch.
+    assert.equal(script.match(/ begin\\n' /g)?.length, 1);
+    // Parsed: the big file hashed, the small ones read.
+    const big = probes[5]!.parse(batched[5]!);
+    assert.equal(big.content, undefined);
+    assert.match(String(big.sha256), /^[0-9a-f]{64}$/);
+    assert.equal(probes[2]!.parse(batched[2]!).content?.toString('hex'), '00ff0a0d00010203');
+  });
+
+  for (const [what, base64, want] of [
+    [
+      'base64 rejects -w (busybox, old coreutils)',
+      '#!/bin/sh\ncase "$1" in -w) echo "base64: invalid option" >&2; exit 1 ;; esac\nexec REAL "$@"\n',
+      /^type=file\nstat=.*\nb64=aGVsbG8K\n$/,
+    ],
+    ['no base64 at all (coreutils < 6: od)', null, /^type=file\nstat=.*\nhex=68656c6c6f0a\n$/],
+  ] as const) {
+    it(`falls back to each path's own script when the fast path cannot run (${what}): same bytes`, async () => {
+      const { dir: bin, cleanup: done } = await tempDir();
+      try {
+        const which = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
+        for (const t of ['stat', 'cat', 'od', 'tr', 'sha256sum', 'cut']) await symlink(which(t), join(bin, t));
+        if (base64) {
+          await writeFile(join(bin, 'base64'), base64.replace('REAL', which('base64')));
+          await chmod(join(bin, 'base64'), 0o755);
+        }
+        const env = { ...process.env, PATH: bin };
+        const probes = paths.map((p) => fileProbe('file', p));
+        const { batched, alone } = both(probes, env);
+        assert.deepEqual(
+          batched.map((o) => o.stdout),
+          alone,
+        );
+        assert.match(batched[0]!.stdout, want);
+      } finally {
+        await done();
+      }
+    });
+  }
+
+  it('reads every small file with one stat, one cat | base64 and one stat to confirm, however many there are', async () => {
+    const { dir: bin, cleanup: done } = await tempDir();
+    try {
+      const log = join(bin, 'calls');
+      for (const t of ['stat', 'cat', 'base64']) {
+        const real = execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
+        await writeFile(join(bin, t), `#!/bin/sh\necho ${t} >> '${log}'\nexec ${real} "$@"\n`);
+        await chmod(join(bin, t), 0o755);
+      }
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+      const small = ['small', 'empty', 'binary', 'mode', 'sub', 'absent'].map((n) => join(dir, n));
+      const { batched, alone } = both(
+        small.map((p) => fileProbe('file', p)),
+        env,
+      );
+      assert.deepEqual(
+        batched.map((o) => o.stdout),
+        alone,
+      );
+      // `alone` ran 4 regular files x (stat + base64) after the batch's 4 calls.
+      const calls = execFileSync('cat', [log], { encoding: 'utf8' }).trim().split('\n');
+      // (cat and base64 run side by side: their order in the log is not fixed)
+      assert.deepEqual(calls.slice(0, 4).sort(), ['base64', 'cat', 'stat', 'stat']);
+      assert.equal(calls.length, 4 + 8);
+    } finally {
+      await done();
+    }
+  });
+
+  it('mixes with plain scripts and probes of their own, prefixes, and a path asked twice', () => {
+    const persist = join(dir, 'small');
+    const probes = [
+      raw('echo plain'),
+      sysctlProbe('kernel.ostype', persist),
+      fileProbe('file', persist),
+      fileReads(raw('echo own=1'), [
+        { path: join(dir, 'sub'), prefix: 'a.' },
+        { path: persist, prefix: 'b.' },
+      ]),
+    ];
+    const { batched, alone, script } = both(probes);
+    assert.deepEqual(
+      batched.map((o) => o.stdout),
+      alone,
+    );
+    assert.match(batched[1]!.stdout, /^runtime=Linux\npersist\.type=file\npersist\.stat=/m);
+    assert.match(batched[3]!.stdout, /^own=1\na\.type=directory\nb\.type=file\n/);
+    // The file read twice is read once: two paths in the file survey (the sysctl's own survey aside).
+    assert.equal(script.match(/(^|\s)p\d+=\S*provision-test-/gm)?.length, 2);
+  });
+
+  it('refuses survey output it cannot trust', () => {
+    const keys = ['/a', '/b'];
+    assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 3 root root\nsmall= 0\nblob=YQ==\n', keys), /read short/);
+    assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\nblob=YWI=\n', keys), /1 bytes more/);
+    assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\n', keys), /contents missing/);
+    assert.throws(() => FILE_READER.split('5.type=absent\n', keys), /path 5 of 2/);
+    assert.throws(() => FILE_READER.split('garbage\n', keys), /unexpected line/);
+    assert.deepEqual(FILE_READER.split('1.type=absent\n0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\nblob=YQ==\n', keys), [
+      'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
+      'type=absent\n',
+    ]);
+  });
+});
