@@ -6,6 +6,8 @@ import type { Evidence, Footprint, HostFacts, PlannedChange, Probe, Step, Task }
 import { fileKey } from '../core/footprint.js';
 import { SBIN_PATH, type Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
+import { SYSTEMD_RUNNING } from './systemd-read.js';
+import { sharedProbe } from '../core/batch.js';
 import { KeyValues, checkName, meta, type TaskMeta } from './util.js';
 
 export interface ServiceOptions extends TaskMeta {
@@ -100,12 +102,13 @@ ${lines[line]}`,
 
 export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<ServiceState> {
   const { registered, enabled, running } = stateLines(name, flavor);
-  const script = sh`${SBIN_PATH}
-${registered}
-${enabled}
-${running}`;
+  // systemd: whether it runs is read with every other unit's (one systemctl is-active per batch).
+  const parts =
+    flavor === 'systemd'
+      ? sharedProbe(sh`${SBIN_PATH}\n${registered}\n${enabled}`, [{ reader: SYSTEMD_RUNNING, key: name, prefix: '' }])
+      : { script: sh`${SBIN_PATH}\n${registered}\n${enabled}\n${running}` };
   return {
-    script,
+    ...parts,
     blank: 'registered=0\nenabled=0\nrunning=0',
     parse(out) {
       const kv = new KeyValues(out.stdout);
