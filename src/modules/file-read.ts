@@ -4,6 +4,7 @@
 import { ProbeOutputError, sharedProbe } from '../core/batch.js';
 import { Script, raw, sh } from '../core/shell.js';
 import type { Probe, SharedReader } from '../core/types.js';
+import { keyedLines, surveyScript } from '../core/survey.js';
 
 /** Files up to this size have their content read by the probe (for diffs and exact undo). */
 export const CONTENT_LIMIT = 256 * 1024;
@@ -46,15 +47,11 @@ else echo "${P}error=cannot stat"; fi
  * fileProbeScript; anything inconsistent (a stat that fails, a size that changed while read, no
  * base64 -w) drops the fast path and every path gets its own script.
  */
-function surveyScript(paths: readonly string[]): Script {
-  const idx = paths.map((_, i) => i);
-  const vars = paths.map((p, i) => sh`${raw(`p${i}`)}=${p}`);
-  const own = paths.map((p, i) => sh`${raw(`s${i}`)}() {\n${fileProbeScript(p, `${i}.`)}\n}`);
-  const all = raw(idx.join(' '));
-  return sh`${Script.join(vars, '\n')}
-${Script.join(own, '\n')}
-fast() {
-f=
+function survey(paths: readonly string[]): Script {
+  return surveyScript(
+    paths,
+    fileProbeScript,
+    (all) => sh`f=
 for i in ${all}; do
   eval "p=\\$p$i"
   if [ -L "$p" ]; then echo "$i.type=symlink"
@@ -93,27 +90,19 @@ if [ -n "$small" ]; then
   echo "small=$small"
   echo "blob=$b"
 fi
-for i in $big; do "s$i"; done
-}
-if out=$(fast 2>/dev/null); then [ -z "$out" ] || printf '%s\\n' "$out"
-else for i in ${all}; do "s$i"; done; fi`;
+for i in $big; do "s$i"; done`,
+  );
 }
 
 function splitSurvey(stdout: string, paths: readonly string[]): string[] {
-  const lines: string[][] = paths.map(() => []);
   let small: number[] = [];
   let blob: Buffer | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line === '') continue;
-    const m = /^(\d+)\.(.*)$/.exec(line);
-    if (m) {
-      const i = Number(m[1]);
-      if (i >= paths.length) throw new ProbeOutputError(`file survey: line for path ${i} of ${paths.length}`);
-      lines[i]!.push(m[2]!);
-    } else if (line.startsWith('small=')) small = line.slice(6).trim().split(/\s+/).filter(Boolean).map(Number);
+  const lines = keyedLines('file', stdout, paths, (line) => {
+    if (line.startsWith('small=')) small = line.slice(6).trim().split(/\s+/).filter(Boolean).map(Number);
     else if (line.startsWith('blob=')) blob = Buffer.from(line.slice(5), 'base64');
-    else throw new ProbeOutputError(`file survey: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
-  }
+    else return false;
+    return true;
+  });
   if (small.length > 0) {
     if (!blob) throw new ProbeOutputError('file survey: contents missing');
     let at = 0;
@@ -130,7 +119,7 @@ function splitSurvey(stdout: string, paths: readonly string[]): string[] {
 }
 
 /** Reads many files' states at once; the batch gives each probe its paths' lines. */
-export const FILE_READER: SharedReader = { one: fileProbeScript, script: surveyScript, split: splitSurvey };
+export const FILE_READER: SharedReader = { one: fileProbeScript, script: survey, split: splitSurvey };
 
 /** A probe script made of `own` (printed first) and file states (fileProbeScript with each prefix). */
 export function fileReads(own: Script | null, files: readonly { path: string; prefix: string }[]): Pick<Probe<unknown>, 'script' | 'shared'> {
