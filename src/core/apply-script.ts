@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ProbeOutput, Step } from './types.js';
 import { Script, raw, sh } from './shell.js';
+import type { BatchScript } from './batch.js';
+import { ProvisionError } from './provision-error.js';
 
 export interface GuardItem {
   kind: 'guard';
@@ -39,6 +41,8 @@ export interface ApplyScriptInput {
   items: BatchItem[];
   /** Tasks re-probed after the last step. */
   tail: number[];
+  /** The tail's probes as one batch (reads they share done once); without it each runs its own script. */
+  tailBatch?: BatchScript;
   /** Runs after the tail (the journal mirror and the lock release), with its own stdin. */
   epilogue?: { script: Script; stdin?: Buffer };
 }
@@ -92,7 +96,8 @@ export function buildApplyScript(input: ApplyScriptInput): ApplyScript {
   };
   const stage = (data: Buffer | undefined): Script => (data && data.length > 0 ? sh`_ptk ${data.length} >"$_pD/s" || exit 97\n` : raw(''));
 
-  const used = new Set<number>([...input.tail]);
+  const batched = input.tailBatch && input.tail.length > 0 ? input.tailBatch : undefined;
+  const used = new Set<number>(batched ? [] : input.tail);
   for (const it of input.items) if (it.kind === 'guard') for (const k of it.reprobe) used.add(k);
   const defs = [...used].sort((a, b) => a - b).map((k) => sh`${fn(k)}() {\n( ${input.probes.get(k)!}\n)\n}`);
 
@@ -128,7 +133,8 @@ rm -f "$t"; exit 1`;
     );
   });
   body.push(sh`printf '%s done\\n' "$_pN"`);
-  for (const k of input.tail) body.push(sh`_pfr ${k}`);
+  if (batched) body.push(sh`printf '%s tail begin\\n' "$_pN"\n( ${batched.script}\n) </dev/null 2>/dev/null\nprintf '\\n%s tail end %d\\n' "$_pN" $?`);
+  else for (const k of input.tail) body.push(sh`_pfr ${k}`);
   if (input.epilogue) {
     const data = input.epilogue.stdin;
     body.push(sh`${stage(data)}printf '%s epi begin\\n' "$_pN"\n( ${input.epilogue.script}\n) ${take(data)}\nprintf '\\n%s epi end %d\\n' "$_pN" $?`);
@@ -169,6 +175,16 @@ _ptk() { dd bs="$1" count=1 <&3 2>/dev/null; }`),
       for (const k of used) {
         const f = frame(stdout, `${N} ${k} begin\n`, `\n${N} ${k} end `);
         if (f) res.probes.set(k, { stdout: f.body, code: f.code });
+      }
+      const tailOut = batched ? frame(stdout, `${N} tail begin\n`, `\n${N} tail end `) : undefined;
+      if (batched && tailOut) {
+        // Output it cannot split leaves the tail unread: the engine probes those tasks again.
+        try {
+          const outs = batched.split(tailOut.body);
+          input.tail.forEach((k, j) => res.probes.set(k, outs[j]!));
+        } catch (err) {
+          if (!(err instanceof ProvisionError)) throw err;
+        }
       }
       const epi = frame(stdout, `${N} epi begin\n`, `\n${N} epi end `);
       if (epi) res.epilogue = { code: epi.code, stdout: epi.body };

@@ -173,7 +173,12 @@ function hostTarget(c: CountingConnection): LoopTarget {
       return batch.split(r.stdout);
     },
     async apply(b) {
-      const script = buildApplyScript({ ...b, probes: new Map([...b.probes].map(([k, p]) => [k, p.script] as const)) });
+      const script = buildApplyScript({
+        ...b,
+        probes: new Map([...b.probes].map(([k, p]) => [k, p.script] as const)),
+        // The re-probes after the last step share their reads too (every file touched: one stat).
+        tailBatch: batchProbes(b.tail.map((k) => b.probes.get(k)!)),
+      });
       const r = await c.exec(script.script, script.stdin, b.display);
       return script.parse(r.stdout, r.stderr);
     },

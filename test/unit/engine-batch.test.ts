@@ -140,6 +140,43 @@ describe('one script per batch of independent changes', () => {
     }
   });
 
+  it('the re-probes after a script share their reads: the files of later tasks are read by one survey, and they plan on it', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const d = join(dir, 'web');
+      const marker = join(d, 'built');
+      const sent: string[] = [];
+      const conn = {
+        ...localConnection,
+        exec: (script: Parameters<typeof localConnection.exec>[0], o?: Parameters<typeof localConnection.exec>[1]) => (
+          sent.push(script.text), localConnection.exec(script, o)
+        ),
+      };
+      const tasks = [
+        directory({ name: 'D', path: d, mode: '0755' }),
+        // Waits for the next script (stale after D, an undo the host cannot check): what follows is re-probed.
+        command({ name: 'C', cmd: sh`touch ${marker}`, creates: marker, undo: sh`rm ${marker}` }),
+        file({ name: 'F', path: join(d, 'index.html'), content: 'hello\n' }),
+        file({ name: 'G', path: join(d, 'motd'), content: 'motd\n' }),
+      ];
+      const r = await runHost(conn, work(tasks), { mode: 'apply' });
+      assert.equal(r.error, undefined);
+      assert.deepEqual(
+        r.tasks.map((t) => `${t.task}:${t.status}`),
+        ['D:changed', 'C:changed', 'F:changed', 'G:changed'],
+      );
+      const first = sent.find((t) => t.includes(' tail begin'));
+      assert.ok(first, 'an apply script re-probes its tail as one batch');
+      assert.match(first, /stat -c '%a %u %g %s %U %G' -- "\$@"/);
+      assert.equal(await readFile(join(d, 'index.html'), 'utf8'), 'hello\n');
+      assert.equal(await readFile(join(d, 'motd'), 'utf8'), 'motd\n');
+      const again = await runHost(localConnection, work(tasks), { mode: 'check' });
+      assert.equal(again.recap.changed, 0);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('a failing step stops the host there: earlier changes settled, the failing one pending, later ones never ran', async () => {
     const { dir, cleanup } = await tempDir();
     try {
