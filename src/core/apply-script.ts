@@ -96,7 +96,7 @@ export function buildApplyScript(input: ApplyScriptInput): ApplyScript {
   };
   const stage = (data: Buffer | undefined): Script => (data && data.length > 0 ? sh`_ptk ${data.length} >"$_pD/s" || exit 97\n` : raw(''));
 
-  const batched = input.tailBatch && input.tail.length > 0 ? input.tailBatch : undefined;
+  const batched = input.tail.length > 0 ? input.tailBatch : undefined;
   const used = new Set<number>(batched ? [] : input.tail);
   for (const it of input.items) if (it.kind === 'guard') for (const k of it.reprobe) used.add(k);
   const defs = [...used].sort((a, b) => a - b).map((k) => sh`${fn(k)}() {\n( ${input.probes.get(k)!}\n)\n}`);

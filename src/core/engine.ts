@@ -177,7 +177,7 @@ function hostTarget(c: CountingConnection): LoopTarget {
         ...b,
         probes: new Map([...b.probes].map(([k, p]) => [k, p.script] as const)),
         // The re-probes after the last step share their reads too (every file touched: one stat).
-        tailBatch: batchProbes(b.tail.map((k) => b.probes.get(k)!)),
+        ...(b.tail.length ? { tailBatch: batchProbes(b.tail.map((k) => b.probes.get(k)!)) } : {}),
       });
       const r = await c.exec(script.script, script.stdin, b.display);
       return script.parse(r.stdout, r.stderr);
