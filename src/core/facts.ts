@@ -5,45 +5,76 @@ import type { HostFacts, InitSystem, OsFamily, PackageManager, InterfaceFact } f
 
 export const FACTS_SCRIPT = raw(String.raw`
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
+# Every file below is read under $root: empty on a host; the fixture tests point it at a recorded tree.
+root=
 # One uname for both (it prints the release before the machine, whatever the order asked).
 set -- $(uname -r -m)
 echo "kernel=$1"
 echo "arch=$2"
 kr=$1
-echo "user=$(id -un)"
-if [ -r /etc/os-release ]; then
-  . /etc/os-release
+if [ -r "$root/etc/os-release" ]; then
+  . "$root/etc/os-release"
   echo "os_id=$ID"; echo "os_like=$ID_LIKE"; echo "os_version=$VERSION_ID"; echo "os_pretty=$PRETTY_NAME"
-elif [ -r /etc/redhat-release ]; then
-  echo "os_id=redhat"; echo "os_like=rhel"; echo "os_pretty=$(cat /etc/redhat-release)"
-  echo "os_version=$(sed -n 's/.*release \([0-9.]*\).*/\1/p' /etc/redhat-release)"
-elif [ -r /etc/debian_version ]; then
-  echo "os_id=debian"; echo "os_version=$(cat /etc/debian_version)"; echo "os_pretty=Debian $(cat /etc/debian_version)"
+elif [ -r "$root/etc/redhat-release" ]; then
+  echo "os_id=redhat"; echo "os_like=rhel"; echo "os_pretty=$(cat "$root/etc/redhat-release")"
+  echo "os_version=$(sed -n 's/.*release \([0-9.]*\).*/\1/p' "$root/etc/redhat-release")"
+elif [ -r "$root/etc/debian_version" ]; then
+  echo "os_id=debian"; echo "os_version=$(cat "$root/etc/debian_version")"; echo "os_pretty=Debian $(cat "$root/etc/debian_version")"
 fi
-if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
+if [ -d "$root/run/systemd/system" ]; then echo init=systemd; else echo init=sysv; fi
 for pm in apt-get dnf yum up2date; do if command -v $pm >/dev/null 2>&1; then echo "pkgmgr=$pm"; break; fi; done
 if command -v dpkg-query >/dev/null 2>&1; then echo pkgdb=dpkg; elif command -v rpm >/dev/null 2>&1; then echo pkgdb=rpm; fi
-if [ -e /proc/sys/net/ipv4/conf/all/arp_ignore ]; then echo arp_sysctls=1; else echo arp_sysctls=0; fi
+if [ -e "$root/proc/sys/net/ipv4/conf/all/arp_ignore" ]; then echo arp_sysctls=1; else echo arp_sysctls=0; fi
 # modinfo only looks under /lib/modules/RELEASE: without it (a container) there is nothing to find.
-if [ -e /proc/net/ip_vs ] || [ -d /sys/module/ip_vs ] || { [ -d "/lib/modules/$kr" ] && modinfo ip_vs >/dev/null 2>&1; }; then echo ipvs_kernel=1; else echo ipvs_kernel=0; fi
-if command -v ipvsadm >/dev/null 2>&1 || [ -x /sbin/ipvsadm ]; then
+if [ -e "$root/proc/net/ip_vs" ] || [ -d "$root/sys/module/ip_vs" ] || { [ -d "$root/lib/modules/$kr" ] && modinfo ip_vs >/dev/null 2>&1; }; then echo ipvs_kernel=1; else echo ipvs_kernel=0; fi
+# With dpkg, ipvsadm's version is read from dpkg's status file by the awk below (dpkg-query reads
+# all of that file too, in a process of its own).
+db=
+if command -v ipvsadm >/dev/null 2>&1 || [ -x "$root/sbin/ipvsadm" ]; then
   echo ipvsadm=1
-  v=$(dpkg-query -W -f='${'$'}{Version}' ipvsadm 2>/dev/null || rpm -q --qf '%{VERSION}-%{RELEASE}' ipvsadm 2>/dev/null)
-  echo "ipvsadm_version=$v"
+  if command -v dpkg-query >/dev/null 2>&1 && [ -r "$root/var/lib/dpkg/status" ]; then db=$root/var/lib/dpkg/status
+  else echo "ipvsadm_version=$(dpkg-query -W -f='${'$'}{Version}' ipvsadm 2>/dev/null || rpm -q --qf '%{VERSION}-%{RELEASE}' ipvsadm 2>/dev/null)"; fi
 else echo ipvsadm=0; fi
 if command -v ip >/dev/null 2>&1; then
-  # Links, addresses and the default route through one awk (one process, not a pipeline each).
-  { ip -o link show; echo --addr; ip -o -4 addr show; echo --route; ip -4 route show default; } 2>/dev/null | awk '
+  # One ip and one awk for the rest. The awk reads files whole (a shell's read takes a byte at a
+  # time, which old kernels' /proc/sys answers with the first byte only) and tells them apart by
+  # name: the hostname, the user (this process's effective uid, named by /etc/passwd; hostname
+  # and id where those are missing), the links and their UP flag (IFF_UP, the lowest bit) from
+  # /sys, the addresses from ip, the default route from /proc/net/route. ip prints the links and
+  # the route where there is no /sys (Linux 2.4) or /proc/net/route.
+  set --
+  for f in "$root/proc/sys/kernel/hostname" "$root/proc/self/status" "$root/etc/passwd"; do [ -r "$f" ] && set -- "$@" "$f"; done
+  for f in "$root"/sys/class/net/*/flags; do [ -r "$f" ] && set -- "$@" "$f"; done
+  case "$*" in */flags) links=1 ;; *) links= ;; esac
+  rt=$root/proc/net/route
+  [ -r "$rt" ] || rt=
+  set -- "$@" -
+  [ -z "$rt" ] || set -- "$@" "$rt"
+  [ -z "$db" ] || set -- "$@" "$db"
+  { [ -n "$links" ] || ip -o link show; echo --addr; ip -o -4 addr show; echo --route; [ -n "$rt" ] || ip -4 route show default; } 2>/dev/null | awk '
+    FILENAME ~ /\/kernel\/hostname$/ { hn = $0; next }
+    FILENAME ~ /\/self\/status$/ { if ($1 == "Uid:") uid = $3; next }
+    FILENAME ~ /\/passwd$/ { split($0, pw, ":"); if (u == "" && uid != "" && pw[3] == uid) u = pw[1]; next }
+    FILENAME ~ /\/flags$/ { n = FILENAME; sub(/\/flags$/, "", n); sub(/.*\//, "", n); print "link=" n " " (/[13579bdfBDF]$/ ? "UP" : "DOWN"); next }
+    FILENAME ~ /\/route$/ { if (FNR > 1 && d == "" && $2 == "00000000" && $8 == "00000000") d = $1; next }
+    FILENAME ~ /\/status$/ { if ($0 == "") p = 0; else if ($0 == "Package: ipvsadm") p = 1; else if (p && sub(/^Version: /, "")) v = v $0; next }
     $0 == "--addr" { s = 1; next }
     $0 == "--route" { s = 2; next }
     s == 0 && /^[0-9]+: / && match($0, /<[^>]*>/) { n = $2; sub(/[@:].*/, "", n); print "link=" n " " substr($0, RSTART + 1, RLENGTH - 2) }
     s == 1 { print "addr=" $2 " " $4 }
     s == 2 && d == "" { for (i = 1; i < NF; i++) if ($i == "dev") { d = $(i + 1); break } }
-    END { print "defroute=" d }'
+    END {
+      if (hn == "") { c = "hostname 2>/dev/null"; c | getline hn; close(c) }
+      if (u == "") { c = "id -un"; c | getline u; close(c) }
+      print "hostname=" hn; print "user=" u; print "defroute=" d
+      if (db != "") print "ipvsadm_version=" v
+    }' db="$db" "$@"
 else
+  echo "hostname=$(hostname 2>/dev/null || cat "$root/proc/sys/kernel/hostname")"
+  echo "user=$(id -un)"
   ifconfig -a 2>/dev/null | awk '/^[^ \t]/{iface=$1; sub(":$","",iface); print "link=" iface " UP"} /inet addr:/{split($2,a,":"); print "addr=" iface " " a[2] "/32"}'
   echo "defroute=$(route -n 2>/dev/null | awk '$1=="0.0.0.0"{print $8; exit}')"
+  [ -z "$db" ] || echo "ipvsadm_version=$(dpkg-query -W -f='${'$'}{Version}' ipvsadm 2>/dev/null)"
 fi
 `);
 

@@ -48,6 +48,18 @@ function sysvAction(name: string, action: string): Script {
   return sh`if command -v service >/dev/null 2>&1; then service ${name} ${action}; else ${`/etc/init.d/${name}`} ${action}; fi`;
 }
 
+/**
+ * Whether a sysv service runs (exit 0). On Debian without systemd, `service` only runs the init
+ * script with a clean environment (after two basenames and a shell of its own): the probe does
+ * that itself. An upstart job (/etc/init/NAME.conf, old Ubuntu) still goes through `service`, which
+ * asks initctl; Red Hat's `service` stays as it is. No subshell: the init script is a process anyway.
+ */
+function sysvStatus(name: string, flavor: ServiceFlavor): Script {
+  if (flavor !== 'sysv-debian') return sysvAction(name, 'status');
+  const script = `/etc/init.d/${name}`;
+  return sh`if [ -x ${script} ] && [ ! -e ${`/etc/init/${name}.conf`} ]; then env -i LC_ALL=C PATH="$PATH" TERM="$TERM" ${script} status; else ${sysvAction(name, 'status')}; fi`;
+}
+
 /** The lines a service's state is read by: `registered=…`, `enabled=…` and `running=…` (probe and evidence share them). */
 function stateLines(name: string, flavor: ServiceFlavor): { registered: Script; enabled: Script; running: Script } {
   const n = name;
@@ -60,7 +72,7 @@ function stateLines(name: string, flavor: ServiceFlavor): { registered: Script; 
   const running =
     flavor === 'systemd'
       ? sh`if systemctl is-active --quiet ${n}; then echo running=1; else echo running=0; fi`
-      : sh`if ( ${sysvAction(name, 'status')} ) >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
+      : sh`if { ${sysvStatus(name, flavor)}; } >/dev/null 2>&1 </dev/null; then echo running=1; else echo running=0; fi`;
   const enabled =
     flavor === 'systemd'
       ? // The first word of is-enabled's answer ("" when it prints nothing); no pipe: one process less.

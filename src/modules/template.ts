@@ -28,6 +28,17 @@ function environment(): typeof Handlebars {
 
 const env = environment();
 
+/** Compiled once per distinct source: every host of a run renders the same few templates. */
+const compiledBySource = new Map<string, HandlebarsTemplateDelegate>();
+function compiled(source: string): HandlebarsTemplateDelegate {
+  let t = compiledBySource.get(source);
+  if (!t) {
+    t = env.compile(source, { strict: true, noEscape: true });
+    compiledBySource.set(source, t);
+  }
+  return t;
+}
+
 /**
  * The template's file: the project's templates/ first (a team's own, or its override of a shipped
  * one), then the package's own (the LVS templates when provision is installed as a dependency).
@@ -54,7 +65,7 @@ export function renderTemplate(projectDir: string, template: string, data: Recor
     throw new TemplateError(template, undefined, `cannot read ${file}: ${(e as Error).message}`, host);
   }
   try {
-    return env.compile(source, { strict: true, noEscape: true })(data);
+    return compiled(source)(data);
   } catch (e) {
     const msg = (e as Error).message;
     // Handlebars strict mode: '"vip" not defined in [object Object] - 3:7'

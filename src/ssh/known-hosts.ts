@@ -75,6 +75,8 @@ export function hostKeyName(host: string, port: number): string {
 
 /** ssh's glob: `*` any run, `?` one character; case-insensitive like ssh's match_pattern on hosts. */
 function globMatch(pattern: string, s: string): boolean {
+  // Most fields name hosts outright: no pattern to compile.
+  if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === s.toLowerCase();
   const re = new RegExp(
     '^' +
       pattern
@@ -164,8 +166,16 @@ async function readIfExists(file: string): Promise<string> {
   }
 }
 
-export async function loadKnownHosts(file: string): Promise<KnownHostsEntry[]> {
-  return parseKnownHosts(await readIfExists(file), file);
+/** The last parse of each file, reused while its text is unchanged (every host of a run reads it twice). */
+const parsed = new Map<string, { text: string; entries: readonly KnownHostsEntry[] }>();
+
+export async function loadKnownHosts(file: string): Promise<readonly KnownHostsEntry[]> {
+  const text = await readIfExists(file);
+  const last = parsed.get(file);
+  if (last?.text === text) return last.entries;
+  const entries = parseKnownHosts(text, file);
+  parsed.set(file, { text, entries });
+  return entries;
 }
 
 /** Verifies a presented host key against a known_hosts file (a missing file knows no host). */

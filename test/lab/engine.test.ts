@@ -9,6 +9,7 @@ import { labDown, labUp, type LabUpResult } from '../../src/lab/index.js';
 import { labHostExec, labStartHost, labStopHost } from '../helpers/lab-control.js';
 import { provision } from '../helpers/cli.js';
 import type { RunReport } from '../../src/core/types.js';
+import { FACTS_SCRIPT, parseFacts } from '../../src/core/facts.js';
 
 const LAB = 'engine-test';
 let lab: LabUpResult;
@@ -201,4 +202,24 @@ test('--tags runs only tagged tasks; an inventory error exits 2 naming file and 
   const bad = await provision(['up', join(dir, 'bad.yaml'), 'sample']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /bad\.yaml:4:\d+: .*ansible_port.*99999/);
+});
+
+test("facts read from /proc, /sys and dpkg's status file equal what the commands they replace print on a real host", async () => {
+  const f = parseFacts(await onHost('h2', FACTS_SCRIPT.text));
+  const said = async (cmd: string) => (await onHost('h2', cmd)).trim();
+  assert.equal(f.hostname, await said('hostname'));
+  assert.equal(f.kernel.release, await said('uname -r'));
+  assert.equal(f.arch, await said('uname -m'));
+  assert.equal(f.user, await said('id -un'));
+  const links = (await said('ip -o link show'))
+    .split('\n')
+    .map((l) => /^\d+: ([^:@]+)[^<]*<([^>]*)>/.exec(l)!)
+    .map((m) => ({ name: m[1]!, up: m[2]!.split(',').includes('UP') }));
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+  assert.deepEqual(f.interfaces.map((i) => ({ name: i.name, up: i.up })).sort(byName), links.sort(byName));
+  assert.ok(links.length >= 2, 'lo and eth0 at least');
+  // The lab hosts carry ipvsadm from Debian's package: its version as dpkg-query prints it.
+  assert.equal(f.ipvsadm.installed, true);
+  assert.equal(f.ipvsadm.version, await said("dpkg-query -W -f='${Version}' ipvsadm"));
+  assert.match(f.ipvsadm.version ?? '', /^1:1\./);
 });

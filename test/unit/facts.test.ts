@@ -46,3 +46,27 @@ test('legacy EL facts (CentOS 4.5-like) parse to sysv/yum/rpm and a 2.6 kernel',
   assert.equal(f.defaultInterface, 'eth0');
   assert.equal(f.ipvsadm.installed, false);
 });
+
+test('facts read from /proc and /sys on this machine equal what the commands they replace print', () => {
+  const run = (cmd: string) => execFileSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' }).trim();
+  const f = parseFacts(execFileSync('/bin/sh', ['-c', FACTS_SCRIPT.text], { encoding: 'utf8' }));
+  assert.equal(f.hostname, run('hostname'));
+  assert.equal(f.kernel.release, run('uname -r'));
+  assert.equal(f.arch, run('uname -m'));
+  assert.equal(f.user, run('id -un'));
+  // ip -o link show: "N: name[@peer]: <FLAGS> ..."; UP is the administrative flag.
+  const links = run('ip -o link show')
+    .split('\n')
+    .map((l) => /^\d+: ([^:@]+)[^<]*<([^>]*)>/.exec(l)!)
+    .map((m) => ({ name: m[1]!, up: m[2]!.split(',').includes('UP') }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  assert.deepEqual(
+    f.interfaces.map((i) => ({ name: i.name, up: i.up })).sort((a, b) => a.name.localeCompare(b.name)),
+    links,
+  );
+  const dev = /\bdev (\S+)/.exec(run('ip -4 route show default | head -n 1'))?.[1] ?? null;
+  assert.equal(f.defaultInterface, dev);
+  const ipvsadm = run('command -v ipvsadm || true') !== '';
+  assert.equal(f.ipvsadm.installed, ipvsadm);
+  if (ipvsadm) assert.equal(f.ipvsadm.version, run("dpkg-query -W -f='${Version}' ipvsadm") || null);
+});

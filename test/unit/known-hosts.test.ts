@@ -98,6 +98,26 @@ test('wildcards and negation', () => {
   assert.equal(hostsFieldMatches('rs?', 'rs1', 22), true);
   assert.equal(hostsFieldMatches('rs?', 'rs12', 22), false);
   assert.equal(hostsFieldMatches('a.b', 'axb', 22), false, 'dots are literal');
+  // Names without a pattern are compared outright: still case-insensitive, still whole names.
+  assert.equal(hostsFieldMatches('Alpha.Example.COM', 'alpha.example.com', 22), true);
+  assert.equal(hostsFieldMatches('alpha.example.com', 'alpha.example.co', 22), false);
+  assert.equal(hostsFieldMatches('[10.0.0.1]:2222', '10.0.0.1', 2222), true);
+  assert.equal(hostsFieldMatches('10.0.0.1', '10.0.0.1', 2222), false);
+});
+
+test('a file read again after it changed is parsed again (the parse is reused only while its text is the same)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kh-'));
+  try {
+    const file = path.join(dir, 'known_hosts');
+    await append(file, 'one.example.com', 22, A.type, A.blob);
+    assert.equal(await verify(file, 'one.example.com', 22, A.type, A.blob), 'match');
+    assert.equal(await verify(file, 'two.example.com', 22, B.type, B.blob), 'unknown');
+    await append(file, 'two.example.com', 22, B.type, B.blob);
+    assert.equal(await verify(file, 'two.example.com', 22, B.type, B.blob), 'match');
+    assert.deepEqual(await knownKeyTypes(file, 'two.example.com', 22), [B.type]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('@revoked refuses the key for every host; @cert-authority lines neither allow nor deny', async () => {

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import type { Probe } from '../../src/core/types.js';
@@ -97,11 +97,16 @@ const BUILDERS: Record<string, Builder> = {
   ipAddress: (a) => ipAddress({ dev: a.dev, address: a.address, ...(a.prefix ? { prefix: a.prefix } : {}) }).probe(testContext()),
   ipvsRules: () => ipvsRules({ table: [] }).probe(testContext()),
   ipvsKernel: () => ipvsKernel().probe(testContext()),
-  // The facts script sets its own PATH; with recorded tools it keeps the caller's (the stubs).
+  // The facts script sets its own PATH and reads files under $root (empty); with recorded tools it
+  // keeps the caller's PATH (the stubs) and reads the case's recorded tree (files under root/).
   facts: (a) => {
     const fixed = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-    assert.ok(FACTS_SCRIPT.text.includes(fixed), 'the facts script no longer sets PATH as this test expects');
-    return { script: a.stubPath ? raw(FACTS_SCRIPT.text.replace(fixed, 'PATH="$PATH"')) : FACTS_SCRIPT, parse: (out) => parseFacts(out.stdout) };
+    const noRoot = '\nroot=\n';
+    assert.ok(FACTS_SCRIPT.text.includes(fixed) && FACTS_SCRIPT.text.includes(noRoot), 'the facts script no longer sets PATH and root as this test expects');
+    const script = a.stubPath
+      ? raw(FACTS_SCRIPT.text.replace(fixed, 'PATH="$PATH"').replace(noRoot, `\nroot=${shQuote(a.root ?? '/nonexistent')}\n`))
+      : FACTS_SCRIPT;
+    return { script, parse: (out) => parseFacts(out.stdout) };
   },
 };
 
@@ -227,6 +232,7 @@ describe('probe parsers on recorded output', () => {
           } else {
             for (const [f, spec] of Object.entries(c.files ?? {})) {
               const data = spec.repeat !== undefined ? Buffer.alloc(spec.size ?? 0, spec.repeat) : Buffer.from(spec.content ?? '', 'utf8');
+              await mkdir(dirname(join(caseDir, f)), { recursive: true });
               await writeFile(join(caseDir, f), data);
               if (spec.mode) await chmod(join(caseDir, f), Number.parseInt(spec.mode, 8));
             }
@@ -235,7 +241,7 @@ describe('probe parsers on recorded output', () => {
             for (const [tool, ans] of Object.entries(c.tools ?? {})) await writeStub(bin, tool, Array.isArray(ans) ? ans : [ans]);
             for (const t of c.only ?? []) await symlink(realTool(t), join(bin, t));
             const PATH = c.only ? bin : `${bin}:${process.env.PATH}`;
-            const probe = fx.probe === 'facts' ? BUILDERS.facts!({ stubPath: true }) : build(args);
+            const probe = fx.probe === 'facts' ? BUILDERS.facts!({ stubPath: true, root: join(caseDir, 'root') }) : build(args);
             const r = await sh(`( ${probe.script.text}\n)`, { env: { PATH } });
             stdout = r.stdout;
             code = r.code;

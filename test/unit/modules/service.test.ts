@@ -184,3 +184,59 @@ describe('service enable undo returns to exactly the state before', () => {
     assert.match(scriptOf(ch!.undo![0]), /update-rc\.d demo disable/);
   });
 });
+
+// /etc/init.d and /etc/init are absolute paths: each case runs the probe in a private mount
+// namespace (unshare -m) with a tmpfs over /etc holding only that case's init script and upstart
+// job, so this machine's /etc is never touched.
+describe('sysv status: Debian runs the init script itself (as `service` would), not `service`', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    await writeFile(join(dir, 'service'), `#!/bin/sh\necho "service $*" >> ${dir}/calls\ncase "$2" in status) exit "$(cat ${dir}/service-code)";; esac\n`);
+    await chmod(join(dir, 'service'), 0o755);
+  });
+  after(() => cleanup());
+
+  /** Runs the probe of `web` with an init script answering `status` with `code` (none: no script). */
+  const probe = async (flavor: 'sysv-debian' | 'sysv-redhat', o: { code?: number; upstart?: boolean; serviceCode: number }) => {
+    await writeFile(join(dir, 'calls'), '');
+    await writeFile(join(dir, 'service-code'), String(o.serviceCode));
+    const init =
+      o.code === undefined
+        ? ''
+        : `printf '%s\\n' '#!/bin/sh' 'echo "init $* $(env | sort | tr "\\n" " ")" >> ${dir}/calls' 'exit ${o.code}' > /etc/init.d/web; chmod 755 /etc/init.d/web`;
+    const setup = ['mount --make-rprivate / && mount -t tmpfs tmpfs /etc && mkdir /etc/init.d /etc/init', init, o.upstart ? ': > /etc/init/web.conf' : ''].join(
+      '\n',
+    );
+    const script = `${setup}\n( ${serviceProbe('web', flavor).script.text}\n)`;
+    const r = await sh(`exec unshare -m /bin/sh -c ${`'${script.replace(/'/g, `'\\''`)}'`}`, {
+      env: { PATH: `${dir}:${process.env.PATH}`, SECRET_TOKEN: 'x' },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const running = /^running=(\d)$/m.exec(r.stdout)?.[1];
+    return { running, calls: (await readFile(join(dir, 'calls'), 'utf8')).trim() };
+  };
+
+  it('the init script answers, with a clean environment; `service` is not started', async () => {
+    const up = await probe('sysv-debian', { code: 0, serviceCode: 3 });
+    assert.equal(up.running, '1');
+    assert.doesNotMatch(up.calls, /^service /m);
+    const init = /^init status (.*)$/m.exec(up.calls)?.[1] ?? '';
+    assert.match(init, /LC_ALL=C/);
+    assert.doesNotMatch(init, /SECRET_TOKEN/, 'env -i: the caller environment does not reach the init script');
+    assert.equal((await probe('sysv-debian', { code: 3, serviceCode: 0 })).running, '0');
+  });
+
+  it('an upstart job, a missing init script and Red Hat go through `service`', async () => {
+    for (const [flavor, o] of [
+      ['sysv-debian', { code: 3, upstart: true, serviceCode: 0 }],
+      ['sysv-debian', { serviceCode: 0 }],
+      ['sysv-redhat', { code: 3, serviceCode: 0 }],
+    ] as const) {
+      const r = await probe(flavor, o);
+      assert.equal(r.running, '1', `${flavor} ${JSON.stringify(o)}`);
+      assert.deepEqual(r.calls.split('\n'), ['service web status'], `${flavor} ${JSON.stringify(o)}`);
+    }
+  });
+});
