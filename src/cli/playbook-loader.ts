@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import type { Playbook } from '../core/types.js';
 import type { Inventory } from '../inventory/types.js';
 import { UsageError } from '../core/errors.js';
@@ -52,7 +51,8 @@ export async function loadPlaybook(nameOrPath: string, cwd = process.cwd()): Pro
   const ext = extname(file);
   let mod: { default?: Playbook };
   try {
-    mod = TS.has(ext) ? await tsImport(pathToFileURL(file).href, import.meta.url) : await import(pathToFileURL(file).href);
+    // The TypeScript loader (and esbuild) only when a playbook is TypeScript: built-ins are compiled.
+    mod = TS.has(ext) ? await (await import('tsx/esm/api')).tsImport(pathToFileURL(file).href, import.meta.url) : await import(pathToFileURL(file).href);
   } catch (e) {
     // A syntax error names file:line:column (esbuild); a failing import names the module.
     throw new UsageError(`cannot load playbook ${file}: ${(e as Error).message}`);

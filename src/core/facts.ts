@@ -7,11 +7,16 @@ export const FACTS_SCRIPT = raw(String.raw`
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Every file below is read under $root: empty on a host; the fixture tests point it at a recorded tree.
 root=
-# One uname for both (it prints the release before the machine, whatever the order asked).
-set -- $(uname -r -m)
-echo "kernel=$1"
-echo "arch=$2"
-kr=$1
+# A kernel with kernel.arch (Linux 6.x) is read by the shell itself; such a kernel serves a
+# /proc/sys string a byte at a time, as the shell's read takes it (old ones answer the first
+# byte only). Older kernels: one uname for both (release before machine, whatever the order asked).
+kr=; arch=
+if [ -r "$root/proc/sys/kernel/arch" ]; then
+  read -r arch < "$root/proc/sys/kernel/arch"; read -r kr < "$root/proc/sys/kernel/osrelease"
+fi
+[ -n "$kr" ] && [ -n "$arch" ] || { set -- $(uname -r -m); kr=$1; arch=$2; }
+echo "kernel=$kr"
+echo "arch=$arch"
 if [ -r "$root/etc/os-release" ]; then
   . "$root/etc/os-release"
   echo "os_id=$ID"; echo "os_like=$ID_LIKE"; echo "os_version=$VERSION_ID"; echo "os_pretty=$PRETTY_NAME"

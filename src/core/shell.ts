@@ -38,7 +38,8 @@ export class Script {
 
   /** Scripts joined by a separator ("\n", " && ", "; "). */
   static join(parts: readonly Script[], separator: string): Script {
-    return new Script(TOKEN, parts.map((p) => p.text).join(separator), parts.map((p) => p.display).join(separator));
+    const text = parts.map((p) => p.text).join(separator);
+    return new Script(TOKEN, text, parts.every((p) => p.text === p.display) ? text : parts.map((p) => p.display).join(separator));
   }
 
   get isEmpty(): boolean {
@@ -67,11 +68,15 @@ function piece(v: ShValue): [string, string] {
 
 /** sh`ip addr add ${cidr} dev ${dev}`: every value quoted, Scripts composed as they are. */
 export function sh(strings: TemplateStringsArray, ...values: ShValue[]): Script {
+  const pieces = values.map(piece);
   let text = strings[0]!;
-  let display = strings[0]!;
-  values.forEach((v, i) => {
-    const [t, d] = piece(v);
+  pieces.forEach(([t], i) => {
     text += t + strings[i + 1]!;
+  });
+  // Nothing masked inside (the usual case): the display is the text itself, not a second copy.
+  if (pieces.every(([t, d]) => t === d)) return new Script(TOKEN, text, text);
+  let display = strings[0]!;
+  pieces.forEach(([, d], i) => {
     display += d + strings[i + 1]!;
   });
   return new Script(TOKEN, text, display);
