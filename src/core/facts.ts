@@ -32,12 +32,12 @@ if command -v dpkg-query >/dev/null 2>&1; then echo pkgdb=dpkg; elif command -v 
 if [ -e "$root/proc/sys/net/ipv4/conf/all/arp_ignore" ]; then echo arp_sysctls=1; else echo arp_sysctls=0; fi
 # modinfo only looks under /lib/modules/RELEASE: without it (a container) there is nothing to find.
 if [ -e "$root/proc/net/ip_vs" ] || [ -d "$root/sys/module/ip_vs" ] || { [ -d "$root/lib/modules/$kr" ] && modinfo ip_vs >/dev/null 2>&1; }; then echo ipvs_kernel=1; else echo ipvs_kernel=0; fi
-# With dpkg, ipvsadm's version is read from dpkg's status file by the awk below (dpkg-query reads
-# all of that file too, in a process of its own).
+# With dpkg (and ip: that branch's awk), ipvsadm's version is read from dpkg's status file by the
+# awk below (dpkg-query reads all of that file too, in a process of its own).
 db=
 if command -v ipvsadm >/dev/null 2>&1 || [ -x "$root/sbin/ipvsadm" ]; then
   echo ipvsadm=1
-  if command -v dpkg-query >/dev/null 2>&1 && [ -r "$root/var/lib/dpkg/status" ]; then db=$root/var/lib/dpkg/status
+  if command -v dpkg-query >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 && [ -r "$root/var/lib/dpkg/status" ]; then db=$root/var/lib/dpkg/status
   else echo "ipvsadm_version=$(dpkg-query -W -f='${'$'}{Version}' ipvsadm 2>/dev/null || rpm -q --qf '%{VERSION}-%{RELEASE}' ipvsadm 2>/dev/null)"; fi
 else echo ipvsadm=0; fi
 if command -v ip >/dev/null 2>&1; then
@@ -79,7 +79,6 @@ else
   echo "user=$(id -un)"
   ifconfig -a 2>/dev/null | awk '/^[^ \t]/{iface=$1; sub(":$","",iface); print "link=" iface " UP"} /inet addr:/{split($2,a,":"); print "addr=" iface " " a[2] "/32"}'
   echo "defroute=$(route -n 2>/dev/null | awk '$1=="0.0.0.0"{print $8; exit}')"
-  [ -z "$db" ] || echo "ipvsadm_version=$(dpkg-query -W -f='${'$'}{Version}' ipvsadm 2>/dev/null)"
 fi
 `);
 
