@@ -1,6 +1,7 @@
 // Runs many probes in one round trip: each in its own subshell, its output framed by
 // markers that carry a per-run random nonce, so no probe output can forge a frame. Reads that
-// several probes share (SharedReader: every file of a host) run once, for all of them.
+// several probes share (SharedReader: every file of a host) run once, for all of them, in the
+// batch's own shell (a subshell is a fork: ~2 ms of a host's CPU each), after every subshell frame.
 import { randomBytes } from 'node:crypto';
 import type { Probe, ProbeOutput, SharedRead, SharedReader } from './types.js';
 import { Script, raw, sh } from './shell.js';
@@ -16,17 +17,31 @@ export interface BatchScript {
   split(stdout: string): ProbeOutput[];
 }
 
-/** A plain script, or a probe whose shared reads the batch may do together. */
-export type ProbeItem = Script | Pick<Probe<unknown>, 'script' | 'shared'>;
+/**
+ * A script the batch may run in its own shell instead of a subshell: it never exits, and leaves
+ * the options, the directory and the traps as it found them (variables it sets may stay: every
+ * inline script sets its own before use). The facts script is one; so is every SharedReader's.
+ */
+export class InlineScript {
+  constructor(readonly script: Script) {}
+}
+
+/** A plain script, one that may run inline, or a probe whose shared reads the batch may do together. */
+export type ProbeItem = Script | InlineScript | Pick<Probe<unknown>, 'script' | 'shared' | 'inline'>;
+
+interface Frame {
+  script: Script;
+  inline: boolean;
+}
 
 export function batchProbes(items: readonly ProbeItem[]): BatchScript {
   const nonce = `__provision_${randomBytes(8).toString('hex')}`;
   // Nothing is asked twice: a script that appears again (a service's task and its restart handler
   // read the same lines) runs once, and its output is given to each.
   const first = new Map<string, number>();
-  const unique: Exclude<ProbeItem, Script>[] = [];
+  const unique: Pick<Probe<unknown>, 'script' | 'shared' | 'inline'>[] = [];
   const slot = items.map((it) => {
-    const probe = it instanceof Script ? { script: it } : it;
+    const probe = it instanceof Script ? { script: it } : it instanceof InlineScript ? { script: it.script, inline: true } : it;
     let k = first.get(probe.script.text);
     if (k === undefined) {
       k = unique.push(probe) - 1;
@@ -34,16 +49,16 @@ export function batchProbes(items: readonly ProbeItem[]): BatchScript {
     }
     return k;
   });
-  const frames: Script[] = [];
+  const frames: Frame[] = [];
   // Per unique item: its own frame (or none), and per shared read the reader and the key's place.
   const own: (number | null)[] = [];
   const readers = new Map<SharedReader, string[]>();
   for (const p of unique) {
     if (!p.shared) {
-      own.push(frames.push(p.script) - 1);
+      own.push(frames.push({ script: p.script, inline: !!p.inline }) - 1);
       continue;
     }
-    own.push(p.shared.own ? frames.push(p.shared.own) - 1 : null);
+    own.push(p.shared.own ? frames.push({ script: p.shared.own, inline: !!p.inline }) - 1 : null);
     for (const r of p.shared.reads) {
       const keys = readers.get(r.reader) ?? [];
       if (!keys.includes(r.key)) keys.push(r.key);
@@ -51,12 +66,20 @@ export function batchProbes(items: readonly ProbeItem[]): BatchScript {
     }
   }
   const readerFrame = new Map<SharedReader, number>();
-  for (const [reader, keys] of readers) readerFrame.set(reader, frames.push(reader.script(keys)) - 1);
-  const parts = frames.map((f, i) => sh`printf '%s %d begin\\n' ${nonce} ${i}\n( ${f}\n) </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`);
+  for (const [reader, keys] of readers) readerFrame.set(reader, frames.push({ script: reader.script(keys), inline: true }) - 1);
+  // Subshell frames first, in order: an inline frame's variables and functions never reach them.
+  const order = [...frames.keys()].sort((a, b) => Number(frames[a]!.inline) - Number(frames[b]!.inline));
+  const parts = order.map((k, i) => {
+    const f = frames[k]!.script;
+    const body = frames[k]!.inline ? sh`{ ${f}\n}` : sh`( ${f}\n)`;
+    return sh`printf '%s %d begin\\n' ${nonce} ${i}\n${body} </dev/null 2>/dev/null\nprintf '\\n%s %d end %d\\n' ${nonce} ${i} $?`;
+  });
   return {
     script: Script.join([...parts, raw('')], '\n'),
     split(stdout: string): ProbeOutput[] {
-      const outs = splitFrames(stdout, nonce, frames.length);
+      const ran = splitFrames(stdout, nonce, frames.length);
+      const outs: ProbeOutput[] = [];
+      order.forEach((k, i) => (outs[k] = ran[i]!));
       const read = new Map<SharedReader, Map<string, string>>();
       for (const [reader, keys] of readers) {
         const texts = reader.split(outs[readerFrame.get(reader)!]!.stdout, keys);

@@ -1,8 +1,13 @@
 // The host side of a SharedReader, shared by every kind: each key's value in `$pN`, each key's own
 // script as a function `sN` (printing `N.line`s), and a `fast` body that reads every key at once.
 // When `fast` fails, every key's own script runs instead: the lines are the same either way.
+// `fast` prints as it goes (holding its output in $(...) would cost a fork); when it fails, AGAIN
+// is printed and everything before it is dropped here.
 import { ProbeOutputError } from './batch.js';
 import { Script, raw, sh } from './shell.js';
+
+/** The line a survey prints when its fast path failed: the lines before it do not count. */
+export const AGAIN = '-again-';
 
 /** `fast(all)` gets the key indices ("0 1 2") for its loops; `before` runs first (a PATH). */
 export function surveyScript(keys: readonly string[], one: (key: string, prefix: string) => Script, fast: (all: Script) => Script, before?: Script): Script {
@@ -15,8 +20,7 @@ ${Script.join(own, '\n')}
 fast() {
 ${fast(all)}
 }
-if out=$(fast 2>/dev/null); then [ -z "$out" ] || printf '%s\\n' "$out"
-else for i in ${all}; do "s$i"; done; fi`;
+fast 2>/dev/null || { echo ${raw(AGAIN)}; for i in ${all}; do "s$i"; done; }`;
 }
 
 /**
@@ -25,7 +29,8 @@ else for i in ${all}; do "s$i"; done; fi`;
  */
 export function keyedLines(what: string, stdout: string, keys: readonly string[], other?: (line: string) => boolean): string[][] {
   const lines: string[][] = keys.map(() => []);
-  for (const line of stdout.split('\n')) {
+  const all = stdout.split('\n');
+  for (const line of all.slice(all.lastIndexOf(AGAIN) + 1)) {
     if (line === '') continue;
     const m = /^(\d+)\.(.*)$/.exec(line);
     if (m && Number(m[1]) < keys.length) lines[Number(m[1])]!.push(m[2]!);

@@ -77,7 +77,11 @@ export interface ProbeOutput {
 export interface SharedReader {
   /** One key's own script, its lines prefixed: what a probe runs alone (a guard, a re-probe). */
   one(key: string, prefix: string): Script;
-  /** Reads every key (distinct, in this order) in one go; falls back on the host, never fails half-way. */
+  /**
+   * Reads every key (distinct, in this order) in one go; falls back on the host, never fails half-way.
+   * The batch runs it in its own shell, not a subshell: it must never exit, nor leave options, the
+   * directory or traps changed (its variables and functions may stay: later readers set their own).
+   */
   script(keys: readonly string[]): Script;
   /** Each key's lines, as its own script prints them (no prefix). Throws on output it cannot trust. */
   split(stdout: string, keys: readonly string[]): string[];
@@ -98,6 +102,11 @@ export interface Probe<S> {
    * shared read's lines, in order. Made with sharedProbe(), which builds `script` from the same parts.
    */
   shared?: { own: Script | null; reads: readonly SharedRead[] };
+  /**
+   * `script` (or `shared.own`) may run in a batch's own shell instead of a subshell (a fork less):
+   * it never exits, and leaves the options, the directory and the traps as it found them.
+   */
+  inline?: boolean;
   parse(out: ProbeOutput): S;
   /** What `script` prints on a host where none of this exists yet: lets `provision render` plan offline. */
   blank?: string;

@@ -26,11 +26,11 @@ export const DEFAULT_DIR_MODE = '0755';
 
 export function directoryProbe(path: string): Probe<DirectoryState> {
   // stat -L: a symlink to a directory is accepted and its target managed (/var/run -> /run).
+  // stat prints its own line (no $(...): a fork less); a batch runs this in its own shell.
   const script = sh`p=${path}
 if [ -d "$p" ]; then
   echo type=directory
-  st=$(stat -L -c '%a %u %g %U %G' "$p") || { echo error=cannot stat; exit 0; }
-  printf '%s\\n' "stat=$st"
+  stat -L -c 'stat=%a %u %g %U %G' "$p" || echo error=cannot stat
 elif [ -e "$p" ] || [ -L "$p" ]; then echo type=other
 else
   echo type=absent
@@ -39,6 +39,7 @@ else
 fi`;
   return {
     script,
+    inline: true,
     blank: `type=absent\nmissing=${path}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);

@@ -121,6 +121,8 @@ export function serviceProbe(name: string, flavor: ServiceFlavor): Probe<Service
       : { script: sh`${SBIN_PATH}\n${registered}\n${enabled}\n${running}` };
   return {
     ...parts,
+    // Nothing but PATH (exported as it was, with the sbin dirs) and $@ is set: safe in a batch's shell.
+    inline: true,
     blank: 'registered=0\nenabled=0\nrunning=0',
     parse(out) {
       const kv = new KeyValues(out.stdout);

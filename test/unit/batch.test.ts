@@ -3,7 +3,7 @@ import { raw } from '../../src/core/shell.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { batchProbes } from '../../src/core/batch.js';
+import { InlineScript, batchProbes } from '../../src/core/batch.js';
 
 function runSh(script: string): string {
   return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
@@ -61,4 +61,36 @@ test('a script asked twice in one batch runs once; each asker gets its output', 
     ],
   );
   execFileSync('rm', ['-rf', dir]);
+});
+
+test('inline scripts run in the batch shell itself, after every subshell frame; outputs stay in item order', () => {
+  // `x` set by an inline script reaches the next inline one (same shell, no subshell) but never a
+  // plain frame, which runs first whatever its place among the items.
+  const b = batchProbes([
+    new InlineScript(raw('x=set-inline; echo first')),
+    raw('echo "plain sees ${x-nothing}"; exit 4'),
+    { script: raw('echo "probe sees $x"'), inline: true },
+    raw('y=set-plain; echo plain2'),
+    new InlineScript(raw('echo "last sees ${y-nothing}"; false')),
+  ]);
+  const text = b.script.text;
+  assert.ok(text.indexOf('exit 4') < text.indexOf('x=set-inline'), 'plain frames come first');
+  assert.equal(text.match(/^\( /gm)?.length, 2, 'a subshell for each plain frame only');
+  const outs = b.split(runSh(text));
+  assert.deepEqual(outs, [
+    { stdout: 'first\n', code: 0 },
+    { stdout: 'plain sees nothing\n', code: 4 },
+    { stdout: 'probe sees set-inline\n', code: 0 },
+    { stdout: 'plain2\n', code: 0 },
+    { stdout: 'last sees nothing\n', code: 1 },
+  ]);
+});
+
+test('an inline script reads EOF on stdin and its stderr is dropped, as in a subshell frame', () => {
+  const b = batchProbes([new InlineScript(raw('cat; echo oops >&2; echo done')), raw('echo next')]);
+  const outs = b.split(runSh(b.script.text));
+  assert.deepEqual(
+    outs.map((o) => o.stdout),
+    ['done\n', 'next\n'],
+  );
 });
