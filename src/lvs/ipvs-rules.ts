@@ -44,6 +44,7 @@ if ! command -v ipvsadm >/dev/null 2>&1; then echo ${`${MARK} noipvsadm`}
 elif out=$(ipvsadm -S -n 2>&1); then echo ${`${MARK} ok`}; printf '%s\\n' "$out"; else echo ${`${MARK} failed`}; printf '%s\\n' "$out"; fi
 ${withMon ? monProbeScript(MON_MARK) : raw('true')}
 ${withKeepalived ? keepalivedProbeScript(KA_MARK) : raw('true')}`,
+    inline: true,
     blank: `${MARK} ok`,
     parse(out) {
       const [rulesAndMon = '', kaText] = out.stdout.split(`${KA_MARK}\n`);
@@ -249,6 +250,7 @@ export function ipvsKernel(o: TaskMeta = {}): Task<{ loaded: boolean; available:
 modinfo ip_vs >/dev/null 2>&1 && echo available=1
 true`,
       // Offline, the host's facts say whether its kernel has IPVS (RHEL AS 3's 2.4 kernel does not).
+      inline: true,
       blank: ctx.facts.ipvsKernel ? 'available=1' : '',
       parse: (out) => ({ loaded: /loaded=1/.test(out.stdout), available: /available=1/.test(out.stdout) }),
     }),

@@ -40,6 +40,8 @@ export function commandProbe(o: Pick<CommandOptions, 'creates' | 'removes' | 'un
   lines.push(sh`echo done=1`);
   return {
     script: Script.join(lines, '\n'),
+    // The guards run in subshells of their own: an `exit` in one ends only that guard.
+    inline: true,
     // Offline, assume the command has to run.
     blank: [o.creates ? 'creates=0' : '', o.removes ? 'removes=1' : '', o.unless ? 'unless=1' : '', o.onlyIf ? 'onlyif=0' : '', 'done=1']
       .filter(Boolean)

@@ -19,6 +19,7 @@ export function defaultRoute(o: TaskMeta & { via: string }): Task<DefaultRouteSt
     module: 'defaultRoute',
     probe: () => ({
       script: sh`${SBIN_PATH}; ip -4 route show default | head -n 1`,
+      inline: true,
       blank: '',
       parse: (out) => {
         const m = /^default via (\S+)/.exec(out.stdout.trim());

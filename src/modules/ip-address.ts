@@ -41,6 +41,7 @@ if ip link show dev ${o.dev} >/dev/null 2>&1; then
   ip -o link show dev ${o.dev} | grep -q '[<,]UP[,>]' && echo up=1
   ip -o -4 addr show dev ${o.dev} | awk '{print "addr=" $4}'
 else echo dev=0; fi`,
+    inline: true,
     blank: 'dev=1',
     parse(out) {
       const kv = new KeyValues(out.stdout);

@@ -48,6 +48,7 @@ export function kernelModuleProbe(name: string, target: PersistTarget | null): P
 if grep -q ${`/${name}.ko`} "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; then echo builtin=1; else echo builtin=0; fi`;
   return {
     ...fileReads(own, target ? [{ path: target.path, prefix: 'persist.' }] : []),
+    inline: true,
     blank: `loaded=0\nbuiltin=0\n${target ? 'persist.type=absent' : ''}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);

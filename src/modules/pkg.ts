@@ -38,6 +38,7 @@ export function pkgProbe(name: string, db: 'dpkg' | 'rpm' | 'unknown'): Probe<Pk
       : sh`if rpm -q ${name} >/dev/null 2>&1; then rpm -q --qf ${'%{VERSION}-%{RELEASE}\\n'} ${name} | sed 's/^/rpm=/'; fi\necho done=1`;
   return {
     script: sh`${SBIN_PATH}\n${script}`,
+    inline: true,
     blank: 'done=1',
     parse(out) {
       const kv = new KeyValues(out.stdout);

@@ -299,6 +299,7 @@ export function retiredService(opts: TaskMeta & { name: string; ownedIf: { path:
       // The service itself is probed only when it is ours (this task runs on every director).
       return {
         script: sh`if grep -qF -- ${opts.ownedIf.marker} ${opts.ownedIf.path} 2>/dev/null; then echo owned=1\n${p.script}\nelse echo owned=0; fi`,
+        inline: true,
         blank: 'owned=0',
         parse: (out) =>
           new KeyValues(out.stdout).get('owned') === '1'

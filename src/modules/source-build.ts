@@ -52,6 +52,7 @@ export const DEFAULT_SRPM_BUILD = raw('rpmbuild --rebuild --define "_topdir $TOP
 export function sourceBuildProbe(installedCheck: Script): Probe<SourceBuildState> {
   return {
     script: sh`${SBIN_PATH}\n( ${installedCheck}\n) >/dev/null 2>&1 </dev/null; echo "installed=$?"`,
+    inline: true,
     blank: 'installed=1',
     parse(out) {
       const v = new KeyValues(out.stdout).get('installed');

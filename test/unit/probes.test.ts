@@ -33,6 +33,7 @@ import { ipvsKernel, ipvsRules } from '../../src/lvs/ipvs-rules.js';
 import { sh, tempDir, testContext } from './helpers/local-host.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const SHELL_STATE = 'provision-test-shell-state=';
 const DIR = join(ROOT, 'test/fixtures/probes');
 
 /** One recorded command answer; `args` is a shell pattern over "$*" (only `*` is special). */
@@ -242,9 +243,21 @@ describe('probe parsers on recorded output', () => {
             for (const t of c.only ?? []) await symlink(realTool(t), join(bin, t));
             const PATH = c.only ? bin : `${bin}:${process.env.PATH}`;
             const probe = fx.probe === 'facts' ? BUILDERS.facts!({ stubPath: true, root: join(caseDir, 'root') }) : build(args);
-            const r = await sh(`( ${probe.script.text}\n)`, { env: { PATH } });
+            // A probe a batch runs in its own shell (inline, and the facts script) runs so here too,
+            // followed by a line telling the shell's options, directory and traps: it must not exit
+            // nor change them (the next inline script would inherit them).
+            const inline = fx.probe === 'facts' || ('inline' in probe && probe.inline === true);
+            const after = `echo "${SHELL_STATE}$-|$(pwd)|$(trap)"`;
+            const r = await sh(inline ? `{ ${probe.script.text}\n}\nc=$?\n${after}\nexit $c` : `( ${probe.script.text}\n)`, { env: { PATH } });
             stdout = r.stdout;
             code = r.code;
+            if (inline) {
+              const at = stdout.lastIndexOf(SHELL_STATE);
+              assert.ok(at >= 0, 'the inline probe ended the shell (exit)');
+              const base = await sh(after, { env: { PATH } });
+              assert.equal(stdout.slice(at), base.stdout, "the inline probe changed the shell's options, directory or traps");
+              stdout = stdout.slice(0, at);
+            }
             const unexpected = join(bin, '.unexpected');
             assert.ok(!existsSync(unexpected), `calls with no recorded answer:\n${existsSync(unexpected) ? readFileSync(unexpected, 'utf8') : ''}`);
           }
