@@ -3,6 +3,8 @@ import { fileKey, own } from '../core/footprint.js';
 import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
+import { sharedProbe } from '../core/batch.js';
+import { DIRECTORY_READER } from './directory-read.js';
 import { checkAttrs, type FileAttrs } from './file.js';
 import { KeyValues, checkPath, meta, type TaskMeta } from './util.js';
 
@@ -25,21 +27,9 @@ export interface DirectoryState {
 export const DEFAULT_DIR_MODE = '0755';
 
 export function directoryProbe(path: string): Probe<DirectoryState> {
-  // stat -L: a symlink to a directory is accepted and its target managed (/var/run -> /run).
-  // stat prints its own line (no $(...): a fork less); a batch runs this in its own shell.
-  const script = sh`p=${path}
-if [ -d "$p" ]; then
-  echo type=directory
-  stat -L -c 'stat=%a %u %g %U %G' "$p" || echo error=cannot stat
-elif [ -e "$p" ] || [ -L "$p" ]; then echo type=other
-else
-  echo type=absent
-  d=$p
-  while [ ! -e "$d" ] && [ ! -L "$d" ]; do printf '%s\\n' "missing=$d"; d=$(dirname "$d"); done
-fi`;
   return {
-    script,
-    inline: true,
+    // Read with every other directory of the batch (one stat -L for all).
+    ...sharedProbe(null, [{ reader: DIRECTORY_READER, key: path, prefix: '' }]),
     blank: `type=absent\nmissing=${path}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);
