@@ -4,6 +4,8 @@ import { basename, resolve } from 'node:path';
 import type { PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
 import { SBIN_PATH, type Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
+import { sharedProbe } from '../core/batch.js';
+import { DPKG_READER } from './pkg-read.js';
 import { readDebMeta, readRpmMeta, type PackageMeta } from './package-meta.js';
 import { KeyValues, checkName, meta, sha256File, type TaskMeta } from './util.js';
 
@@ -32,12 +34,17 @@ const APT_ENV = raw('DEBIAN_FRONTEND=noninteractive');
 
 export function pkgProbe(name: string, db: 'dpkg' | 'rpm' | 'unknown'): Probe<PkgState> {
   if (db === 'unknown') throw new ModuleError('pkg', `host has no known package database (dpkg/rpm) for ${name}`);
-  const script =
+  // dpkg: read with every other package of the batch (one dpkg-query for all).
+  const parts =
     db === 'dpkg'
-      ? sh`dpkg-query -W -f=${'${Status} ${Version}\\n'} ${name} 2>/dev/null | sed 's/^/dpkg=/'\necho done=1`
-      : sh`if rpm -q ${name} >/dev/null 2>&1; then rpm -q --qf ${'%{VERSION}-%{RELEASE}\\n'} ${name} | sed 's/^/rpm=/'; fi\necho done=1`;
+      ? sharedProbe(null, [{ reader: DPKG_READER, key: name, prefix: '' }])
+      : {
+          script: sh`${SBIN_PATH}
+if rpm -q ${name} >/dev/null 2>&1; then rpm -q --qf ${'%{VERSION}-%{RELEASE}\\n'} ${name} | sed 's/^/rpm=/'; fi
+echo done=1`,
+        };
   return {
-    script: sh`${SBIN_PATH}\n${script}`,
+    ...parts,
     inline: true,
     blank: 'done=1',
     parse(out) {
