@@ -23,6 +23,12 @@ ${fast(all)}
 fast 2>/dev/null || { echo ${raw(AGAIN)}; for i in ${all}; do "s$i"; done; }`;
 }
 
+/** Sets the positional parameters to the keys `$pN` of the indices in `list` (a variable: "$f"). */
+export function keysAsArgs(list: Script): Script {
+  return sh`set --
+for i in ${list}; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done`;
+}
+
 /**
  * Each key's lines (without `N.`) from a survey's output, in order. Lines without an index go to
  * `other`, which says whether it took them; anything else is refused.

@@ -4,7 +4,7 @@
 import { Script, raw, sh } from '../core/shell.js';
 import type { SharedReader } from '../core/types.js';
 import { ProbeOutputError } from '../core/batch.js';
-import { keyedLines, surveyScript } from '../core/survey.js';
+import { keyedLines, keysAsArgs, surveyScript } from '../core/survey.js';
 
 /**
  * `<prefix>type=directory|other|absent`, then `stat=` (`stat -L`: a symlink to a directory is
@@ -42,8 +42,7 @@ for i in ${all}; do
   if [ -d "$p" ]; then echo "$i.type=directory"; ds="$ds $i"; else "s$i"; fi
 done
 [ -n "$ds" ] || return 0
-set --
-for i in $ds; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done
+${keysAsArgs(raw('$ds'))}
 echo "dirs=$ds"
 stat -L -c 'stat=%a %u %g %U %G' -- "$@"`,
   );

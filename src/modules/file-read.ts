@@ -4,7 +4,7 @@
 import { ProbeOutputError, sharedProbe } from '../core/batch.js';
 import { Script, raw, sh } from '../core/shell.js';
 import type { Probe, SharedReader } from '../core/types.js';
-import { keyedLines, surveyScript } from '../core/survey.js';
+import { keyedLines, keysAsArgs, surveyScript } from '../core/survey.js';
 
 /** Files up to this size have their content read by the probe (for diffs and exact undo). */
 export const CONTENT_LIMIT = 256 * 1024;
@@ -61,8 +61,7 @@ for i in ${all}; do
   else "s$i"; fi
 done
 [ -n "$f" ] || return 0
-set --
-for i in $f; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done
+${keysAsArgs(raw('$f'))}
 st=$(stat -c '%a %u %g %s %U %G' -- "$@" 2>/dev/null) || return 1
 set -- $f
 small=; big=; ss=
@@ -80,8 +79,7 @@ $st
 EOF
 [ $# -eq 0 ] || return 1
 if [ -n "$small" ]; then
-  set --
-  for i in $small; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done
+  ${keysAsArgs(raw('$small'))}
   b=$(cat -- "$@" | base64 -w 0) || return 1
   # The same sizes after the read: the blob splits where the controller will cut it.
   st=$(stat -c '%a %u %g %s %U %G' -- "$@" 2>/dev/null) || return 1

@@ -4,7 +4,7 @@
 // for each installed instance (several with multiarch), then `done=1`.
 import { SBIN_PATH, Script, raw, sh } from '../core/shell.js';
 import type { SharedReader } from '../core/types.js';
-import { keyedLines, surveyScript } from '../core/survey.js';
+import { keyedLines, keysAsArgs, surveyScript } from '../core/survey.js';
 
 const FORMAT = '${Status} ${Version}\\n';
 
@@ -25,8 +25,7 @@ function survey(names: readonly string[]): Script {
   return surveyScript(
     names,
     dpkgProbeScript,
-    (all) => sh`set --
-for i in ${all}; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done
+    (all) => sh`${keysAsArgs(all)}
 out=$(dpkg-query -W -f=${`\${Package} ${FORMAT}`} "$@" 2>/dev/null) || [ $? -eq 1 ] || return 1
 while IFS= read -r l; do
   # Verbatim: the package name, then what dpkg-query printed for it (a trailing space included).
