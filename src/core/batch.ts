@@ -1,7 +1,8 @@
-// Runs many probes in one round trip: each in its own subshell, its output framed by
-// markers that carry a per-run random nonce, so no probe output can forge a frame. Reads that
-// several probes share (SharedReader: every file of a host) run once, for all of them, in the
-// batch's own shell (a subshell is a fork: ~2 ms of a host's CPU each), after every subshell frame.
+// Runs many probes in one round trip, each output framed by markers that carry a per-run random
+// nonce, so no probe output can forge a frame. Reads that several probes share (SharedReader: every
+// file of a host) run once, for all of them. A probe runs in a subshell of its own unless it is
+// `inline` (every shared read is): those run in the batch's own shell (a subshell is a fork, ~2 ms
+// of a host's CPU), after every subshell frame.
 import { randomBytes } from 'node:crypto';
 import type { Probe, ProbeOutput, SharedRead, SharedReader } from './types.js';
 import { Script, raw, sh } from './shell.js';
@@ -18,16 +19,10 @@ export interface BatchScript {
 }
 
 /**
- * A script the batch may run in its own shell instead of a subshell: it never exits, and leaves
- * the options, the directory and the traps as it found them (variables it sets may stay: every
- * inline script sets its own before use). The facts script is one; so is every SharedReader's.
+ * A plain script (its own subshell), or a probe: `inline` (see Probe.inline; `{ script, inline: true }`
+ * for a plain script such as the facts) and shared reads the batch may do together.
  */
-export class InlineScript {
-  constructor(readonly script: Script) {}
-}
-
-/** A plain script, one that may run inline, or a probe whose shared reads the batch may do together. */
-export type ProbeItem = Script | InlineScript | Pick<Probe<unknown>, 'script' | 'shared' | 'inline'>;
+export type ProbeItem = Script | Pick<Probe<unknown>, 'script' | 'shared' | 'inline'>;
 
 interface Frame {
   script: Script;
@@ -41,7 +36,7 @@ export function batchProbes(items: readonly ProbeItem[]): BatchScript {
   const first = new Map<string, number>();
   const unique: Pick<Probe<unknown>, 'script' | 'shared' | 'inline'>[] = [];
   const slot = items.map((it) => {
-    const probe = it instanceof Script ? { script: it } : it instanceof InlineScript ? { script: it.script, inline: true } : it;
+    const probe = it instanceof Script ? { script: it } : it;
     let k = first.get(probe.script.text);
     if (k === undefined) {
       k = unique.push(probe) - 1;

@@ -24,7 +24,7 @@ import type {
   TaskReport,
   TaskStatus,
 } from './types.js';
-import { InlineScript, batchProbes, type ProbeItem } from './batch.js';
+import { batchProbes, type ProbeItem } from './batch.js';
 import { footprintOf, meets } from './footprint.js';
 import { FACTS_SCRIPT, parseFacts } from './facts.js';
 import { TaskError } from './errors.js';
@@ -260,7 +260,7 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
     emit({ type: 'phase', host: work.host, phase: facts ? 'facts + probe' : 'facts' });
     const parts: ProbeItem[] = [];
     if (gate) parts.push(gate.probe);
-    if (fresh) parts.push(new InlineScript(FACTS_SCRIPT));
+    if (fresh) parts.push({ script: FACTS_SCRIPT, inline: true }); // it never exits: no subshell
     const probeFrom = parts.length;
     if (facts) parts.push(...slots.map((s) => s.probe));
     const batch = batchProbes(parts);

@@ -3,7 +3,7 @@ import { raw } from '../../src/core/shell.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { InlineScript, batchProbes } from '../../src/core/batch.js';
+import { batchProbes } from '../../src/core/batch.js';
 
 function runSh(script: string): string {
   return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
@@ -67,11 +67,11 @@ test('inline scripts run in the batch shell itself, after every subshell frame; 
   // `x` set by an inline script reaches the next inline one (same shell, no subshell) but never a
   // plain frame, which runs first whatever its place among the items.
   const b = batchProbes([
-    new InlineScript(raw('x=set-inline; echo first')),
+    { script: raw('x=set-inline; echo first'), inline: true },
     raw('echo "plain sees ${x-nothing}"; exit 4'),
     { script: raw('echo "probe sees $x"'), inline: true },
     raw('y=set-plain; echo plain2'),
-    new InlineScript(raw('echo "last sees ${y-nothing}"; false')),
+    { script: raw('echo "last sees ${y-nothing}"; false'), inline: true },
   ]);
   const text = b.script.text;
   assert.ok(text.indexOf('exit 4') < text.indexOf('x=set-inline'), 'plain frames come first');
@@ -87,7 +87,7 @@ test('inline scripts run in the batch shell itself, after every subshell frame; 
 });
 
 test('an inline script reads EOF on stdin and its stderr is dropped, as in a subshell frame', () => {
-  const b = batchProbes([new InlineScript(raw('cat; echo oops >&2; echo done')), raw('echo next')]);
+  const b = batchProbes([{ script: raw('cat; echo oops >&2; echo done'), inline: true }, raw('echo next')]);
   const outs = b.split(runSh(b.script.text));
   assert.deepEqual(
     outs.map((o) => o.stdout),

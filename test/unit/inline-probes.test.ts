@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { InlineScript, batchProbes, type ProbeItem } from '../../src/core/batch.js';
+import { batchProbes, type ProbeItem } from '../../src/core/batch.js';
 import { FACTS_SCRIPT } from '../../src/core/facts.js';
 import { raw } from '../../src/core/shell.js';
 import type { Probe } from '../../src/core/types.js';
@@ -47,7 +47,7 @@ test('every inline probe leaves the batch shell as it found it', () => {
     fileProbe('file', '/etc/hostname'),
   ];
   for (const p of probes) assert.ok(p.inline || !p.script || p.shared, `${p.script.text.slice(0, 40)}: not inline`);
-  const items: ProbeItem[] = [...probes, new InlineScript(FACTS_SCRIPT), new InlineScript(STATE)];
+  const items: ProbeItem[] = [...probes, { script: FACTS_SCRIPT, inline: true }, { script: STATE, inline: true }];
   const b = batchProbes(items);
   assert.ok(!/ begin\\n' \S+ \d+\n\( /.test(b.script.text), 'no frame of these needs a subshell');
   assert.ok(/ begin\\n' \S+ \d+\n\{ /.test(b.script.text));
