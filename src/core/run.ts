@@ -120,6 +120,9 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
     for (const [name, h] of Object.entries(journal.journal.hosts)) if (h.status === 'running') journal.finishHost(name, 'failed', 'interrupted (Ctrl-C)');
     journal.finish('failed');
   };
+  // A host's connection closes while the next host starts: its fork is free once its work is done
+  // (the server's teardown is not work of ours); the run ends when every connection has closed.
+  const closing: Promise<void>[] = [];
   const reports = await whileInterruptible(interrupted, () =>
     Promise.all(
       o.hosts.map((h) =>
@@ -198,7 +201,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
               const released = await conn.exec(hostUnlockScript(o.lock, lockDir), { become: true }).catch(() => undefined);
               if (released) report!.roundTrips += 1;
             }
-            await conn?.close().catch(() => {});
+            if (conn) closing.push(conn.close().catch(() => {}));
           }
           const failed = !!report.error || report.recap.failed > 0;
           journal?.finishHost(h.name, report.errorKind === 'unreachable' ? 'unreachable' : failed ? 'failed' : 'ok', report.error);
@@ -209,6 +212,7 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
     ),
   );
 
+  await Promise.all(closing);
   const anyFailed = reports.some((r) => r.error || r.recap.failed > 0);
   journal?.finish(anyFailed ? 'failed' : 'ok');
   return {

@@ -1,10 +1,13 @@
 // How a file's state is read on a host: one file's script (fileProbeScript), and every file a
-// batch of probes needs, read at once (FILE_READER): one stat, one cat | base64 and one stat to
-// confirm, instead of a stat and a base64 per file. Both print the same lines, byte for byte.
+// batch of probes needs, read at once (FILE_READER): one stat and one tail -v | base64, instead of
+// a stat and a base64 per file. Both print the same lines, byte for byte.
 import { ProbeOutputError, sharedProbe } from '../core/batch.js';
 import { Script, raw, sh } from '../core/shell.js';
 import type { Probe, SharedReader } from '../core/types.js';
 import { keyedLines, keysAsArgs, surveyScript } from '../core/survey.js';
+
+/** What a file that changed size while a survey read it reports (its task fails; nothing is guessed). */
+export const CHANGED = 'changed while it was read (run again)';
 
 /** Files up to this size have their content read by the probe (for diffs and exact undo). */
 export const CONTENT_LIMIT = 256 * 1024;
@@ -57,7 +60,7 @@ for i in ${all}; do
   if [ -L "$p" ]; then echo "$i.type=symlink"
   elif [ -d "$p" ]; then echo "$i.type=directory"
   elif [ ! -e "$p" ]; then echo "$i.type=absent"
-  elif [ -f "$p" ] && [ -r "$p" ]; then f="$f $i"
+  elif [ -f "$p" ] && [ -r "$p" ]; then case $p in /*) f="$f $i" ;; *) "s$i" ;; esac
   else "s$i"; fi
 done
 [ -n "$f" ] || return 0
@@ -80,13 +83,12 @@ EOF
 [ $# -eq 0 ] || return 1
 if [ -n "$small" ]; then
   ${keysAsArgs(raw('$small'))}
-  b=$(cat -- "$@" | base64 -w 0) || return 1
-  # The same sizes after the read: the blob splits where the controller will cut it.
-  st=$(stat -c '%a %u %g %s %U %G' -- "$@" 2>/dev/null) || return 1
-  [ "$st
-" = "$ss" ] || return 1
   echo "small=$small"
-  echo "blob=$b"
+  # tail -v heads each file with its name: the controller finds every head where the sizes above
+  # put it, or knows the file changed while read (no second stat to confirm: a process less).
+  printf blob=
+  tail -c +1 -v -- "$@" 2>/dev/null | base64 -w 0 || { echo; return 1; }
+  echo
 fi
 for i in $big; do "s$i"; done`,
   );
@@ -103,15 +105,29 @@ function splitSurvey(stdout: string, paths: readonly string[]): string[] {
   });
   if (small.length > 0) {
     if (!blob) throw new ProbeOutputError('file survey: contents missing');
+    // The blob is tail -v's output: each file's content after a head naming it. A head not where
+    // the stat's sizes put it means a file changed size (or went away) while read: that file and
+    // those after it are not split by guesswork but reported as changed (the task fails; a new
+    // run reads them again), as a file's own script reports a content that disagrees with its size.
     let at = 0;
-    for (const i of small) {
+    let lost = -1;
+    small.forEach((i, j) => {
       const st = lines[i]?.find((l) => l.startsWith('stat='));
       const size = Number(st?.slice(5).split(' ')[3]);
-      if (!st || !Number.isInteger(size) || at + size > blob.length) throw new ProbeOutputError(`file survey: ${paths[i]} read short`);
-      lines[i]!.push(`b64=${blob.subarray(at, at + size).toString('base64')}`);
-      at += size;
-    }
-    if (at !== blob.length) throw new ProbeOutputError(`file survey: ${blob.length - at} bytes more than the files' sizes`);
+      if (!st || !Number.isInteger(size)) throw new ProbeOutputError(`file survey: no size for ${paths[i]}`);
+      const head = Buffer.from(`${j ? '\n' : ''}==> ${paths[i]} <==\n`);
+      const from = at + head.length;
+      if (lost < 0 && blob!.subarray(at, from).equals(head) && from + size <= blob!.length) {
+        lines[i]!.push(`b64=${blob!.subarray(from, from + size).toString('base64')}`);
+        at = from + size;
+      } else if (lost < 0) lost = Math.max(0, j - 1);
+    });
+    if (lost < 0 && at !== blob.length) lost = small.length - 1;
+    if (lost >= 0)
+      for (const i of small.slice(lost)) {
+        lines[i] = lines[i]!.filter((l) => !l.startsWith('b64='));
+        lines[i]!.push(`error=${CHANGED}`);
+      }
   }
   return lines.map((ls) => ls.map((l) => `${l}\n`).join(''));
 }

@@ -52,12 +52,30 @@ function sysvAction(name: string, action: string): Script {
  * Whether a sysv service runs (exit 0). On Debian without systemd, `service` only runs the init
  * script with a clean environment (after two basenames and a shell of its own): the probe does
  * that itself. An upstart job (/etc/init/NAME.conf, old Ubuntu) still goes through `service`, which
- * asks initctl; Red Hat's `service` stays as it is. No subshell: the init script is a process anyway.
+ * asks initctl; Red Hat's `service` stays as it is.
  */
 function sysvStatus(name: string, flavor: ServiceFlavor): Script {
   if (flavor !== 'sysv-debian') return sysvAction(name, 'status');
   const script = `/etc/init.d/${name}`;
-  return sh`if [ -x ${script} ] && [ ! -e ${`/etc/init/${name}.conf`} ]; then env -i LC_ALL=C PATH="$PATH" TERM="$TERM" ${script} status; else ${sysvAction(name, 'status')}; fi`;
+  return sh`if [ -x ${script} ] && [ ! -e ${`/etc/init/${name}.conf`} ]; then ${cleanExec(sh`${script} status`)}; else ${sysvAction(name, 'status')}; fi`;
+}
+
+/**
+ * Runs `command` with only LC_ALL=C, PATH and TERM in its environment, as \`env -i LC_ALL=C
+ * PATH="$PATH" TERM="$TERM"\` would, without starting env (a process per probe, and processes are
+ * what a probe batch costs): a subshell unsets every exported variable (`export -p` names each at
+ * the start of a line, "export " or bash's "declare -x "; a value's later lines may look like one,
+ * and unsetting such a name is harmless: every variable is going) and execs the command.
+ * PATH and TERM wait in the positional parameters, which no unset reaches.
+ */
+export function cleanExec(command: Script): Script {
+  return sh`(set -- "$PATH" "$TERM"
+_e=$(export -p)
+while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
+$_e
+_E
+LC_ALL=C PATH=$1 TERM=$2; export LC_ALL PATH TERM
+exec ${command})`;
 }
 
 /** The lines a service's state is read by: `registered=…`, `enabled=…` and `running=…` (probe and evidence share them). */

@@ -8,7 +8,7 @@ import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchProbes } from '../../src/core/batch.js';
 import { raw } from '../../src/core/shell.js';
-import { CONTENT_LIMIT, FILE_READER, fileReads } from '../../src/modules/file-read.js';
+import { CHANGED, CONTENT_LIMIT, FILE_READER, fileReads } from '../../src/modules/file-read.js';
 import { fileProbe } from '../../src/modules/file.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { tempDir } from './helpers/local-host.js';
@@ -80,7 +80,7 @@ describe('file reads shared by a batch', () => {
       const { dir: bin, cleanup: done } = await tempDir();
       try {
         const which = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
-        for (const t of ['stat', 'cat', 'od', 'tr', 'sha256sum', 'cut']) await symlink(which(t), join(bin, t));
+        for (const t of ['stat', 'cat', 'tail', 'od', 'tr', 'sha256sum', 'cut']) await symlink(which(t), join(bin, t));
         if (base64) {
           await writeFile(join(bin, 'base64'), base64.replace('REAL', which('base64')));
           await chmod(join(bin, 'base64'), 0o755);
@@ -99,11 +99,11 @@ describe('file reads shared by a batch', () => {
     });
   }
 
-  it('reads every small file with one stat, one cat | base64 and one stat to confirm, however many there are', async () => {
+  it('reads every small file with one stat and one tail | base64, however many there are', async () => {
     const { dir: bin, cleanup: done } = await tempDir();
     try {
       const log = join(bin, 'calls');
-      for (const t of ['stat', 'cat', 'base64']) {
+      for (const t of ['stat', 'tail', 'base64']) {
         const real = execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
         await writeFile(join(bin, t), `#!/bin/sh\necho ${t} >> '${log}'\nexec ${real} "$@"\n`);
         await chmod(join(bin, t), 0o755);
@@ -118,11 +118,11 @@ describe('file reads shared by a batch', () => {
         batched.map((o) => o.stdout),
         alone,
       );
-      // `alone` ran 4 regular files x (stat + base64) after the batch's 4 calls.
+      // `alone` ran 4 regular files x (stat + base64) after the batch's 3 calls.
       const calls = execFileSync('cat', [log], { encoding: 'utf8' }).trim().split('\n');
-      // (cat and base64 run side by side: their order in the log is not fixed)
-      assert.deepEqual(calls.slice(0, 4).sort(), ['base64', 'cat', 'stat', 'stat']);
-      assert.equal(calls.length, 4 + 8);
+      // (tail and base64 run side by side: their order in the log is not fixed)
+      assert.deepEqual(calls.slice(0, 3).sort(), ['base64', 'stat', 'tail']);
+      assert.equal(calls.length, 3 + 8);
     } finally {
       await done();
     }
@@ -150,16 +150,60 @@ describe('file reads shared by a batch', () => {
     assert.equal(script.match(/(^|\s)p\d+=\S*provision-test-/gm)?.length, 2);
   });
 
-  it('refuses survey output it cannot trust', () => {
+  // A file that changes size between the stat and the read: what a file's own script reports then
+  // (content and size disagree: its task fails), never a content cut from the wrong place.
+  for (const [what, act, bad] of [
+    // b changes: b, c and d are reported (nothing after a misplaced head is trusted), a is read.
+    ['grows', `printf more >> '%s'`, [1, 2, 3]],
+    ['shrinks', `: > '%s'`, [1, 2, 3]],
+    // c goes away: its head is missing, so b (whose end cannot be told from c's loss) goes with it.
+    ['goes away', `rm -f '%s'`, [1, 2, 3]],
+  ] as const) {
+    it(`reports a file that ${what} while read as changed, with the files after it; those before it are read`, async () => {
+      const { dir: bin, cleanup: done } = await tempDir();
+      const { dir: files, cleanup: gone } = await tempDir();
+      try {
+        const names = ['a', 'b', 'c', 'd'].map((n) => join(files, n));
+        for (const f of names) await writeFile(f, `${f}\n`);
+        const real = execFileSync('sh', ['-c', 'command -v tail'], { encoding: 'utf8' }).trim();
+        // The change lands between the survey's stat and its read of the contents (b, or c when it goes away).
+        const victim = what === 'goes away' ? names[2]! : names[1]!;
+        await writeFile(join(bin, 'tail'), `#!/bin/sh\n${act.replace('%s', victim)}\nexec ${real} "$@"\n`);
+        await chmod(join(bin, 'tail'), 0o755);
+        const probes = names.map((p) => fileProbe('file', p));
+        const b = batchProbes(probes);
+        const outs = b.split(runSh(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
+        const failed = outs.map((o, k) => (o.stdout.includes(`error=${CHANGED}`) ? k : -1)).filter((k) => k >= 0);
+        const want = [...bad];
+        assert.deepEqual(failed, want);
+        assert.equal(probes[0]!.parse(outs[0]!).content?.toString(), `${names[0]}\n`);
+        for (const k of want) assert.throws(() => probes[k]!.parse(outs[k]!), /changed while it was read/);
+      } finally {
+        await done();
+        await gone();
+      }
+    });
+  }
+
+  it('refuses survey output it cannot trust, and cuts contents only where the heads are', () => {
     const keys = ['/a', '/b'];
-    assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 3 root root\nsmall= 0\nblob=YQ==\n', keys), /read short/);
-    assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\nblob=YWI=\n', keys), /1 bytes more/);
+    const blob = (s: string) => Buffer.from(s).toString('base64');
+    const one = (size: number, b64: string) => `0.type=file\n0.stat=644 0 0 ${size} root root\nsmall= 0\nblob=${b64}\n`;
     assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\n', keys), /contents missing/);
     assert.throws(() => FILE_READER.split('5.type=absent\n', keys), /unexpected line/);
     assert.throws(() => FILE_READER.split('garbage\n', keys), /unexpected line/);
-    assert.deepEqual(FILE_READER.split('1.type=absent\n0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\nblob=YQ==\n', keys), [
+    // Shorter or longer than the size, or no head: changed while read.
+    for (const b of [blob('==> /a <==\n'), blob('==> /a <==\nab'), blob('a'), blob('==> /b <==\na')])
+      assert.match(FILE_READER.split(one(1, b), keys)[0]!, new RegExp(`^type=file\nstat=644 0 0 1 root root\nerror=${CHANGED.replace(/[()]/g, '\\$&')}\n$`));
+    assert.deepEqual(FILE_READER.split(`1.type=absent\n${one(1, blob('==> /a <==\na'))}`, keys), [
       'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
       'type=absent\n',
+    ]);
+    // Two files: the second head follows the first content exactly.
+    const two = `0.type=file\n0.stat=644 0 0 1 root root\n1.type=file\n1.stat=600 0 0 0 root root\nsmall= 0 1\nblob=`;
+    assert.deepEqual(FILE_READER.split(`${two}${blob('==> /a <==\na\n==> /b <==\n')}\n`, keys), [
+      'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
+      'type=file\nstat=600 0 0 0 root root\nb64=\n',
     ]);
   });
 });

@@ -14,6 +14,9 @@ import {
   type ServiceState,
 } from '../../../src/modules/service.js';
 import { ModuleError } from '../../../src/modules/errors.js';
+import { cleanExec } from '../../../src/modules/service.js';
+import { raw as rawSh } from '../../../src/core/shell.js';
+import { spawnSync } from 'node:child_process';
 import { runProbe, runSteps, sh, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
 const scriptOf = (s: unknown): string => (s as { script: Script }).script.text;
@@ -239,4 +242,33 @@ describe('sysv status: Debian runs the init script itself (as `service` would), 
       assert.deepEqual(r.calls.split('\n'), ['service web status'], `${flavor} ${JSON.stringify(o)}`);
     }
   });
+});
+
+describe('cleanExec: the environment env -i gives, without starting env', () => {
+  // A value whose later lines look like export lines, a name the loop itself uses, no TERM, and a
+  // secret that must not reach the command.
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    MULTI: 'a\nexport NOTREAL=1\ndeclare -x ALSO=2\nb',
+    _l: 'loop variable',
+    SECRET_TOKEN: 'x',
+    HOME: '/root',
+    LANG: 'C.UTF-8',
+  };
+  for (const shell of [['/bin/sh'], ['bash', '--posix'], ['bash']] as const) {
+    it(`${shell.join(' ')}: the command sees exactly LC_ALL=C, PATH and TERM, and keeps its exit code`, () => {
+      for (const term of [undefined, 'xterm'] as const) {
+        const e: Record<string, string> = term ? { ...env, TERM: term } : { ...env };
+        const run = (argv: readonly string[], script: string) => spawnSync(argv[0]!, [...argv.slice(1), '-c', script], { env: e, encoding: 'utf8' });
+        // The command: a shell that prints its environment and exits 7 (what an init script's status may say).
+        const want = run(shell, `env -i LC_ALL=C PATH="$PATH" TERM="$TERM" sh -c 'env; exit 7' | sort`);
+        const got = run(shell, `${cleanExec(rawSh(`sh -c 'env; exit 7'`)).text}\necho "code=$?"`);
+        assert.equal(got.status, 0, got.stderr);
+        const lines = got.stdout.trim().split('\n');
+        assert.equal(lines.pop(), 'code=7');
+        assert.equal(`${lines.sort().join('\n')}\n`, want.stdout, `${shell.join(' ')} TERM=${term}`);
+        assert.doesNotMatch(got.stdout, /SECRET_TOKEN|MULTI|_l=/);
+      }
+    });
+  }
 });
