@@ -117,10 +117,11 @@ function splitSurvey(stdout: string, paths: readonly string[]): string[] {
       if (!st || !Number.isInteger(size)) throw new ProbeOutputError(`file survey: no size for ${paths[i]}`);
       const head = Buffer.from(`${j ? '\n' : ''}==> ${paths[i]} <==\n`);
       const from = at + head.length;
-      if (lost < 0 && blob!.subarray(at, from).equals(head) && from + size <= blob!.length) {
+      const headed = blob!.subarray(at, from).equals(head);
+      if (lost < 0 && headed && from + size <= blob!.length) {
         lines[i]!.push(`b64=${blob!.subarray(from, from + size).toString('base64')}`);
         at = from + size;
-      } else if (lost < 0) lost = Math.max(0, j - 1);
+      } else if (lost < 0) lost = headed ? j : Math.max(0, j - 1); // a misplaced head: the file before it changed
     });
     if (lost < 0 && at !== blob.length) lost = small.length - 1;
     if (lost >= 0)

@@ -158,6 +158,8 @@ describe('file reads shared by a batch', () => {
     ['shrinks', `: > '%s'`, [1, 2, 3]],
     // c goes away: its head is missing, so b (whose end cannot be told from c's loss) goes with it.
     ['goes away', `rm -f '%s'`, [1, 2, 3]],
+    // d, the last, shrinks: its head is in place, its content short; a, b and c are read.
+    ['is the last and shrinks', `: > '%s'`, [3]],
   ] as const) {
     it(`reports a file that ${what} while read as changed, with the files after it; those before it are read`, async () => {
       const { dir: bin, cleanup: done } = await tempDir();
@@ -167,16 +169,16 @@ describe('file reads shared by a batch', () => {
         for (const f of names) await writeFile(f, `${f}\n`);
         const real = execFileSync('sh', ['-c', 'command -v tail'], { encoding: 'utf8' }).trim();
         // The change lands between the survey's stat and its read of the contents (b, or c when it goes away).
-        const victim = what === 'goes away' ? names[2]! : names[1]!;
+        const victim = what === 'goes away' ? names[2]! : what === 'is the last and shrinks' ? names[3]! : names[1]!;
         await writeFile(join(bin, 'tail'), `#!/bin/sh\n${act.replace('%s', victim)}\nexec ${real} "$@"\n`);
         await chmod(join(bin, 'tail'), 0o755);
         const probes = names.map((p) => fileProbe('file', p));
         const b = batchProbes(probes);
         const outs = b.split(runSh(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
         const failed = outs.map((o, k) => (o.stdout.includes(`error=${CHANGED}`) ? k : -1)).filter((k) => k >= 0);
-        const want = [...bad];
+        const want: number[] = [...bad];
         assert.deepEqual(failed, want);
-        assert.equal(probes[0]!.parse(outs[0]!).content?.toString(), `${names[0]}\n`);
+        for (let k = 0; k < 4; k++) if (!want.includes(k)) assert.equal(probes[k]!.parse(outs[k]!).content?.toString(), `${names[k]}\n`);
         for (const k of want) assert.throws(() => probes[k]!.parse(outs[k]!), /changed while it was read/);
       } finally {
         await done();
