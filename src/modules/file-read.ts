@@ -9,6 +9,12 @@ import { keyedLines, keysAsArgs, surveyScript } from '../core/survey.js';
 /** What a file that changed size while a survey read it reports (its task fails; nothing is guessed). */
 export const CHANGED = 'changed while it was read (run again)';
 
+/**
+ * What every file read together reports when tail printed nothing at all (even an empty file gets
+ * a head): a tail without -v (a BusyBox built without its fancy tail), or every file gone while read.
+ */
+export const UNREAD = 'not read: `tail -c +1 -v` printed nothing (a tail without -v on this host, or the files went away while read)';
+
 /** Files up to this size have their content read by the probe (for diffs and exact undo). */
 export const CONTENT_LIMIT = 256 * 1024;
 
@@ -124,10 +130,11 @@ function splitSurvey(stdout: string, paths: readonly string[]): string[] {
       } else if (lost < 0) lost = headed ? j : Math.max(0, j - 1); // a misplaced head: the file before it changed
     });
     if (lost < 0 && at !== blob.length) lost = small.length - 1;
+    const why = blob.length === 0 ? UNREAD : CHANGED;
     if (lost >= 0)
       for (const i of small.slice(lost)) {
         lines[i] = lines[i]!.filter((l) => !l.startsWith('b64='));
-        lines[i]!.push(`error=${CHANGED}`);
+        lines[i]!.push(`error=${why}`);
       }
   }
   return lines.map((ls) => ls.map((l) => `${l}\n`).join(''));

@@ -66,12 +66,14 @@ function sysvStatus(name: string, flavor: ServiceFlavor): Script {
  * what a probe batch costs): a subshell unsets every exported variable (`export -p` names each at
  * the start of a line, "export " or bash's "declare -x "; a value's later lines may look like one,
  * and unsetting such a name is harmless: every variable is going) and execs the command.
- * PATH and TERM wait in the positional parameters, which no unset reaches.
+ * PATH and TERM wait in the positional parameters, which no unset reaches. `command unset`: a
+ * readonly variable cannot go, and a special builtin's error would end dash's subshell before the
+ * command ran (so the service would look stopped); such a variable stays, the command still runs.
  */
 export function cleanExec(command: Script): Script {
   return sh`(set -- "$PATH" "$TERM"
 _e=$(export -p)
-while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
+while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; command unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
 $_e
 _E
 LC_ALL=C PATH=$1 TERM=$2; export LC_ALL PATH TERM

@@ -8,7 +8,7 @@ import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchProbes } from '../../src/core/batch.js';
 import { raw } from '../../src/core/shell.js';
-import { CHANGED, CONTENT_LIMIT, FILE_READER, fileReads } from '../../src/modules/file-read.js';
+import { CHANGED, CONTENT_LIMIT, FILE_READER, UNREAD, fileReads } from '../../src/modules/file-read.js';
 import { fileProbe } from '../../src/modules/file.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { tempDir } from './helpers/local-host.js';
@@ -187,6 +187,32 @@ describe('file reads shared by a batch', () => {
     });
   }
 
+  // A stand-in for a tail without -v (BusyBox built without FEATURE_FANCY_TAIL): usage on stderr, exit 1.
+  it('says so when tail printed nothing (a tail without -v), instead of asking for another run', async () => {
+    const { dir: bin, cleanup: done } = await tempDir();
+    const { dir: files, cleanup: gone } = await tempDir();
+    try {
+      const names = ['a', 'b'].map((n) => join(files, n));
+      for (const f of names) await writeFile(f, `${f}\n`);
+      const real = execFileSync('sh', ['-c', 'command -v tail'], { encoding: 'utf8' }).trim();
+      await writeFile(
+        join(bin, 'tail'),
+        `#!/bin/sh\nfor a; do [ "$a" = -v ] && { echo "tail: invalid option -- 'v'" >&2; exit 1; }; done\nexec ${real} "$@"\n`,
+      );
+      await chmod(join(bin, 'tail'), 0o755);
+      const probes = names.map((p) => fileProbe('file', p));
+      const b = batchProbes(probes);
+      const outs = b.split(runSh(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
+      for (const [k, o] of outs.entries()) {
+        assert.ok(o.stdout.includes(`error=${UNREAD}`), o.stdout);
+        assert.throws(() => probes[k]!.parse(o), /tail without -v on this host/);
+      }
+    } finally {
+      await done();
+      await gone();
+    }
+  });
+
   it('refuses survey output it cannot trust, and cuts contents only where the heads are', () => {
     const keys = ['/a', '/b'];
     const blob = (s: string) => Buffer.from(s).toString('base64');
@@ -195,6 +221,7 @@ describe('file reads shared by a batch', () => {
     assert.throws(() => FILE_READER.split('5.type=absent\n', keys), /unexpected line/);
     assert.throws(() => FILE_READER.split('garbage\n', keys), /unexpected line/);
     // Shorter or longer than the size, or no head: changed while read.
+    assert.match(FILE_READER.split(one(1, ''), keys)[0]!, /error=not read: `tail -c \+1 -v` printed nothing/);
     for (const b of [blob('==> /a <==\n'), blob('==> /a <==\nab'), blob('a'), blob('==> /b <==\na')])
       assert.match(FILE_READER.split(one(1, b), keys)[0]!, new RegExp(`^type=file\nstat=644 0 0 1 root root\nerror=${CHANGED.replace(/[()]/g, '\\$&')}\n$`));
     assert.deepEqual(FILE_READER.split(`1.type=absent\n${one(1, blob('==> /a <==\na'))}`, keys), [

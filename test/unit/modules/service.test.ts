@@ -270,5 +270,11 @@ describe('cleanExec: the environment env -i gives, without starting env', () => 
         assert.doesNotMatch(got.stdout, /SECRET_TOKEN|MULTI|_l=/);
       }
     });
+    it(`${shell.join(' ')}: a readonly exported variable (it cannot be unset) does not stop the command`, () => {
+      const script = `readonly RO=1; export RO\n${cleanExec(rawSh(`sh -c 'echo ran; exit 7'`)).text}\necho "code=$?"`;
+      const got = spawnSync(shell[0]!, [...shell.slice(1), '-c', script], { env, encoding: 'utf8' });
+      assert.equal(got.status, 0, got.stderr);
+      assert.equal(got.stdout, 'ran\ncode=7\n');
+    });
   }
 });
