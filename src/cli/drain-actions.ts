@@ -91,7 +91,7 @@ export async function drainCommand(op: 'drain' | 'undrain', inventoryFile: strin
     // Validated again from the file as written: a bad edit stops here, before any host changes.
     const inventory = loadInventory(file);
     const { name, file: playbookFile, playbook, projectDir } = await loadPlaybook(DEFAULT_PLAYBOOK);
-    const progress = createProgress(
+    const progress = await createProgress(
       directors.map((h) => h.name),
       { tty: process.stderr.isTTY === true && !f.json, verbose: false, write: err },
     );

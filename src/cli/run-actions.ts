@@ -45,7 +45,7 @@ export async function runCommand(mode: 'apply' | 'check', inventoryFile: string,
   const json = f.json || f.format === 'json';
   // up takes the run lock (state dir + each host) before anything starts; check changes nothing and takes none.
   const run = async (lock?: LockOwner) => {
-    const progress = createProgress(
+    const progress = await createProgress(
       hosts.map((h) => h.name),
       {
         tty: process.stderr.isTTY === true && !json,

@@ -1,14 +1,15 @@
 // Collects the ways to log in (keys, agent, password) before dialling, so a missing or
 // encrypted key is reported plainly instead of as a vague "authentication failed".
-import { promises as fs } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
-import type { AuthenticationType, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
+import type { AuthenticationType, AuthHandlerMiddleware, NextAuthHandler, ParsedKey } from 'ssh2';
 import { TransportError } from './errors.js';
 
 const { utils } = ssh2;
 
 export type AuthMethod =
-  | { type: 'publickey'; label: string; key: Buffer; passphrase?: string }
+  /** key: parsed once here (ssh2 takes it as it is; a file of several keys stays raw). */
+  | { type: 'publickey'; label: string; key: ParsedKey | Buffer; passphrase?: string }
   | { type: 'agent'; label: string; socket: string }
   | { type: 'password'; label: string; password: string };
 
@@ -29,6 +30,21 @@ export interface AuthPlan {
   skipped: string[];
 }
 
+/**
+ * The last parse of each key file: every host of a run usually logs in with the same key, and a
+ * parse (an encrypted key's bcrypt rounds above all) is the costly part. Reused only for the same
+ * bytes and the same passphrase.
+ */
+const parsedKeys = new Map<string, { data: Buffer; passphrase: string | undefined; parsed: ReturnType<typeof utils.parseKey> }>();
+
+function parseKeyOnce(file: string, data: Buffer, passphrase: string | undefined): ReturnType<typeof utils.parseKey> {
+  const last = parsedKeys.get(file);
+  if (last && last.passphrase === passphrase && last.data.equals(data)) return last.parsed;
+  const parsed = utils.parseKey(data, passphrase);
+  parsedKeys.set(file, { data, passphrase, parsed });
+  return parsed;
+}
+
 export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
   const methods: AuthMethod[] = [];
   const skipped: string[] = [];
@@ -38,7 +54,8 @@ export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
   for (const file of src.identityFiles) {
     let data: Buffer;
     try {
-      data = await fs.readFile(file);
+      // Read at once: a small file, read for every host (fs.promises costs four hops through the thread pool).
+      data = readFileSync(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (!src.explicitKey && code === 'ENOENT') continue; // default key names that simply do not exist
@@ -47,7 +64,7 @@ export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
       skipped.push(`publickey ${file} (${why})`);
       continue;
     }
-    const parsed = utils.parseKey(data, passphrase);
+    const parsed = parseKeyOnce(file, data, passphrase);
     const err = parsed instanceof Error ? parsed : Array.isArray(parsed) ? null : parsed.isPrivateKey() ? null : new Error('not a private key');
     if (err) {
       const encrypted = /passphrase|encrypted|decrypt/i.test(err.message);
@@ -60,7 +77,12 @@ export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
       skipped.push(`publickey ${file} (${why})`);
       continue;
     }
-    methods.push({ type: 'publickey', label: `publickey ${file}`, key: data, ...(passphrase !== undefined ? { passphrase } : {}) });
+    methods.push({
+      type: 'publickey',
+      label: `publickey ${file}`,
+      key: Array.isArray(parsed) || parsed instanceof Error ? data : parsed,
+      ...(passphrase !== undefined ? { passphrase } : {}),
+    });
   }
 
   const sock = src.env['SSH_AUTH_SOCK'];

@@ -1,5 +1,5 @@
 // Reads ~/.ssh/config for a host alias. Precedence: inventory > ssh config > defaults.
-import { promises as fs } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SSHConfig from 'ssh-config';
@@ -79,12 +79,16 @@ function many(v: string | string[] | undefined): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
+/** The last parse of each config text (every host of a run reads the same file). */
+let lastParse: { text: string; config: ReturnType<typeof SSHConfig.parse> } | undefined;
+
 /** Parses config text and computes the values for `alias` (first match wins, like ssh). */
 export function computeSshConfig(text: string, alias: string, file = 'ssh config'): SshConfigValues {
   let computed: Record<string, string | string[]>;
   try {
+    if (lastParse?.text !== text) lastParse = { text, config: SSHConfig.parse(text) };
     // matchExec off: reading a config must never run the shell commands in `Match exec`.
-    computed = SSHConfig.parse(text).compute(alias, { ignoreCase: true, matchExec: false });
+    computed = lastParse.config.compute(alias, { ignoreCase: true, matchExec: false });
   } catch (e) {
     throw new TransportError('config', alias, 'ssh config', `cannot parse ${file}: ${(e as Error).message}`, { cause: e });
   }
@@ -111,7 +115,8 @@ export async function readSshConfig(alias: string, configFile?: string, homeDir 
   const file = configFile ?? defaultConfigFile(homeDir);
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    // Read whole and at once: a small file, read once per host (fs.promises costs four hops through the thread pool).
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && configFile === undefined) return { identityFiles: [] };

@@ -1,6 +1,7 @@
 // Progress while a run goes: listr2 with a row per host on a TTY; plain lines otherwise
-// (CI logs get no ANSI noise). Both consume the same run events.
-import { Listr, type ListrTaskWrapper } from 'listr2';
+// (CI logs get no ANSI noise). Both consume the same run events. listr2 is loaded only for a TTY:
+// a run whose output goes to a file or a pipe does not pay for its import (~40 ms).
+import type { ListrTaskWrapper } from 'listr2';
 import type { RunEvent } from '../core/run.js';
 import type { HostReport } from '../core/types.js';
 import { recapLine } from './report.js';
@@ -16,8 +17,8 @@ export interface ProgressOptions {
   write(line: string): void;
 }
 
-export function createProgress(hosts: string[], o: ProgressOptions): Progress {
-  return o.tty && !o.verbose ? listrProgress(hosts) : plainProgress(o);
+export async function createProgress(hosts: string[], o: ProgressOptions): Promise<Progress> {
+  return o.tty && !o.verbose ? listrProgress(hosts, (await import('listr2')).Listr) : plainProgress(o);
 }
 
 function plainProgress(o: ProgressOptions): Progress {
@@ -49,7 +50,7 @@ interface Row {
   finish?: () => void;
 }
 
-function listrProgress(hosts: string[]): Progress {
+function listrProgress(hosts: string[], Listr: typeof import('listr2').Listr): Progress {
   const rows = new Map<string, Row>(hosts.map((h) => [h, { output: 'queued' }]));
   const settle = (h: string, row: Row) => {
     if (!row.wrapper || !row.report) return;
