@@ -262,6 +262,31 @@ test('a missing or encrypted private key is a readable auth error before diallin
   writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n`);
 });
 
+// A key's parse is kept for the run (every host logs in with it): only for the same bytes and passphrase.
+test('a key file replaced between connections, or another passphrase, is parsed again', async () => {
+  const rotating = genKey(tmp, 'rotating_key');
+  writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n${rotating.publicKey}\n`);
+  try {
+    const c = await openConnection(target({ privateKeyFile: rotating.privateKeyFile }), opts());
+    assert.equal((await c.exec(raw('echo first'))).stdout, 'first\n');
+    await c.close();
+    // Same path, another (unauthorized) key: refused, so the new bytes were used, not the last parse.
+    const other = genKey(tmp, 'rotating_other');
+    writeFileSync(rotating.privateKeyFile, readFileSync(other.privateKeyFile));
+    await rejectsWith(openConnection(target({ privateKeyFile: rotating.privateKeyFile }), opts()), 'auth', /authentication failed/);
+    // An encrypted key: a wrong passphrase fails, the right one (same bytes) then works.
+    const enc = genKey(tmp, 'rotating_enc', 'ed25519', 'right-pass');
+    writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n${enc.publicKey}\n`);
+    const withPass = (pass: string) => opts({ keyPassphraseEnv: 'PROV_KEY_PASS', env: { PROV_KEY_PASS: pass } });
+    await rejectsWith(openConnection(target({ privateKeyFile: enc.privateKeyFile }), withPass('wrong-pass')), 'auth', /could not be decrypted/);
+    const d = await openConnection(target({ privateKeyFile: enc.privateKeyFile }), withPass('right-pass'));
+    assert.equal((await d.exec(raw('echo unlocked'))).stdout, 'unlocked\n');
+    await d.close();
+  } finally {
+    writeFileSync(sshd.authorizedKeysFile, `${sshd.clientKey.publicKey}\n`);
+  }
+});
+
 test('ssh-agent from SSH_AUTH_SOCK is used when no key file works', async () => {
   const sock = path.join(tmp, 'agent.sock');
   const agentOut = execFileSync('ssh-agent', ['-s', '-a', sock], { encoding: 'utf8' });
