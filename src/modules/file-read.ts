@@ -13,7 +13,8 @@ export const CHANGED = 'changed while it was read (run again)';
  * What every file read together reports when tail printed nothing at all (even an empty file gets
  * a head): a tail without -v (a BusyBox built without its fancy tail), or every file gone while read.
  */
-export const UNREAD = 'not read: `tail -c +1 -v` printed nothing (a tail without -v on this host, or the files went away while read)';
+export const UNREAD =
+  "not read: `tail -c +1 -v` printed nothing (a tail without -v on this host, or the files went away while read): install coreutils' tail, or run again";
 
 /** Files up to this size have their content read by the probe (for diffs and exact undo). */
 export const CONTENT_LIMIT = 256 * 1024;

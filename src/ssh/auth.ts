@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { AuthenticationType, AuthHandlerMiddleware, NextAuthHandler, ParsedKey } from 'ssh2';
 import { TransportError } from './errors.js';
+import { LastParse } from './last-parse.js';
 
 const { utils } = ssh2;
 
@@ -30,20 +31,8 @@ export interface AuthPlan {
   skipped: string[];
 }
 
-/**
- * The last parse of each key file: every host of a run usually logs in with the same key, and a
- * parse (an encrypted key's bcrypt rounds above all) is the costly part. Reused only for the same
- * bytes and the same passphrase.
- */
-const parsedKeys = new Map<string, { data: Buffer; passphrase: string | undefined; parsed: ReturnType<typeof utils.parseKey> }>();
-
-function parseKeyOnce(file: string, data: Buffer, passphrase: string | undefined): ReturnType<typeof utils.parseKey> {
-  const last = parsedKeys.get(file);
-  if (last && last.passphrase === passphrase && last.data.equals(data)) return last.parsed;
-  const parsed = utils.parseKey(data, passphrase);
-  parsedKeys.set(file, { data, passphrase, parsed });
-  return parsed;
-}
+/** Every host of a run usually logs in with the same key; a parse (an encrypted key's bcrypt rounds above all) is the costly part. */
+const parsedKeys = new LastParse<ReturnType<typeof utils.parseKey>>();
 
 export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
   const methods: AuthMethod[] = [];
@@ -54,7 +43,7 @@ export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
   for (const file of src.identityFiles) {
     let data: Buffer;
     try {
-      // Read at once: a small file, read for every host (fs.promises costs four hops through the thread pool).
+      // Read at once (fs.promises costs four hops through the thread pool): every host reads it.
       data = readFileSync(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -64,7 +53,7 @@ export async function collectAuth(src: AuthSources): Promise<AuthPlan> {
       skipped.push(`publickey ${file} (${why})`);
       continue;
     }
-    const parsed = parseKeyOnce(file, data, passphrase);
+    const parsed = parsedKeys.get(file, data, () => utils.parseKey(data, passphrase), passphrase);
     const err = parsed instanceof Error ? parsed : Array.isArray(parsed) ? null : parsed.isPrivateKey() ? null : new Error('not a private key');
     if (err) {
       const encrypted = /passphrase|encrypted|decrypt/i.test(err.message);

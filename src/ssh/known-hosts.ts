@@ -4,6 +4,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EXIT, ProvisionError } from '../core/provision-error.js';
+import { LastParse } from './last-parse.js';
 
 export type HostKeyVerdict = 'match' | 'unknown' | 'changed' | 'revoked';
 
@@ -159,7 +160,7 @@ export function verifyEntries(entries: readonly KnownHostsEntry[], host: string,
 
 async function readIfExists(file: string): Promise<string> {
   try {
-    // Read at once: every host of a run reads it twice (fs.promises costs four hops through the thread pool).
+    // Read at once (fs.promises costs four hops through the thread pool): every host reads it twice.
     return readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
@@ -167,16 +168,11 @@ async function readIfExists(file: string): Promise<string> {
   }
 }
 
-/** The last parse of each file, reused while its text is unchanged (every host of a run reads it twice). */
-const parsed = new Map<string, { text: string; entries: readonly KnownHostsEntry[] }>();
+const parsed = new LastParse<readonly KnownHostsEntry[]>();
 
 export async function loadKnownHosts(file: string): Promise<readonly KnownHostsEntry[]> {
   const text = await readIfExists(file);
-  const last = parsed.get(file);
-  if (last?.text === text) return last.entries;
-  const entries = parseKnownHosts(text, file);
-  parsed.set(file, { text, entries });
-  return entries;
+  return parsed.get(file, text, () => parseKnownHosts(text, file));
 }
 
 /** Verifies a presented host key against a known_hosts file (a missing file knows no host). */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SSHConfig from 'ssh-config';
+import { LastParse } from './last-parse.js';
 import { TransportError } from './errors.js';
 
 /** The ssh config values provision uses, already typed and ~-expanded. */
@@ -79,16 +80,14 @@ function many(v: string | string[] | undefined): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
-/** The last parse of each config text (every host of a run reads the same file). */
-let lastParse: { text: string; config: ReturnType<typeof SSHConfig.parse> } | undefined;
+const parsed = new LastParse<ReturnType<typeof SSHConfig.parse>>();
 
 /** Parses config text and computes the values for `alias` (first match wins, like ssh). */
 export function computeSshConfig(text: string, alias: string, file = 'ssh config'): SshConfigValues {
   let computed: Record<string, string | string[]>;
   try {
-    if (lastParse?.text !== text) lastParse = { text, config: SSHConfig.parse(text) };
     // matchExec off: reading a config must never run the shell commands in `Match exec`.
-    computed = lastParse.config.compute(alias, { ignoreCase: true, matchExec: false });
+    computed = parsed.get(file, text, () => SSHConfig.parse(text)).compute(alias, { ignoreCase: true, matchExec: false });
   } catch (e) {
     throw new TransportError('config', alias, 'ssh config', `cannot parse ${file}: ${(e as Error).message}`, { cause: e });
   }
@@ -115,7 +114,7 @@ export async function readSshConfig(alias: string, configFile?: string, homeDir 
   const file = configFile ?? defaultConfigFile(homeDir);
   let text: string;
   try {
-    // Read whole and at once: a small file, read once per host (fs.promises costs four hops through the thread pool).
+    // Read at once (fs.promises costs four hops through the thread pool): every host reads it.
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
