@@ -4,7 +4,7 @@ import type { PlannedChange, Probe, Step, Task } from '../core/types.js';
 import { Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { sharedProbe } from '../core/batch.js';
-import { DIRECTORY_READER } from './directory-read.js';
+import { dirRead } from './path-read.js';
 import { checkAttrs, type FileAttrs } from './file.js';
 import { KeyValues, checkPath, meta, type TaskMeta } from './util.js';
 
@@ -28,8 +28,8 @@ export const DEFAULT_DIR_MODE = '0755';
 
 export function directoryProbe(path: string): Probe<DirectoryState> {
   return {
-    // Read with every other directory of the batch (one stat -L for all).
-    ...sharedProbe(null, [{ reader: DIRECTORY_READER, key: path, prefix: '' }]),
+    // Read with every other path of the batch (one stat -L for all).
+    ...sharedProbe(null, [dirRead(path, '')]),
     blank: `type=absent\nmissing=${path}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);

@@ -6,7 +6,8 @@ import { createTwoFilesPatch } from 'diff';
 import type { Evidence, PlannedChange, Probe, Step, Task, TaskContext } from '../core/types.js';
 import { Script, raw, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
-import { CONTENT_LIMIT, fileReads } from './file-read.js';
+import { CONTENT_LIMIT } from './file-read.js';
+import { fileReads } from './path-read.js';
 
 export { CONTENT_LIMIT, fileProbeScript } from './file-read.js';
 import { KeyValues, checkMode, checkOwner, checkPath, meta, sha256, short, type TaskMeta } from './util.js';

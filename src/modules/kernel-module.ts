@@ -6,7 +6,7 @@ import type { HostFacts, PlannedChange, Probe, Task } from '../core/types.js';
 import { SBIN_PATH, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { parseFileState, planFile, type FileState } from './file.js';
-import { fileReads } from './file-read.js';
+import { fileReads } from './path-read.js';
 import { editLines } from './line-in-file.js';
 import { KeyValues, checkName, meta, type TaskMeta } from './util.js';
 

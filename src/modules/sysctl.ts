@@ -9,8 +9,7 @@ import type { Evidence, PlannedChange, Probe, Step, Task, TaskContext } from '..
 import { SBIN_PATH, sh } from '../core/shell.js';
 import { ModuleError } from './errors.js';
 import { parseFileState, type FileState } from './file.js';
-import { FILE_READER } from './file-read.js';
-import { SYSCTL_READER } from './sysctl-read.js';
+import { fileRead, sysctlRead } from './path-read.js';
 import { sharedProbe } from '../core/batch.js';
 import { planLineEdit } from './line-in-file.js';
 import { KeyValues, checkName, checkPath, meta, type TaskMeta } from './util.js';
@@ -63,15 +62,14 @@ export function persistedValue(content: string, key: string): string | null {
 
 export function sysctlProbe(key: string, file: string | false): Probe<SysctlState> {
   return {
-    // The runtime value and the persisted file are read with every other probe's (one awk, one stat).
-    ...sharedProbe(null, [
-      { reader: SYSCTL_READER, key: procPath(key), prefix: '' },
-      ...(file ? [{ reader: FILE_READER, key: file, prefix: 'persist.' }] : []),
-    ]),
+    // The runtime value and the persisted file are read with every other path of the batch (one stat, one tail).
+    ...sharedProbe(null, [sysctlRead(procPath(key), ''), ...(file ? [fileRead(file, 'persist.')] : [])]),
     // Offline the kernel's value is unknown: "?" never equals a wanted value.
     blank: `runtime=?\n${file ? 'persist.type=absent' : ''}`,
     parse(out) {
       const kv = new KeyValues(out.stdout);
+      const err = kv.get('error');
+      if (err !== undefined) throw new ModuleError('sysctl', `probe of ${key} failed: ${err}`);
       const rt = kv.get('runtime');
       if (rt === undefined && !kv.has('runtime_missing')) throw new ModuleError('sysctl', `probe of ${key} printed no runtime value`);
       const fstate = file ? parseFileState('sysctl', kv, file, 'persist.') : null;

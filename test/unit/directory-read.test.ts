@@ -1,4 +1,4 @@
-// Every directory of a batch read at once (DIRECTORY_READER) must print, for each probe, exactly
+// Every directory of a batch read at once (PATH_READER) must print, for each probe, exactly
 // what the probe's own script prints: same bytes. Run by this machine's /bin/sh on real paths.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchProbes } from '../../src/core/batch.js';
 import { directoryProbe } from '../../src/modules/directory.js';
-import { DIRECTORY_READER } from '../../src/modules/directory-read.js';
+import { PATH_READER } from '../../src/modules/path-read.js';
 import { tempDir } from './helpers/local-host.js';
 
 function runSh(script: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -74,10 +74,12 @@ describe('directories shared by a batch', () => {
     );
   }
 
-  it('refuses stat lines that do not match the directories listed', () => {
-    assert.throws(
-      () => DIRECTORY_READER.split('0.type=directory\n1.type=directory\ndirs= 0 1\nstat=755 0 0 root root\n', ['/a', '/b']),
-      /1 stat lines for 2 directories/,
-    );
+  it('refuses lines that belong to no directory', () => {
+    assert.throws(() => PATH_READER.split('0.type=directory\n0.stat=755 0 0 root root\nstat=755 0 0 root root\n', ['dir:/a', 'dir:/b']), /unexpected line/);
+    assert.throws(() => PATH_READER.split('2.type=directory\n', ['dir:/a', 'dir:/b']), /unexpected line/);
+    assert.deepEqual(PATH_READER.split('1.type=absent\n1.missing=/b\n0.type=directory\n0.stat=755 0 0 root root\n', ['dir:/a', 'dir:/b']), [
+      'type=directory\nstat=755 0 0 root root\n',
+      'type=absent\nmissing=/b\n',
+    ]);
   });
 });

@@ -167,7 +167,7 @@ describe('one script per batch of independent changes', () => {
       );
       const first = sent.find((t) => t.includes(' tail begin'));
       assert.ok(first, 'an apply script re-probes its tail as one batch');
-      assert.match(first, /stat -c '%a %u %g %s %U %G' -- "\$@"/);
+      assert.match(first, /stat -L -c '%a %u %g %s %U %G' -- "\$@"/);
       assert.equal(await readFile(join(d, 'index.html'), 'utf8'), 'hello\n');
       assert.equal(await readFile(join(d, 'motd'), 'utf8'), 'motd\n');
       const again = await runHost(localConnection, work(tasks), { mode: 'check' });

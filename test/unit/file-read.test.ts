@@ -1,4 +1,4 @@
-// Every file of a batch read at once (FILE_READER) must print, for each probe, exactly what the
+// Every file of a batch read at once (PATH_READER) must print, for each probe, exactly what the
 // probe's own script prints: same bytes, so guards and predictions never see a difference. Run by
 // this machine's /bin/sh on real files of every kind, with and without the tools the fast path needs.
 import { describe, it, before, after } from 'node:test';
@@ -8,7 +8,8 @@ import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchProbes } from '../../src/core/batch.js';
 import { raw } from '../../src/core/shell.js';
-import { CHANGED, CONTENT_LIMIT, FILE_READER, UNREAD, fileReads } from '../../src/modules/file-read.js';
+import { CHANGED, CONTENT_LIMIT, UNREAD } from '../../src/modules/file-read.js';
+import { PATH_READER, fileReads } from '../../src/modules/path-read.js';
 import { fileProbe } from '../../src/modules/file.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { tempDir } from './helpers/local-host.js';
@@ -146,7 +147,7 @@ describe('file reads shared by a batch', () => {
     );
     assert.match(batched[1]!.stdout, /^runtime=Linux\npersist\.type=file\npersist\.stat=/m);
     assert.match(batched[3]!.stdout, /^own=1\na\.type=directory\nb\.type=file\n/);
-    // The file read twice is read once: two paths in the file survey (the sysctl's own survey aside).
+    // The file read twice is read once: two files in the path survey (with the sysctl's value).
     assert.equal(script.match(/(^|\s)p\d+=\S*provision-test-/gm)?.length, 2);
   });
 
@@ -214,23 +215,23 @@ describe('file reads shared by a batch', () => {
   });
 
   it('refuses survey output it cannot trust, and cuts contents only where the heads are', () => {
-    const keys = ['/a', '/b'];
+    const keys = ['file:/a', 'file:/b'];
     const blob = (s: string) => Buffer.from(s).toString('base64');
     const one = (size: number, b64: string) => `0.type=file\n0.stat=644 0 0 ${size} root root\nsmall= 0\nblob=${b64}\n`;
-    assert.throws(() => FILE_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\n', keys), /contents missing/);
-    assert.throws(() => FILE_READER.split('5.type=absent\n', keys), /unexpected line/);
-    assert.throws(() => FILE_READER.split('garbage\n', keys), /unexpected line/);
+    assert.throws(() => PATH_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\n', keys), /contents missing/);
+    assert.throws(() => PATH_READER.split('5.type=absent\n', keys), /unexpected line/);
+    assert.throws(() => PATH_READER.split('garbage\n', keys), /unexpected line/);
     // Shorter or longer than the size, or no head: changed while read.
-    assert.match(FILE_READER.split(one(1, ''), keys)[0]!, /error=not read: `tail -c \+1 -v` printed nothing/);
+    assert.match(PATH_READER.split(one(1, ''), keys)[0]!, /error=not read: `tail -c \+1 -v` printed nothing/);
     for (const b of [blob('==> /a <==\n'), blob('==> /a <==\nab'), blob('a'), blob('==> /b <==\na')])
-      assert.match(FILE_READER.split(one(1, b), keys)[0]!, new RegExp(`^type=file\nstat=644 0 0 1 root root\nerror=${CHANGED.replace(/[()]/g, '\\$&')}\n$`));
-    assert.deepEqual(FILE_READER.split(`1.type=absent\n${one(1, blob('==> /a <==\na'))}`, keys), [
+      assert.match(PATH_READER.split(one(1, b), keys)[0]!, new RegExp(`^type=file\nstat=644 0 0 1 root root\nerror=${CHANGED.replace(/[()]/g, '\\$&')}\n$`));
+    assert.deepEqual(PATH_READER.split(`1.type=absent\n${one(1, blob('==> /a <==\na'))}`, keys), [
       'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
       'type=absent\n',
     ]);
     // Two files: the second head follows the first content exactly.
     const two = `0.type=file\n0.stat=644 0 0 1 root root\n1.type=file\n1.stat=600 0 0 0 root root\nsmall= 0 1\nblob=`;
-    assert.deepEqual(FILE_READER.split(`${two}${blob('==> /a <==\na\n==> /b <==\n')}\n`, keys), [
+    assert.deepEqual(PATH_READER.split(`${two}${blob('==> /a <==\na\n==> /b <==\n')}\n`, keys), [
       'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
       'type=file\nstat=600 0 0 0 root root\nb64=\n',
     ]);
