@@ -223,6 +223,8 @@ function summarize(samples: Sample[]): Row[] {
 }
 
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+// (no sample of a tool: Math.max() of nothing is -Infinity)
+const mb = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : '-');
 
 function table(rows: Row[]): string {
   const head = [
@@ -257,7 +259,7 @@ function table(rows: Row[]): string {
       `${f1(r.provisionCheckSessions!)} / ${f1(r.ansibleCheckSessions!)}`,
       `${f1(r.provisionCheckCpuS!)} / ${f1(r.ansibleCheckCpuS!)}`,
       `${f1(r.provisionConvergeCpuS!)} / ${f1(r.ansibleConvergeCpuS!)}`,
-      `${Math.round(r.provisionPeakMb!)} / ${Math.round(r.ansiblePeakMb!)}`,
+      `${mb(r.provisionPeakMb!)} / ${mb(r.ansiblePeakMb!)}`,
       f1(r.load1!),
     ].join(' | '),
   );
