@@ -23,10 +23,14 @@ ${fast(all)}
 fast 2>/dev/null || { echo ${raw(AGAIN)}; for i in ${all}; do "s$i"; done; }`;
 }
 
-/** Sets the positional parameters to the keys `$pN` of the indices in `list` (a variable: "$f"). */
-export function keysAsArgs(list: Script): Script {
+/**
+ * Sets the positional parameters to the keys `$pN` of the indices in `list` (a variable: "$f");
+ * `strip`, a shell pattern, is cut from each key's front first (`*:`: a key's kind).
+ */
+export function keysAsArgs(list: Script, strip?: '*:'): Script {
+  const key = raw(strip ? `\\\${p$i#${strip}}` : '\\$p$i');
   return sh`set --
-for i in ${list}; do eval "set -- \\"\\$@\\" \\"\\$p$i\\""; done`;
+for i in ${list}; do eval "set -- \\"\\$@\\" \\"${key}\\""; done`;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { ProbeOutputError, sharedProbe } from '../core/batch.js';
 import { type Script, raw, sh } from '../core/shell.js';
 import type { Probe, SharedRead, SharedReader } from '../core/types.js';
-import { keyedLines, surveyScript } from '../core/survey.js';
+import { keyedLines, keysAsArgs, surveyScript } from '../core/survey.js';
 import { dirProbeScript } from './directory-read.js';
 import { CHANGED, CONTENT_LIMIT, UNREAD, fileProbeScript } from './file-read.js';
 import { sysctlProbeScript } from './sysctl-read.js';
@@ -29,8 +29,7 @@ function one(k: string, prefix: string): Script {
 }
 
 /** The positional parameters set to the paths (the keys without their kind) of the indices in `list`. */
-const pathsAsArgs = (list: Script) => sh`set --
-for i in ${list}; do eval "set -- \\"\\$@\\" \\"\\\${p$i#*:}\\""; done`;
+const pathsAsArgs = (list: Script) => keysAsArgs(list, '*:');
 
 /**
  * Every key in one go. Output: `N.key=value` lines (N = the key's index); `sysctl= N...` and
@@ -65,7 +64,7 @@ if [ -n "$ds$f" ]; then
   ${pathsAsArgs(raw('$ds $f'))}
   # The files are no symlinks (tested above): -L, which the directories need, changes nothing for them.
   st=$(stat -L -c '%a %u %g %s %U %G' -- "$@" 2>/dev/null) || return 1
-  nd=0; for i in $ds; do nd=$((nd + 1)); done
+  set -- $ds; nd=$#
   set -- $ds $f
   while IFS= read -r l; do
     [ $# -gt 0 ] || return 1
@@ -146,7 +145,7 @@ function splitSurvey(stdout: string, keys: readonly string[]): string[] {
     if (headed && from + size <= blob.length) {
       lines[i]!.push(`b64=${blob.subarray(from, from + size).toString('base64')}`);
       at = from + size;
-    } else lost = headed || j <= sysctls.length ? j : j - 1; // a misplaced head: the file before it changed
+    } else lost = headed || j === sysctls.length ? j : j - 1; // a misplaced head: the file before it changed (a value ends at its head)
   }
   if (lost < 0 && at !== blob.length) lost = read.length - 1;
   const why = blob.length === 0 ? UNREAD : CHANGED;

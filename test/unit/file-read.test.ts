@@ -13,6 +13,7 @@ import { PATH_READER, fileReads } from '../../src/modules/path-read.js';
 import { fileProbe } from '../../src/modules/file.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { tempDir } from './helpers/local-host.js';
+import { loggedTools } from './helpers/tool-wrappers.js';
 
 function runSh(script: string, env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
@@ -104,12 +105,7 @@ describe('file reads shared by a batch', () => {
     const { dir: bin, cleanup: done } = await tempDir();
     try {
       const log = join(bin, 'calls');
-      for (const t of ['stat', 'tail', 'base64']) {
-        const real = execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
-        await writeFile(join(bin, t), `#!/bin/sh\necho ${t} >> '${log}'\nexec ${real} "$@"\n`);
-        await chmod(join(bin, t), 0o755);
-      }
-      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+      const env = await loggedTools(bin, log, ['stat', 'tail', 'base64']);
       const small = ['small', 'empty', 'binary', 'mode', 'sub', 'absent'].map((n) => join(dir, n));
       const { batched, alone } = both(
         small.map((p) => fileProbe('file', p)),

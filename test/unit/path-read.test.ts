@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchProbes } from '../../src/core/batch.js';
 import { CHANGED } from '../../src/modules/file-read.js';
@@ -12,19 +12,10 @@ import { directoryProbe } from '../../src/modules/directory.js';
 import { fileProbe } from '../../src/modules/file.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { tempDir } from './helpers/local-host.js';
+import { loggedTools } from './helpers/tool-wrappers.js';
 
 function runSh(script: string, env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', env });
-}
-
-/** A bin dir whose `tools` log their name to `log`, then do `act` (a shell line), then run the real tool. */
-async function logged(bin: string, log: string, tools: readonly string[], act: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
-  for (const t of tools) {
-    const real = execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
-    await writeFile(join(bin, t), `#!/bin/sh\necho ${t} >> '${log}'\n${act[t] ?? ''}\nexec ${real} "$@"\n`);
-    await chmod(join(bin, t), 0o755);
-  }
-  return { ...process.env, PATH: `${bin}:${process.env.PATH}` };
 }
 
 describe('directories, files and sysctls read together', () => {
@@ -54,7 +45,7 @@ describe('directories, files and sysctls read together', () => {
     const { dir: bin, cleanup: done } = await tempDir();
     try {
       const log = join(bin, 'calls');
-      const env = await logged(bin, log, ['stat', 'tail', 'base64', 'awk', 'cat']);
+      const env = await loggedTools(bin, log, ['stat', 'tail', 'base64', 'awk', 'cat']);
       const ps = probes();
       const b = batchProbes(ps);
       const batched = b.split(runSh(b.script.text, env));
@@ -85,7 +76,7 @@ describe('directories, files and sysctls read together', () => {
     const { dir: bin, cleanup: done } = await tempDir();
     try {
       const motd = join(dir, 'motd');
-      const env = await logged(bin, join(bin, 'calls'), ['tail'], { tail: `printf more >> '${motd}'` });
+      const env = await loggedTools(bin, join(bin, 'calls'), ['tail'], { tail: `printf more >> '${motd}'` });
       const ps = probes();
       const b = batchProbes(ps);
       const outs = b.split(runSh(b.script.text, env));
