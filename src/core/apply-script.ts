@@ -16,6 +16,7 @@ import type { ProbeOutput, Step } from './types.js';
 import { Script, raw, sh } from './shell.js';
 import type { BatchScript } from './batch.js';
 import { ProvisionError } from './provision-error.js';
+import { HostOutput } from './host-output.js';
 
 export interface GuardItem {
   kind: 'guard';
@@ -50,7 +51,8 @@ export interface ApplyScriptInput {
 export interface ApplyScript {
   script: Script;
   stdin?: Buffer;
-  parse(stdout: string, stderr: string): ApplyResult;
+  /** stdout: the bytes the host sent (ExecResult.stdoutBytes), or text. */
+  parse(stdout: string | Buffer, stderr: string): ApplyResult;
 }
 
 export interface StepResult {
@@ -161,48 +163,41 @@ _ptk() { dd bs="$1" count=1 <&3 2>/dev/null; }`),
   return {
     script,
     ...(stdin ? { stdin } : {}),
-    parse(stdout: string, stderr: string): ApplyResult {
+    parse(stdout: string | Buffer, stderr: string): ApplyResult {
       const res: ApplyResult = { steps: [], probes: new Map(), complete: false };
+      const out = new HostOutput(stdout);
       const errParts = splitStderr(stderr, N);
+      const frame = (begin: string, endMark: string) => {
+        const f = out.frame(begin, endMark);
+        return typeof f === 'string' || Number.isNaN(f.code) ? undefined : f;
+      };
       input.items.forEach((it, i) => {
         if (it.kind !== 'step') return;
-        const f = frame(stdout, `${N} s ${i} begin\n`, `\n${N} s ${i} end `);
-        if (f) res.steps.push({ change: it.change, item: i, code: f.code, stdout: f.body, stderr: errParts.get(i) ?? '' });
+        const f = frame(`${N} s ${i} begin\n`, `\n${N} s ${i} end `);
+        if (f) res.steps.push({ change: it.change, item: i, code: f.code, stdout: f.text, stderr: errParts.get(i) ?? '' });
       });
-      const stale = new RegExp(`^${N} stale (\\d+)$`, 'm').exec(stdout);
+      const stale = new RegExp(`^${N} stale (\\d+)$`, 'm').exec(out.bin);
       if (stale) res.staleAt = Number(stale[1]);
-      res.complete = stdout.includes(`${N} done\n`);
+      res.complete = out.bin.includes(`${N} done\n`);
       for (const k of used) {
-        const f = frame(stdout, `${N} ${k} begin\n`, `\n${N} ${k} end `);
-        if (f) res.probes.set(k, { stdout: f.body, code: f.code });
+        const f = frame(`${N} ${k} begin\n`, `\n${N} ${k} end `);
+        if (f) res.probes.set(k, { stdout: f.text, code: f.code });
       }
-      const tailOut = batched ? frame(stdout, `${N} tail begin\n`, `\n${N} tail end `) : undefined;
+      const tailOut = batched ? frame(`${N} tail begin\n`, `\n${N} tail end `) : undefined;
       if (batched && tailOut) {
         // Output it cannot split leaves the tail unread: the engine probes those tasks again.
         try {
-          const outs = batched.split(tailOut.body);
+          const outs = batched.split(tailOut.bytes);
           input.tail.forEach((k, j) => res.probes.set(k, outs[j]!));
         } catch (err) {
           if (!(err instanceof ProvisionError)) throw err;
         }
       }
-      const epi = frame(stdout, `${N} epi begin\n`, `\n${N} epi end `);
-      if (epi) res.epilogue = { code: epi.code, stdout: epi.body };
+      const epi = frame(`${N} epi begin\n`, `\n${N} epi end `);
+      if (epi) res.epilogue = { code: epi.code, stdout: epi.text };
       return res;
     },
   };
-}
-
-function frame(stdout: string, begin: string, endMark: string): { body: string; code: number } | undefined {
-  const start = stdout.indexOf(begin);
-  if (start < 0) return undefined;
-  const end = stdout.indexOf(endMark, start + begin.length);
-  if (end < 0) return undefined;
-  const codeStart = end + endMark.length;
-  const nl = stdout.indexOf('\n', codeStart);
-  const code = Number.parseInt(stdout.slice(codeStart, nl < 0 ? undefined : nl), 10);
-  if (Number.isNaN(code)) return undefined;
-  return { body: stdout.slice(start + begin.length, end), code };
 }
 
 /** Stderr by step item: each step prints `N s i` on stderr before it starts. */

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Probe, ProbeOutput, SharedRead, SharedReader } from './types.js';
 import { Script, raw, sh } from './shell.js';
 import { EXIT, ProvisionError } from './provision-error.js';
+import { HostOutput } from './host-output.js';
 
 /** A batch's output was cut short: no probe state can be trusted. */
 export class ProbeOutputError extends ProvisionError {
@@ -15,7 +16,8 @@ export class ProbeOutputError extends ProvisionError {
 
 export interface BatchScript {
   script: Script;
-  split(stdout: string): ProbeOutput[];
+  /** Each probe's output: from the bytes the host sent (ExecResult.stdoutBytes), or from text. */
+  split(stdout: string | Buffer): ProbeOutput[];
 }
 
 /**
@@ -71,18 +73,19 @@ export function batchProbes(items: readonly ProbeItem[]): BatchScript {
   });
   return {
     script: Script.join([...parts, raw('')], '\n'),
-    split(stdout: string): ProbeOutput[] {
-      const ran = splitFrames(stdout, nonce, frames.length);
-      const outs: ProbeOutput[] = [];
+    split(stdout: string | Buffer): ProbeOutput[] {
+      const ran = splitFrames(new HostOutput(stdout), nonce, frames.length);
+      const outs: RanFrame[] = [];
       order.forEach((k, i) => (outs[k] = ran[i]!));
       const read = new Map<SharedReader, Map<string, string>>();
       for (const [reader, keys] of readers) {
-        const texts = reader.split(outs[readerFrame.get(reader)!]!.stdout, keys);
+        const o = outs[readerFrame.get(reader)!]!;
+        const texts = reader.split(o.stdout, keys, o.bytes);
         read.set(reader, new Map(keys.map((k, i) => [k, texts[i] ?? ''])));
       }
       const whole = unique.map((p, i): ProbeOutput => {
         const o = own[i] === null ? { stdout: '', code: 0 } : outs[own[i]!]!;
-        if (!p.shared) return o;
+        if (!p.shared) return { stdout: o.stdout, code: o.code };
         // The probe's script prints its own lines, then each read's lines with their prefix; it exits 0.
         let text = o.stdout;
         for (const r of p.shared.reads) text += prefixed(read.get(r.reader)!.get(r.key)!, r.prefix);
@@ -107,21 +110,20 @@ function prefixed(text: string, prefix: string): string {
   return text.replace(/^(?=.)/gm, prefix);
 }
 
-function splitFrames(stdout: string, nonce: string, count: number): ProbeOutput[] {
+/** A frame's output, with its bytes for the readers that print file contents raw. */
+interface RanFrame extends ProbeOutput {
+  bytes: Buffer;
+}
+
+function splitFrames(out: HostOutput, nonce: string, count: number): RanFrame[] {
   let pos = 0;
-  const outs: ProbeOutput[] = [];
+  const outs: RanFrame[] = [];
   for (let i = 0; i < count; i++) {
-    const begin = `${nonce} ${i} begin\n`;
-    const start = stdout.indexOf(begin, pos);
-    if (start < 0) throw new ProbeOutputError(`probe ${i} produced no output frame (the host's shell stopped early)`);
-    const endMark = `\n${nonce} ${i} end `;
-    const end = stdout.indexOf(endMark, start + begin.length);
-    if (end < 0) throw new ProbeOutputError(`probe ${i} output frame is not closed`);
-    const codeStart = end + endMark.length;
-    const nl = stdout.indexOf('\n', codeStart);
-    const code = Number.parseInt(stdout.slice(codeStart, nl < 0 ? undefined : nl), 10);
-    pos = nl < 0 ? stdout.length : nl;
-    outs.push({ stdout: stdout.slice(start + begin.length, end), code: Number.isNaN(code) ? 255 : code });
+    const f = out.frame(`${nonce} ${i} begin\n`, `\n${nonce} ${i} end `, pos);
+    if (f === 'missing') throw new ProbeOutputError(`probe ${i} produced no output frame (the host's shell stopped early)`);
+    if (f === 'open') throw new ProbeOutputError(`probe ${i} output frame is not closed`);
+    pos = f.next;
+    outs.push({ stdout: f.text, code: Number.isNaN(f.code) ? 255 : f.code, bytes: f.bytes });
   }
   return outs;
 }

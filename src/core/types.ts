@@ -7,7 +7,10 @@ import type { Script } from './shell.js';
 /** Result of one remote command. */
 export interface ExecResult {
   code: number;
+  /** stdout decoded as UTF-8. */
   stdout: string;
+  /** stdout as the host sent it (probes carry file contents raw); absent from results made of text. */
+  stdoutBytes?: Buffer;
   stderr: string;
 }
 
@@ -83,8 +86,11 @@ export interface SharedReader {
    * directory or traps changed (its variables and functions may stay: later readers set their own).
    */
   script(keys: readonly string[]): Script;
-  /** Each key's lines, as its own script prints them (no prefix). Throws on output it cannot trust. */
-  split(stdout: string, keys: readonly string[]): string[];
+  /**
+   * Each key's lines, as its own script prints them (no prefix). Throws on output it cannot trust.
+   * `bytes`: the output as sent, for readers whose script prints file contents raw (UTF-8 of `stdout` if absent).
+   */
+  split(stdout: string, keys: readonly string[], bytes?: Buffer): string[];
 }
 
 /** One key of a SharedReader a probe needs; its lines are prefixed with `prefix` in the probe's output. */

@@ -381,7 +381,8 @@ class SshConnection implements Connection {
             if (code === 127) return settle(this.err('config', `sudo is not installed on the host (${said})`));
             return settle(this.err('auth', `sudo refused to run as root for user ${this.ep.user}: ${said}`));
           }
-          settle(null, { code, stdout: Buffer.concat(out).toString('utf8'), stderr });
+          const bytes = Buffer.concat(out);
+          settle(null, { code, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr });
         });
       };
       const open = (attempt: number) => {

@@ -109,9 +109,9 @@ test('become with NOPASSWD sudo runs as root with root HOME, and stdin reaches t
   const c = await openConnection(target(), opts());
   try {
     const r = await c.exec(raw('id -u; echo "$HOME"; cat'), { become: true, stdin: 'payload\n' });
-    assert.deepEqual(r, { code: 0, stdout: '0\n/root\npayload\n', stderr: '' });
+    assert.deepEqual(r, { code: 0, stdout: '0\n/root\npayload\n', stdoutBytes: Buffer.from('0\n/root\npayload\n'), stderr: '' });
     const f = await c.exec(raw('echo oops >&2; exit 4'), { become: true });
-    assert.deepEqual(f, { code: 4, stdout: '', stderr: 'oops\n' }, 'a failing script is a result, not a sudo error');
+    assert.deepEqual(f, { code: 4, stdout: '', stdoutBytes: Buffer.alloc(0), stderr: 'oops\n' }, 'a failing script is a result, not a sudo error');
   } finally {
     await c.close();
   }
@@ -124,7 +124,7 @@ test('become with a sudo password feeds it to sudo only; the script never sees i
     // Run twice: the second time sudo has cached credentials and does not prompt.
     for (let i = 0; i < 2; i++) {
       const r = await c.exec(raw('id -u; cat'), { become: true, stdin: 'data-only\n' });
-      assert.deepEqual(r, { code: 0, stdout: '0\ndata-only\n', stderr: '' });
+      assert.deepEqual(r, { code: 0, stdout: '0\ndata-only\n', stdoutBytes: Buffer.from('0\ndata-only\n'), stderr: '' });
     }
   } finally {
     await c.close();

@@ -49,9 +49,13 @@ test('exec returns exit code, stdout and stderr separately', async () => {
   const c = await openConnection(target(), opts());
   try {
     const r = await c.exec(raw(`echo out; echo "it's err" >&2; exit 3`));
-    assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: "it's err\n" });
+    assert.deepEqual(r, { code: 3, stdout: 'out\n', stdoutBytes: Buffer.from('out\n'), stderr: "it's err\n" });
     const ok = await c.exec(raw('id -u'));
-    assert.deepEqual(ok, { code: 0, stdout: '0\n', stderr: '' });
+    assert.deepEqual(ok, { code: 0, stdout: '0\n', stdoutBytes: Buffer.from('0\n'), stderr: '' });
+    // The bytes as sent: what is no UTF-8 (a file's raw content) survives there, not in the text.
+    const bin = await c.exec(raw(`printf 'a\\377\\376\\000\\303'`));
+    assert.deepEqual([...bin.stdoutBytes!], [0x61, 0xff, 0xfe, 0x00, 0xc3]);
+    assert.equal(bin.stdout, 'a\ufffd\ufffd\u0000\ufffd');
   } finally {
     await c.close();
   }

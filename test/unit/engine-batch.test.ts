@@ -158,12 +158,14 @@ describe('one script per batch of independent changes', () => {
         command({ name: 'C', cmd: sh`touch ${marker}`, creates: marker, undo: sh`rm ${marker}` }),
         file({ name: 'F', path: join(d, 'index.html'), content: 'hello\n' }),
         file({ name: 'G', path: join(d, 'motd'), content: 'motd\n' }),
+        // Bytes that are no UTF-8, and the survey's own marker line: read raw, cut from the bytes.
+        file({ name: 'B', path: join(d, 'raw.bin'), content: Buffer.from([0x62, 0x6c, 0x6f, 0x62, 0x3d, 0x0a, 0xff, 0xfe, 0x00, 0xc3]) }),
       ];
       const r = await runHost(conn, work(tasks), { mode: 'apply' });
       assert.equal(r.error, undefined);
       assert.deepEqual(
         r.tasks.map((t) => `${t.task}:${t.status}`),
-        ['D:changed', 'C:changed', 'F:changed', 'G:changed'],
+        ['D:changed', 'C:changed', 'F:changed', 'G:changed', 'B:changed'],
       );
       const first = sent.find((t) => t.includes(' tail begin'));
       assert.ok(first, 'an apply script re-probes its tail as one batch');
@@ -274,7 +276,8 @@ describe('one script per batch of independent changes', () => {
         if (n !== 2) return r;
         // Keep the script's output up to the end marker of the first step only.
         const m = /\n(__provision_[0-9a-f]+) s 0 end 0\n/.exec(r.stdout)!;
-        return { ...r, stdout: r.stdout.slice(0, m.index + m[0].length) };
+        const stdout = r.stdout.slice(0, m.index + m[0].length);
+        return { ...r, stdout, stdoutBytes: Buffer.from(stdout) };
       });
       const report = await runHost(
         cut,

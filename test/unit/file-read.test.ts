@@ -19,10 +19,15 @@ function runSh(script: string, env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
 }
 
+/** The output as sent, as a connection hands it to the batch (file contents travel raw). */
+function runShBytes(script: string, env: NodeJS.ProcessEnv = process.env): Buffer {
+  return execFileSync('/bin/sh', ['-c', script], { env, maxBuffer: 64 * 1024 * 1024 });
+}
+
 /** The batch's output for each probe, and each probe's full script run alone. */
 function both(probes: Parameters<typeof batchProbes>[0], env?: NodeJS.ProcessEnv) {
   const b = batchProbes(probes);
-  const batched = b.split(runSh(b.script.text, env));
+  const batched = b.split(runShBytes(b.script.text, env));
   const alone = probes.map((p) => {
     const s = 'text' in p ? p.text : p.script.text;
     return runSh(`( ${s}\n) </dev/null 2>/dev/null`, env);
@@ -39,6 +44,8 @@ describe('file reads shared by a batch', () => {
     await writeFile(join(dir, 'small'), 'hello\n');
     await writeFile(join(dir, 'empty'), '');
     await writeFile(join(dir, 'binary'), Buffer.from([0, 255, 10, 13, 0, 1, 2, 3]));
+    // What the output's own structure is made of, and bytes that are no UTF-8, inside a file.
+    await writeFile(join(dir, 'tricky'), Buffer.concat([Buffer.from('blob=\n-again-\n0.type=absent\n==> /x <==\n'), Buffer.from([0xc3, 0x28, 0xff])]));
     await writeFile(join(dir, "name with 'quote' and space"), 'q\n');
     await writeFile(join(dir, 'limit'), Buffer.alloc(CONTENT_LIMIT, 'x'));
     await writeFile(join(dir, 'big'), Buffer.alloc(CONTENT_LIMIT + 1, 'y'));
@@ -47,9 +54,21 @@ describe('file reads shared by a batch', () => {
     await mkdir(join(dir, 'sub'));
     await symlink(join(dir, 'small'), join(dir, 'link'));
     execFileSync('mkfifo', [join(dir, 'fifo')]);
-    paths = ['small', 'empty', 'binary', "name with 'quote' and space", 'limit', 'big', 'mode', 'sub', 'link', 'fifo', 'absent', 'sub/absent/deeper'].map((n) =>
-      join(dir, n),
-    );
+    paths = [
+      'small',
+      'empty',
+      'binary',
+      "name with 'quote' and space",
+      'limit',
+      'big',
+      'mode',
+      'sub',
+      'link',
+      'fifo',
+      'absent',
+      'sub/absent/deeper',
+      'tricky',
+    ].map((n) => join(dir, n));
   });
   after(() => cleanup());
 
@@ -68,8 +87,13 @@ describe('file reads shared by a batch', () => {
     assert.equal(big.content, undefined);
     assert.match(String(big.sha256), /^[0-9a-f]{64}$/);
     assert.equal(probes[2]!.parse(batched[2]!).content?.toString('hex'), '00ff0a0d00010203');
+    assert.equal(
+      probes[12]!.parse(batched[12]!).content?.toString('hex'),
+      Buffer.from('blob=\n-again-\n0.type=absent\n==> /x <==\n\xc3\x28\xff', 'latin1').toString('hex'),
+    );
   });
 
+  // The fast path needs no base64: each file's content is printed as its own script prints it.
   for (const [what, base64, want] of [
     [
       'base64 rejects -w (busybox, old coreutils)',
@@ -78,16 +102,17 @@ describe('file reads shared by a batch', () => {
     ],
     ['no base64 at all (coreutils < 6: od)', null, /^type=file\nstat=.*\nhex=68656c6c6f0a\n$/],
   ] as const) {
-    it(`falls back to each path's own script when the fast path cannot run (${what}): same bytes`, async () => {
+    it(`prints what each path's own script prints where ${what}: same bytes, in one survey`, async () => {
       const { dir: bin, cleanup: done } = await tempDir();
       try {
         const which = (t: string) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim();
-        for (const t of ['stat', 'cat', 'tail', 'od', 'tr', 'sha256sum', 'cut']) await symlink(which(t), join(bin, t));
+        for (const t of ['stat', 'cat', 'od', 'tr', 'sha256sum', 'cut']) await symlink(which(t), join(bin, t));
         if (base64) {
           await writeFile(join(bin, 'base64'), base64.replace('REAL', which('base64')));
           await chmod(join(bin, 'base64'), 0o755);
         }
-        const env = { ...process.env, PATH: bin };
+        const log = join(bin, 'calls');
+        const env = { ...(await loggedTools(bin, log, ['tail'])), PATH: bin };
         const probes = paths.map((p) => fileProbe('file', p));
         const { batched, alone } = both(probes, env);
         assert.deepEqual(
@@ -95,13 +120,34 @@ describe('file reads shared by a batch', () => {
           alone,
         );
         assert.match(batched[0]!.stdout, want);
+        // The survey read the contents (its one tail); no file fell back to its own script.
+        assert.equal(execFileSync('cat', [log], { encoding: 'utf8' }), 'tail\n');
       } finally {
         await done();
       }
     });
   }
 
-  it('reads every small file with one stat and one tail | base64, however many there are', async () => {
+  it("falls back to each path's own script when the survey's stat fails: same bytes", async () => {
+    const { dir: bin, cleanup: done } = await tempDir();
+    try {
+      const real = execFileSync('sh', ['-c', 'command -v stat'], { encoding: 'utf8' }).trim();
+      // The survey's stat is the only one with -L (a file's own script stats it without).
+      await writeFile(join(bin, 'stat'), `#!/bin/sh\n[ "$1" = -L ] && exit 1\nexec ${real} "$@"\n`);
+      await chmod(join(bin, 'stat'), 0o755);
+      const probes = paths.map((p) => fileProbe('file', p));
+      const { batched, alone } = both(probes, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+      assert.deepEqual(
+        batched.map((o) => o.stdout),
+        alone,
+      );
+      assert.match(batched[0]!.stdout, /^type=file\nstat=.*\nb64=aGVsbG8K\n$/);
+    } finally {
+      await done();
+    }
+  });
+
+  it('reads every small file with one stat and one tail, however many there are', async () => {
     const { dir: bin, cleanup: done } = await tempDir();
     try {
       const log = join(bin, 'calls');
@@ -115,11 +161,10 @@ describe('file reads shared by a batch', () => {
         batched.map((o) => o.stdout),
         alone,
       );
-      // `alone` ran 4 regular files x (stat + base64) after the batch's 3 calls.
+      // `alone` ran 4 regular files x (stat + base64) after the batch's 2 calls (no base64).
       const calls = execFileSync('cat', [log], { encoding: 'utf8' }).trim().split('\n');
-      // (tail and base64 run side by side: their order in the log is not fixed)
-      assert.deepEqual(calls.slice(0, 3).sort(), ['base64', 'stat', 'tail']);
-      assert.equal(calls.length, 3 + 8);
+      assert.deepEqual(calls.slice(0, 2), ['stat', 'tail']);
+      assert.equal(calls.length, 2 + 8);
     } finally {
       await done();
     }
@@ -171,7 +216,7 @@ describe('file reads shared by a batch', () => {
         await chmod(join(bin, 'tail'), 0o755);
         const probes = names.map((p) => fileProbe('file', p));
         const b = batchProbes(probes);
-        const outs = b.split(runSh(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
+        const outs = b.split(runShBytes(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
         const failed = outs.map((o, k) => (o.stdout.includes(`error=${CHANGED}`) ? k : -1)).filter((k) => k >= 0);
         const want: number[] = [...bad];
         assert.deepEqual(failed, want);
@@ -199,7 +244,7 @@ describe('file reads shared by a batch', () => {
       await chmod(join(bin, 'tail'), 0o755);
       const probes = names.map((p) => fileProbe('file', p));
       const b = batchProbes(probes);
-      const outs = b.split(runSh(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
+      const outs = b.split(runShBytes(b.script.text, { ...process.env, PATH: `${bin}:${process.env.PATH}` }));
       for (const [k, o] of outs.entries()) {
         assert.ok(o.stdout.includes(`error=${UNREAD}`), o.stdout);
         assert.throws(() => probes[k]!.parse(o), /tail without -v on this host/);
@@ -212,24 +257,31 @@ describe('file reads shared by a batch', () => {
 
   it('refuses survey output it cannot trust, and cuts contents only where the heads are', () => {
     const keys = ['file:/a', 'file:/b'];
-    const blob = (s: string) => Buffer.from(s).toString('base64');
-    const one = (size: number, b64: string) => `0.type=file\n0.stat=644 0 0 ${size} root root\nsmall= 0\nblob=${b64}\n`;
+    const one = (size: number, blob: string) => `0.type=file\n0.stat=644 0 0 ${size} root root\nsmall= 0\nenc=b64\nblob=\n${blob}`;
     assert.throws(() => PATH_READER.split('0.type=file\n0.stat=644 0 0 1 root root\nsmall= 0\n', keys), /contents missing/);
     assert.throws(() => PATH_READER.split('5.type=absent\n', keys), /unexpected line/);
     assert.throws(() => PATH_READER.split('garbage\n', keys), /unexpected line/);
+    assert.throws(() => PATH_READER.split('enc=b32\nblob=\n', keys), /unexpected line/);
     // Shorter or longer than the size, or no head: changed while read.
     assert.match(PATH_READER.split(one(1, ''), keys)[0]!, /error=not read: `tail -c \+1 -v` printed nothing/);
-    for (const b of [blob('==> /a <==\n'), blob('==> /a <==\nab'), blob('a'), blob('==> /b <==\na')])
+    for (const b of ['==> /a <==\n', '==> /a <==\nab', 'a', '==> /b <==\na'])
       assert.match(PATH_READER.split(one(1, b), keys)[0]!, new RegExp(`^type=file\nstat=644 0 0 1 root root\nerror=${CHANGED.replace(/[()]/g, '\\$&')}\n$`));
-    assert.deepEqual(PATH_READER.split(`1.type=absent\n${one(1, blob('==> /a <==\na'))}`, keys), [
+    assert.deepEqual(PATH_READER.split(`1.type=absent\n${one(1, '==> /a <==\na')}`, keys), [
       'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
       'type=absent\n',
     ]);
-    // Two files: the second head follows the first content exactly.
-    const two = `0.type=file\n0.stat=644 0 0 1 root root\n1.type=file\n1.stat=600 0 0 0 root root\nsmall= 0 1\nblob=`;
-    assert.deepEqual(PATH_READER.split(`${two}${blob('==> /a <==\na\n==> /b <==\n')}\n`, keys), [
+    // Where the host has no base64, the content as its own script prints it there (od's hex).
+    assert.deepEqual(PATH_READER.split(one(1, '==> /a <==\na').replace('enc=b64', 'enc=hex'), keys)[0], 'type=file\nstat=644 0 0 1 root root\nhex=61\n');
+    // Two files: the second head follows the first content exactly; the last content ends the output.
+    const two = `0.type=file\n0.stat=644 0 0 1 root root\n1.type=file\n1.stat=600 0 0 0 root root\nsmall= 0 1\nenc=b64\nblob=\n`;
+    assert.deepEqual(PATH_READER.split(`${two}==> /a <==\na\n==> /b <==\n`, keys), [
       'type=file\nstat=644 0 0 1 root root\nb64=YQ==\n',
       'type=file\nstat=600 0 0 0 root root\nb64=\n',
     ]);
+    // Bytes that are no UTF-8 are cut from the bytes as sent, not from their text.
+    const bytes = Buffer.concat([Buffer.from(`${one(2, '==> /a <==\n')}`), Buffer.from([0xff, 0xfe])]);
+    assert.equal(PATH_READER.split(bytes.toString('utf8'), keys, bytes)[0], 'type=file\nstat=644 0 0 2 root root\nb64=//4=\n');
+    // A path ending in `blob=` is no start of the contents: only a line of its own is.
+    assert.deepEqual(PATH_READER.split(`1.type=absent\n1.missing=/x/blob=\n${one(1, '==> /a <==\na')}`, keys)[1], 'type=absent\nmissing=/x/blob=\n');
   });
 });

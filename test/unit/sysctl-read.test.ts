@@ -10,6 +10,7 @@ import { CHANGED, UNREAD } from '../../src/modules/file-read.js';
 import { PATH_READER } from '../../src/modules/path-read.js';
 import { sysctlProbe } from '../../src/modules/sysctl.js';
 import { tempDir } from './helpers/local-host.js';
+import { loggedTools } from './helpers/tool-wrappers.js';
 
 function runSh(script: string, env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', env });
@@ -26,7 +27,7 @@ const KEYS = [
 function both(env?: NodeJS.ProcessEnv) {
   const probes = KEYS.map((k) => sysctlProbe(k, false));
   const b = batchProbes(probes);
-  const batched = b.split(runSh(b.script.text, env));
+  const batched = b.split(execFileSync('/bin/sh', ['-c', b.script.text], { env }));
   const alone = probes.map((p) => runSh(`( ${p.script.text}\n) </dev/null 2>/dev/null`, env));
   return { probes, batched, alone, script: b.script.text };
 }
@@ -46,12 +47,19 @@ describe('sysctl values shared by a batch', () => {
     assert.equal(probes[3]!.parse(batched[3]!).runtime, null);
   });
 
-  it('falls back to each key’s own script when base64 has no -w: same bytes', async () => {
+  it('needs no base64 (a host without one): same bytes, read by the one tail', async () => {
     const { dir: bin, cleanup } = await tempDir();
     try {
-      await writeFile(join(bin, 'base64'), '#!/bin/sh\necho "base64: invalid option -- w" >&2\nexit 1\n');
+      const log = join(bin, 'calls');
+      const env = await loggedTools(bin, log, ['tail', 'cat']);
+      await writeFile(join(bin, 'base64'), '#!/bin/sh\necho "base64: not here" >&2\nexit 127\n');
       await chmod(join(bin, 'base64'), 0o755);
-      const { batched, alone } = both({ ...process.env, PATH: `${bin}:${process.env.PATH}` });
+      const probes = KEYS.map((k) => sysctlProbe(k, false));
+      const b = batchProbes(probes);
+      const batched = b.split(execFileSync('/bin/sh', ['-c', b.script.text], { env }));
+      // (each key's own script reads its value with cat: none ran)
+      assert.equal(runSh(`cat '${log}'`), 'tail\n');
+      const alone = probes.map((p) => runSh(`( ${p.script.text}\n) </dev/null 2>/dev/null`));
       assert.deepEqual(
         batched.map((o) => o.stdout),
         alone,
@@ -64,8 +72,7 @@ describe('sysctl values shared by a batch', () => {
 
   it('refuses output it cannot trust, and cuts values only where the heads are', () => {
     const keys = ['sysctl:/proc/sys/a', 'sysctl:/proc/sys/b'];
-    const blob = (t: string) => Buffer.from(t).toString('base64');
-    const out = (t: string) => `sysctl= 0 1\nsmall=\nblob=${blob(t)}\n`;
+    const out = (t: string) => `sysctl= 0 1\nsmall=\nenc=b64\nblob=\n${t}`;
     assert.throws(() => PATH_READER.split('sysctl= 0 1\nsmall=\n', keys), /contents missing/);
     assert.throws(() => PATH_READER.split('0.runtime=1\n2.runtime=3\n', keys), /unexpected line/);
     assert.throws(() => PATH_READER.split('runtime=3\n', keys), /unexpected line/);

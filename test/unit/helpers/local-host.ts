@@ -31,7 +31,11 @@ export function sh(script: string, opts: LocalShOptions = {}): Promise<ExecResul
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (code) => {
+      // As a connection does: the bytes as sent too (file contents travel raw in a probe's output).
+      const bytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr: Buffer.concat(err).toString('utf8') });
+    });
     child.stdin.on('error', () => {
       /* script may exit before reading stdin */
     });
