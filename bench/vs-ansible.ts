@@ -1,8 +1,10 @@
 // provision against ansible-playbook on the same container-lab hosts, with the `sample` playbook
 // and its Ansible twin (bench/ansible/sample.yml), forks equal. Per size and run: a fresh lab,
-// the ssh2 floor, `provision up` (first converge) and `provision check` (no-op); a fresh lab
-// again, `ansible-playbook` (first converge) and `ansible-playbook --check` (no-op). Prints
-// medians and writes bench/results/vs-ansible.json. Installs Debian's ansible-core if missing.
+// `provision up` (first converge), then the ssh2 floor, `provision check` (no-op) and the floor
+// again (check / floor: the check against the mean of the floors right before and after it, on
+// the same lab in the same minute); a fresh lab again, `ansible-playbook` (first converge) and
+// `ansible-playbook --check` (no-op). Prints medians and writes bench/results/vs-ansible.json.
+// Installs Debian's ansible-core if missing.
 // Run it alone, under the container-lab lock:
 //   npx tsc -p . && flock /tmp/provision-ct.lock node dist/bench/vs-ansible.js --sizes 3,25,100 --runs 3 --forks 10
 import { execFileSync } from 'node:child_process';
@@ -169,12 +171,17 @@ async function measureRun(size: number, run: number): Promise<Sample[]> {
   const samples: Sample[] = [];
   console.error(`size ${size}, run ${run}`);
   let { lab, logs } = await freshLab(size);
-  const load1 = loadavg()[0]!;
-  samples.push({ size, run, phase: 'floor', wallMs: await sshFloor(lab.hosts, lab.keyFile, lab.knownHosts, forks), load1, at: new Date().toISOString() });
-  console.error(`  floor: ${(samples[0]!.wallMs / 1000).toFixed(1)} s`);
   if (!tools.has('provision')) throw new Error('--tools must include provision (its lab run holds the floor)');
+  const floor = async () => {
+    const load1 = loadavg()[0]!;
+    const wallMs = await sshFloor(lab.hosts, lab.keyFile, lab.knownHosts, forks);
+    console.error(`  floor: ${(wallMs / 1000).toFixed(1)} s`);
+    return { size, run, phase: 'floor' as const, wallMs, load1, at: new Date().toISOString() };
+  };
   samples.push(await phase(size, run, 'provisionConverge', logs, () => provision(lab, 'up'), provisionChecked('provision up', true)));
+  samples.push(await floor());
   samples.push(await phase(size, run, 'provisionCheck', logs, () => provision(lab, 'check'), provisionChecked('provision check', false)));
+  samples.push(await floor());
   if (!tools.has('ansible')) return samples;
   ({ lab, logs } = await freshLab(size));
   const inv = await ansibleInventory(lab);
@@ -196,9 +203,14 @@ function summarize(samples: Sample[]): Row[] {
       const of = (p: Phase) => samples.filter((s) => s.size === size && s.phase === p);
       const med = (p: Phase, k: keyof Sample) => median(of(p).map((s) => Number(s[k] ?? Number.NaN)));
       const sec = (p: Phase) => med(p, 'wallMs') / 1000;
+      // Each check against the mean of its run's floors (taken right before and after it).
+      const overFloor = of('provisionCheck').map((c) => {
+        const fl = of('floor').filter((f) => f.run === c.run);
+        return c.wallMs / (fl.reduce((a, f) => a + f.wallMs, 0) / fl.length);
+      });
       return {
         hosts: size,
-        runs: of('floor').length,
+        runs: new Set(of('provisionCheck').map((s) => s.run)).size,
         floorS: sec('floor'),
         provisionConvergeS: sec('provisionConverge'),
         provisionCheckS: sec('provisionCheck'),
@@ -206,7 +218,7 @@ function summarize(samples: Sample[]): Row[] {
         ansibleCheckS: sec('ansibleCheck'),
         convergeRatio: sec('ansibleConverge') / sec('provisionConverge'),
         checkRatio: sec('ansibleCheck') / sec('provisionCheck'),
-        checkOverFloor: sec('provisionCheck') / sec('floor'),
+        checkOverFloor: median(overFloor),
         provisionConvergeSessions: med('provisionConverge', 'sessionsPerHost'),
         provisionCheckSessions: med('provisionCheck', 'sessionsPerHost'),
         ansibleConvergeSessions: med('ansibleConverge', 'sessionsPerHost'),
@@ -302,7 +314,7 @@ async function main(): Promise<void> {
   }
   console.log(table(await save()));
   console.log(
-    `\nmedians of ${runs} runs, forks ${forks}; seconds wall; round trips = SSH session requests (exec/subsystem) each host's sshd logged; CPU = user+sys of the controller and its children; ${out}`,
+    `\nmedians of ${runs} runs, forks ${forks}; seconds wall; check / floor = median of each check over the mean of the floors right before and after it; round trips = SSH session requests (exec/subsystem) each host's sshd logged; CPU = user+sys of the controller and its children; ${out}`,
   );
 }
 
