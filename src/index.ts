@@ -24,6 +24,8 @@ export type {
 export type { Inventory, HostEntry } from './inventory/types.js';
 export type { Forwarding, LvsSpec, VirtualServiceSpec } from './lvs/types.js';
 export type { Evidence, Connection, ExecResult } from './core/types.js';
+/** An ExecResult for a Connection of one's own: stdout's bytes (file contents travel raw) and their text. */
+export { execResult } from './core/host-output.js';
 export { ProvisionError, TaskError, UsageError, HostConfigError, EXIT } from './core/errors.js';
 /** Shell scripts for a custom task's probe and steps: every value interpolated into sh`` is quoted. */
 export { sh, raw, secret, cmd, Script, SBIN_PATH, type ShValue } from './core/shell.js';

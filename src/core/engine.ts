@@ -170,7 +170,7 @@ function hostTarget(c: CountingConnection): LoopTarget {
     async probe(slots) {
       const batch = batchProbes(slots.map((s) => s.probe));
       const r = await c.exec(batch.script, undefined, `probe ${slots.length} task(s) in one batch`);
-      return batch.split(r.stdoutBytes ?? r.stdout);
+      return batch.split(r.stdoutBytes);
     },
     async apply(b) {
       const script = buildApplyScript({
@@ -180,7 +180,7 @@ function hostTarget(c: CountingConnection): LoopTarget {
         ...(b.tail.length ? { tailBatch: batchProbes(b.tail.map((k) => b.probes.get(k)!)) } : {}),
       });
       const r = await c.exec(script.script, script.stdin, b.display);
-      return script.parse(r.stdoutBytes ?? r.stdout, r.stderr);
+      return script.parse(r.stdoutBytes, r.stderr);
     },
   };
 }
@@ -265,7 +265,7 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
     if (facts) parts.push(...slots.map((s) => s.probe));
     const batch = batchProbes(parts);
     const r = await c.exec(batch.script, undefined, `${fresh ? 'facts, ' : ''}probe ${slots.length} task(s) in one batch`);
-    const outs = batch.split(r.stdoutBytes ?? r.stdout);
+    const outs = batch.split(r.stdoutBytes);
     if (gate) gate.check(outs[0]!);
     if (fresh) {
       const f = outs[gate ? 1 : 0]!;

@@ -1,6 +1,13 @@
 // A script's stdout as the host sent it. Scripts frame their parts with ASCII markers; a part may
 // carry file contents raw (any bytes: the path reader's `tail` output travels without base64, a
 // process less per host), so frames are found in the bytes and only then decoded as UTF-8.
+import type { ExecResult } from './types.js';
+
+/** A command's result from what it printed: stdout's bytes and their UTF-8 text, which always agree. */
+export function execResult(code: number, stdout: Buffer | string, stderr: string): ExecResult {
+  const bytes = typeof stdout === 'string' ? Buffer.from(stdout, 'utf8') : stdout;
+  return { code, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr };
+}
 
 /** One framed part: its bytes, their UTF-8 text, the exit code printed after it (NaN if unreadable). */
 export interface Frame {

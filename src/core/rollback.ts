@@ -72,7 +72,7 @@ export async function readEvidence(conn: Connection, items: RollbackItem[]): Pro
   if (!checks.length) return found;
   const batch = batchProbes(checks.map((c) => c.e.check));
   const r = await conn.exec(batch.script, { become: true });
-  const outs = batch.split(r.stdoutBytes ?? r.stdout);
+  const outs = batch.split(r.stdoutBytes);
   checks.forEach(({ e, change }, i) => {
     const got = outs[i]!.stdout.replace(/ +\n$/, '\n');
     // The before-state proves "never applied" only when it differs from the after-state.

@@ -9,8 +9,8 @@ export interface ExecResult {
   code: number;
   /** stdout decoded as UTF-8. */
   stdout: string;
-  /** stdout as the host sent it (probes carry file contents raw); absent from results made of text. */
-  stdoutBytes?: Buffer;
+  /** stdout as the host sent it: probes carry file contents raw (execResult() makes both fields). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 

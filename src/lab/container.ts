@@ -9,6 +9,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import type { ExecResult } from '../core/types.js';
+import { execResult } from '../core/host-output.js';
 import type { ContainerLabState, LabDriver, LabHostSpec, LabHostState, LabSpec, LabStatus } from './driver.js';
 import { LabError, LabNotFoundError } from './errors.js';
 import { writeUpperFiles } from './hostfs.js';
@@ -347,10 +348,11 @@ export class ContainerDriver implements LabDriver {
   async hostExec(dir: string, hostName: string, cmd: string): Promise<ExecResult> {
     const { host } = await this.runningHost(dir, hostName);
     const d = host.driver;
-    return run('nsenter', ['--target', String(d.initPid), '--mount', '--uts', '--pid', '--net', '--root', '--wd', '--', '/bin/sh', '-c', cmd], {
+    const r = await run('nsenter', ['--target', String(d.initPid), '--mount', '--uts', '--pid', '--net', '--root', '--wd', '--', '/bin/sh', '-c', cmd], {
       allowFail: true,
       env: { ...CLEAN_ENV, HOME: '/root', USER: 'root', LOGNAME: 'root' },
     });
+    return execResult(r.code, r.stdout, r.stderr);
   }
 
   async stopHost(dir: string, hostName: string): Promise<void> {

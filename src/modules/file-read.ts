@@ -1,6 +1,6 @@
 // How a file's state is read on a host: one file's own script. A batch reads every file with its
-// other paths (PATH_READER, path-read.ts: one stat and one tail -v | base64 instead of a stat and a
-// base64 per file), printing the same lines.
+// other paths (PATH_READER, path-read.ts: one stat and one tail -v, its output raw, instead of a
+// stat and a base64 per file), printing the same lines.
 import { type Script, raw, sh } from '../core/shell.js';
 
 /** What a file that changed size while a survey read it reports (its task fails; nothing is guessed). */

@@ -82,10 +82,12 @@ fi
 for i in $big; do "s$i"; done
 if [ -n "$sy$small" ]; then
   ${pathsAsArgs(raw('$sy $small'))}
+  # A file's own script prints its content as base64, or as hex (od) where there is no base64;
+  # with neither, as it prints it then (nothing): each key's own script.
+  if [ -z "$small" ] || command -v base64 >/dev/null 2>&1; then enc=b64; elif command -v od >/dev/null 2>&1; then enc=hex; else return 1; fi
   echo "sysctl=$sy"
   echo "small=$small"
-  # A file's own script prints its content as base64, or as hex (od) where there is no base64.
-  if command -v base64 >/dev/null 2>&1; then echo enc=b64; else echo enc=hex; fi
+  echo "enc=$enc"
   echo blob=
   # The contents, raw, to the end of this frame (no base64: a process less). tail -v heads each file
   # with its name: the controller finds every file's head where the sizes above put it, or knows the

@@ -8,6 +8,7 @@ import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import type { Connection, ExecOptions, ExecResult } from '../core/types.js';
 import type { SshTarget } from '../inventory/types.js';
 import { Script, sh } from '../core/shell.js';
+import { execResult } from '../core/host-output.js';
 import { collectAuth, type AuthPlan } from './auth.js';
 import { killScript, planCommand, StartFilter } from './become.js';
 import { dial } from './dial.js';
@@ -381,8 +382,7 @@ class SshConnection implements Connection {
             if (code === 127) return settle(this.err('config', `sudo is not installed on the host (${said})`));
             return settle(this.err('auth', `sudo refused to run as root for user ${this.ep.user}: ${said}`));
           }
-          const bytes = Buffer.concat(out);
-          settle(null, { code, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr });
+          settle(null, execResult(code, Buffer.concat(out), stderr));
         });
       };
       const open = (attempt: number) => {

@@ -15,6 +15,7 @@ import type { HostFacts, Task } from '../../src/core/types.js';
 import { command, directory, file, lineInFile } from '../../src/modules/index.js';
 import { localConnection, localConnectionWith, tempDir, testFacts } from './helpers/local-host.js';
 import { sh } from '../../src/core/shell.js';
+import { execResult } from '../../src/core/host-output.js';
 
 const work = (tasks: Task[], handlers: Record<string, Task> = {}) => ({ host: 'local', vars: {}, projectDir: '/', build: () => ({ tasks, handlers }) });
 
@@ -174,6 +175,12 @@ describe('one script per batch of independent changes', () => {
       assert.equal(await readFile(join(d, 'motd'), 'utf8'), 'motd\n');
       const again = await runHost(localConnection, work(tasks), { mode: 'check' });
       assert.equal(again.recap.changed, 0);
+      // Every file read back as written, the binary one too (no task failed on what it read).
+      assert.equal(again.error, undefined);
+      assert.deepEqual(
+        again.tasks.map((t) => t.status),
+        ['ok', 'ok', 'ok', 'ok', 'ok'],
+      );
     } finally {
       await cleanup();
     }
@@ -276,8 +283,7 @@ describe('one script per batch of independent changes', () => {
         if (n !== 2) return r;
         // Keep the script's output up to the end marker of the first step only.
         const m = /\n(__provision_[0-9a-f]+) s 0 end 0\n/.exec(r.stdout)!;
-        const stdout = r.stdout.slice(0, m.index + m[0].length);
-        return { ...r, stdout, stdoutBytes: Buffer.from(stdout) };
+        return execResult(r.code, r.stdout.slice(0, m.index + m[0].length), r.stderr);
       });
       const report = await runHost(
         cut,

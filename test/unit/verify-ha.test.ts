@@ -11,6 +11,7 @@ import { loadInventory } from '../../src/inventory/load.js';
 import { verifyCluster } from '../../src/lvs/verify.js';
 import { desiredTable, renderIpvsSave } from '../../src/lvs/ipvs-table.js';
 import type { Connection, ExecResult } from '../../src/core/types.js';
+import { execResult } from '../../src/core/host-output.js';
 
 const INVENTORY = `all:
   vars:
@@ -55,7 +56,7 @@ function fakeConnect(world: World, table: string) {
     close: async () => {},
     async exec(s: Script): Promise<ExecResult> {
       const script = s.text;
-      const ok = (stdout: string) => ({ code: 0, stdout, stderr: '' });
+      const ok = (stdout: string) => execResult(0, stdout, '');
       const name = h.name;
       if (script.includes('ipvsadm -S -n')) return ok(table);
       if (script.includes('ip -o -4 addr show') && name.startsWith('director')) {
@@ -87,7 +88,7 @@ function fakeConnect(world: World, table: string) {
           'all/arp_ignore=1\nall/arp_announce=2\nall/rp_filter=0\ntunl0/rp_filter=0\n--addr\n5: tunl0    inet 10.0.0.18/32 scope global tunl0\n--listen0\nLISTEN 0 5 *:80 *:*\n',
         );
       }
-      return { code: 1, stdout: '', stderr: `unexpected script on ${name}: ${script.slice(0, 80)}` };
+      return execResult(1, '', `unexpected script on ${name}: ${script.slice(0, 80)}`);
     },
   });
 }

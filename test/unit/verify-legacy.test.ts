@@ -12,6 +12,7 @@ import { loadInventory } from '../../src/inventory/load.js';
 import { verifyCluster } from '../../src/lvs/verify.js';
 import { ROOT } from './helpers/renders.js';
 import { sh } from './helpers/local-host.js';
+import { execResult } from '../../src/core/host-output.js';
 
 function fakeBin(rip: string, noarpList: string): string {
   const bin = mkdtempSync(join(tmpdir(), 'verify-rhel3-'));
@@ -48,15 +49,15 @@ function conns(noarpList: string) {
     async exec(s: Script): Promise<ExecResult> {
       const script = s.text;
       if (script.includes('ipvsadm -S -n'))
-        return {
-          code: 0,
-          stdout: '-A -t 192.168.0.218:80 -s rr\n-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1\n-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1\n',
-          stderr: '',
-        };
-      if (script.includes('ip -o -4 addr show')) return { code: 0, stdout: '2: eth0    inet 192.168.0.218/32 scope global eth0:1\n', stderr: '' };
+        return execResult(
+          0,
+          '-A -t 192.168.0.218:80 -s rr\n-a -t 192.168.0.218:80 -r 192.168.0.216:80 -i -w 1\n-a -t 192.168.0.218:80 -r 192.168.0.217:80 -i -w 1\n',
+          '',
+        );
+      if (script.includes('ip -o -4 addr show')) return execResult(0, '2: eth0    inet 192.168.0.218/32 scope global eth0:1\n', '');
       const m = /curl -s -m 3 'http:\/\/([0-9.]+):80\//.exec(script);
-      if (m) return { code: 0, stdout: `page of ${m[1]}`, stderr: '' };
-      return { code: 1, stdout: '', stderr: 'unexpected' };
+      if (m) return execResult(0, `page of ${m[1]}`, '');
+      return execResult(1, '', 'unexpected');
     },
     async upload() {},
     async close() {},

@@ -6,6 +6,7 @@ import { checkTraffic, type Check } from '../../src/lvs/verify.js';
 import type { Connection } from '../../src/core/types.js';
 import type { VirtualServiceSpec } from '../../src/lvs/types.js';
 import { labService } from './helpers/lab-service.js';
+import { execResult } from '../../src/core/host-output.js';
 
 const svc = (over: Partial<VirtualServiceSpec> = {}): VirtualServiceSpec => labService(80, over);
 
@@ -15,7 +16,7 @@ function client(answers: (string | null)[]): Connection {
     host: 'client',
     async exec(script) {
       const mark = /__verify_[0-9a-f]+/.exec(script.text)![0];
-      return { code: answers.includes(null) ? 28 : 0, stderr: '', stdout: answers.map((a) => `${a ?? ''}\n${mark} ${a === null ? '000' : '200'}\n`).join('') };
+      return execResult(answers.includes(null) ? 28 : 0, answers.map((a) => `${a ?? ''}\n${mark} ${a === null ? '000' : '200'}\n`).join(''), '');
     },
     async upload() {},
     async close() {},

@@ -9,6 +9,7 @@ import { dnsStandIn } from '../helpers/dns-stand-in.js';
 import { labService } from './helpers/lab-service.js';
 import type { Connection } from '../../src/core/types.js';
 import type { VirtualServiceSpec } from '../../src/lvs/types.js';
+import { execResult } from '../../src/core/host-output.js';
 
 test('the DNS query program: answers from the stand-in on loopback, failures when nothing listens', async () => {
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -44,7 +45,7 @@ function client(answers: (string | null)[], scripts: string[] = []): Connection 
     host: 'client',
     async exec(script) {
       scripts.push(script.text);
-      return { code: 0, stderr: '', stdout: answers.map((a) => (a === null ? 'dns fail timeout\n' : `dns ok ${a}\n`)).join('') };
+      return execResult(0, answers.map((a) => (a === null ? 'dns fail timeout\n' : `dns ok ${a}\n`)).join(''), '');
     },
     async upload() {},
     async close() {},

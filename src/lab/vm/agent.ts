@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { ExecResult } from '../../core/types.js';
+import { execResult } from '../../core/host-output.js';
 import { LabError, LabTimeoutError } from '../errors.js';
 
 // One request at a time per socket: the agent is a sequential loop.
@@ -49,11 +50,7 @@ function request(socketPath: string, script: string, timeoutMs: number, host?: s
           finish(new LabError(`malformed lab agent reply`, { host, path: socketPath, reply: line.slice(0, 200) }));
           return;
         }
-        finish(null, {
-          code: Number(code),
-          stdout: Buffer.from(out.slice(1), 'base64').toString('utf8'),
-          stderr: Buffer.from(err.slice(1), 'base64').toString('utf8'),
-        });
+        finish(null, execResult(Number(code), Buffer.from(out.slice(1), 'base64'), Buffer.from(err.slice(1), 'base64').toString('utf8')));
       }
     });
     sock.on('error', (e) => finish(new LabError(`lab agent socket: ${e.message}`, { host, path: socketPath }, { cause: e })));

@@ -3,6 +3,7 @@
 import type { Script } from '../../core/shell.js';
 import { join } from 'node:path';
 import type { ExecResult } from '../../core/types.js';
+import { execResult } from '../../core/host-output.js';
 import { run } from '../run.js';
 
 export interface SshEndpoint {
@@ -52,7 +53,7 @@ export async function sshExec(ep: SshEndpoint, script: Script, opts: { timeoutMs
     timeoutMs: opts.timeoutMs ?? 60_000,
     input: opts.stdin,
   });
-  return { code: res.code, stdout: res.stdout, stderr: res.stderr };
+  return execResult(res.code, res.stdout, res.stderr);
 }
 
 /** Ends a shared connection's master process (no-op without one). */

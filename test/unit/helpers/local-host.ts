@@ -7,6 +7,7 @@ import { copyFile, chmod, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection, ExecResult, HostFacts, Probe, Step, Task, TaskContext, PlannedChange } from '../../../src/core/types.js';
+import { execResult } from '../../../src/core/host-output.js';
 
 export class LocalStepError extends Error {
   constructor(
@@ -31,11 +32,8 @@ export function sh(script: string, opts: LocalShOptions = {}): Promise<ExecResul
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
-    child.on('close', (code) => {
-      // As a connection does: the bytes as sent too (file contents travel raw in a probe's output).
-      const bytes = Buffer.concat(out);
-      resolve({ code: code ?? -1, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr: Buffer.concat(err).toString('utf8') });
-    });
+    // As a connection does: the bytes as sent too (file contents travel raw in a probe's output).
+    child.on('close', (code) => resolve(execResult(code ?? -1, Buffer.concat(out), Buffer.concat(err).toString('utf8'))));
     child.stdin.on('error', () => {
       /* script may exit before reading stdin */
     });
