@@ -33,6 +33,7 @@ import { provision } from '../helpers/cli.js';
 import { backupDirector } from './backup-director.js';
 import type { RunReport } from '../../src/core/types.js';
 import { assertUdpVerified, startStandIn, stopStandIn, withUdpService } from './udp-service.js';
+import { execResult } from '../../src/core/host-output.js';
 
 type Method = 'tun' | 'dr' | 'nat';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -176,11 +177,15 @@ describe(`VM lab, then LVS end to end on the same VMs: ${METHODS.map((m) => `VS/
 
     it('reaches a VM through the agent while its sshd is stopped', async () => {
       await vmDriver.stopHost(lab.dir, 'rs2');
-      const down = await sshExec(sshEndpoint(lab.state, 'rs2', false), raw('true'), { timeoutMs: 30_000 });
-      assert.notEqual(down.code, 0);
-      const viaAgent = await vmDriver.hostExec(lab.dir, 'rs2', 'hostname; echo oops >&2; exit 3');
-      assert.deepEqual(viaAgent, { code: 3, stdout: 'rs2\n', stderr: 'oops\n' });
-      await vmDriver.startHost(lab.dir, 'rs2');
+      try {
+        const down = await sshExec(sshEndpoint(lab.state, 'rs2', false), raw('true'), { timeoutMs: 30_000 });
+        assert.notEqual(down.code, 0);
+        const viaAgent = await vmDriver.hostExec(lab.dir, 'rs2', 'hostname; echo oops >&2; exit 3');
+        assert.deepEqual(viaAgent, execResult(3, 'rs2\n', 'oops\n'));
+      } finally {
+        // sshd back whatever happened: the scenarios after this one reach rs2 over SSH.
+        await vmDriver.startHost(lab.dir, 'rs2');
+      }
       assert.equal((await on('rs2', 'hostname')).trim(), 'rs2');
       const st = await vmDriver.status(lab.dir);
       assert.deepEqual(
