@@ -1,7 +1,7 @@
 // Every path a batch of probes reads on a host, read together (PATH_READER): the directories' and
 // the regular files' modes and owners by one `stat -L`, the small files' contents and the sysctls'
 // values by one `tail -c +1 -v`, whose output travels raw. Two programs in all, however many paths
-// of each kind (a program costs a lab host ~4-6 ms of CPU, a fork ~2.5 ms). Each key prints what
+// of each kind (a program costs a lab host ~4-7 ms of CPU, a fork ~2.5 ms). Each key prints what
 // its own script prints (dirProbeScript, fileProbeScript, sysctlProbeScript), byte for byte.
 import { ProbeOutputError, sharedProbe } from '../core/batch.js';
 import { type Script, raw, sh } from '../core/shell.js';
