@@ -9,7 +9,6 @@
 // fresh probe outputs, and the engine plans again from them. The re-probes of later tasks go at the
 // end of the same script. A no-op run is one round trip (facts, the run lock's take and every
 // probe) when facts from an earlier run are at hand; the lock's release is the run's (core/run.ts).
-import { isDeepStrictEqual } from 'node:util';
 import type {
   Connection,
   Footprint,
@@ -26,7 +25,8 @@ import type {
 } from './types.js';
 import { batchProbes, type ProbeItem } from './batch.js';
 import { footprintOf, meets } from './footprint.js';
-import { FACTS_SCRIPT, parseFacts } from './facts.js';
+import { BASE_FACTS_SCRIPT, COSTLY_FACTS, FACTS_SCRIPT, parseFacts, sameFacts } from './facts.js';
+import { FactsReads, type FactKey } from './facts-reads.js';
 import { TaskError } from './errors.js';
 import { ConnectionError } from './provision-error.js';
 import type { Inventory } from '../inventory/types.js';
@@ -80,8 +80,10 @@ export interface HostRunOptions {
   onJournalSync?: () => void;
   /** Facts of this host from an earlier run: tasks are built from them and probed with the facts; rebuilt when the facts differ. */
   cachedFacts?: HostFacts;
-  /** The facts gathered on the host. */
-  onFacts?: (facts: HostFacts) => void;
+  /** The keys of the cached facts the earlier run read: none of the costly ones, and only the others are gathered. */
+  cachedReads?: readonly FactKey[];
+  /** The host's facts once its run is over (gathered, or cached where not read), and the keys it read. */
+  onFacts?: (facts: HostFacts, reads: FactKey[]) => void;
   gate?: HostGate;
   finish?: HostFinish;
 }
@@ -160,6 +162,8 @@ export interface ApplyBatch extends Omit<ApplyScriptInput, 'probes'> {
 export interface LoopTarget {
   probe(slots: readonly Slot[]): Promise<(ProbeOutput | Unreadable)[]>;
   apply(batch: ApplyBatch): Promise<ApplyResult>;
+  /** Called once plans are made, before any is reported, journaled or sent; throws to stop the host. */
+  settle?(): Promise<void>;
 }
 
 const readable = (s: ProbeOutput | Unreadable | undefined): s is ProbeOutput => !!s && !('skip' in s);
@@ -237,12 +241,13 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
   const gate = opts.gate;
   let facts = given ?? opts.cachedFacts;
   const fresh = !given; // facts still to be read from the host
+  const reads = new FactsReads();
   let ctx!: TaskContext;
   let built!: { tasks: Task[]; handlers: Record<string, Task> };
   let slots: Slot[] = [];
   const build = (f: HostFacts) => {
     facts = f;
-    ({ ctx, built, slots } = buildSlots(work, f, opts.tags));
+    ({ ctx, built, slots } = buildSlots(work, reads.view(f), opts.tags));
   };
   if (facts) {
     try {
@@ -254,30 +259,63 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
       slots = [];
     }
   }
+  // The costly facts are gathered unless neither the host's last run nor this build read one.
+  const costlyRead = (keys: Iterable<FactKey>) => [...keys].some((k) => COSTLY_FACTS.has(k));
+  const baseOnly = fresh && !!facts && !!opts.cachedReads && !costlyRead(opts.cachedReads) && !costlyRead(reads.read);
 
-  // The first round trip: the gate, the facts, and (facts known) every task's probe.
-  if (fresh || gate) {
-    emit({ type: 'phase', host: work.host, phase: facts ? 'facts + probe' : 'facts' });
-    const parts: ProbeItem[] = [];
-    if (gate) parts.push(gate.probe);
-    if (fresh) parts.push({ script: FACTS_SCRIPT, inline: true }); // it never exits: no subshell
-    const probeFrom = parts.length;
-    if (facts) parts.push(...slots.map((s) => s.probe));
-    const batch = batchProbes(parts);
-    const r = await c.exec(batch.script, undefined, `${fresh ? 'facts, ' : ''}probe ${slots.length} task(s) in one batch`);
-    const outs = batch.split(r.stdoutBytes);
-    if (gate) gate.check(outs[0]!);
-    if (fresh) {
-      const f = outs[gate ? 1 : 0]!;
-      if (f.code !== 0) throw new TaskError(work.host, 'gather facts', `facts script exited ${f.code}`);
-      const got = parseFacts(f.stdout);
-      opts.onFacts?.(got);
-      if (facts && isDeepStrictEqual(got, facts)) slots.forEach((s, k) => (s.state = outs[probeFrom + k]));
-      else build(got); // no facts yet, or they changed: tasks built from the host's own, probed next
-    } else slots.forEach((s, k) => (s.state = outs[probeFrom + k]));
+  try {
+    // The first round trip: the gate, the facts, and (facts known) every task's probe.
+    if (fresh || gate) {
+      emit({ type: 'phase', host: work.host, phase: facts ? 'facts + probe' : 'facts' });
+      const parts: ProbeItem[] = [];
+      if (gate) parts.push(gate.probe);
+      if (fresh) parts.push({ script: baseOnly ? BASE_FACTS_SCRIPT : FACTS_SCRIPT, inline: true }); // it never exits: no subshell
+      const probeFrom = parts.length;
+      if (facts) parts.push(...slots.map((s) => s.probe));
+      const batch = batchProbes(parts);
+      const r = await c.exec(batch.script, undefined, `${fresh ? 'facts, ' : ''}probe ${slots.length} task(s) in one batch`);
+      const outs = batch.split(r.stdoutBytes);
+      if (gate) gate.check(outs[0]!);
+      if (fresh) {
+        const f = outs[gate ? 1 : 0]!;
+        if (f.code !== 0) throw new TaskError(work.host, 'gather facts', `facts script exited ${f.code}`);
+        const got = parseFacts(f.stdout);
+        if (facts && sameFacts(got, facts, !baseOnly)) {
+          slots.forEach((s, k) => (s.state = outs[probeFrom + k]));
+          if (baseOnly) reads.fromCache(COSTLY_FACTS);
+        } else if (baseOnly) {
+          // Facts that changed may lead the tasks to the costly ones: all of them, then the tasks built and probed.
+          build(await gatherAll(c, work.host));
+        } else build(got); // no facts yet, or they changed: tasks built from the host's own, probed next
+      }
+    }
+    if (!facts) throw new TaskError(work.host, 'gather facts', 'no facts');
+    // A plan read a costly fact this run took from the cache (a path the host's last run did not
+    // take): the host's own value is read before anything planned from it is reported or sent. The
+    // same value: the plans stand. Another: the host stops here, and its next run gathers every fact.
+    const settle = async () => {
+      if (!reads.unchecked.size) return;
+      const keys = [...reads.unchecked].sort();
+      const got = await gatherAll(c, work.host);
+      reads.checked();
+      if (sameFacts(got, facts!)) return;
+      facts = got; // what the cache keeps
+      throw new TaskError(
+        work.host,
+        'gather facts',
+        `the host's facts changed since its last run, and a task read ${keys.join(', ')}, which this run took from that run's: nothing planned from them was applied or reported; run again (it gathers every fact)`,
+      );
+    };
+    await taskLoop({ ...hostTarget(c), settle }, { host: work.host, ctx, built, slots }, opts, report);
+  } finally {
+    if (fresh && facts) opts.onFacts?.(facts, reads.keys());
   }
-  if (!facts) throw new TaskError(work.host, 'gather facts', 'no facts');
-  await taskLoop(hostTarget(c), { host: work.host, ctx, built, slots }, opts, report);
+}
+
+async function gatherAll(c: CountingConnection, host: string): Promise<HostFacts> {
+  const r = await c.exec(FACTS_SCRIPT, undefined, 'facts');
+  if (r.code !== 0) throw new TaskError(host, 'gather facts', `facts script exited ${r.code}`, { stderr: r.stderr });
+  return parseFacts(r.stdout);
 }
 
 /**
@@ -450,6 +488,7 @@ export async function taskLoop(
       planned.push(p);
       j++;
     }
+    await target.settle?.();
 
     if (!apply || changeList.length === 0) {
       for (const p of planned) {

@@ -1,9 +1,22 @@
 // Facts: one POSIX sh script, one round trip, parsed into HostFacts. Playbooks branch on these.
+// The script has two parts: what the shell reads itself (no process: ~3 ms on a lab host, as much
+// as sh starting), and what takes processes (ip, awk: ~22 ms). A run gathers only the first when
+// the host's last run read none of the second's facts (core/facts-reads.ts).
+import { isDeepStrictEqual } from 'node:util';
 import { raw } from './shell.js';
 import { KeyValues } from './key-values.js';
 import type { HostFacts, InitSystem, OsFamily, PackageManager, InterfaceFact } from './types.js';
 
-export const FACTS_SCRIPT = raw(String.raw`
+/** The facts the second part of the script prints: they take processes (ip, awk, dpkg-query). */
+export const COSTLY_FACTS: ReadonlySet<keyof HostFacts> = new Set<keyof HostFacts>(['hostname', 'user', 'interfaces', 'defaultInterface', 'ipvsadm']);
+
+/** True when a and b agree on every fact, or on every fact but the costly ones. */
+export function sameFacts(a: HostFacts, b: HostFacts, costly = true): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof HostFacts)[]);
+  return [...keys].every((k) => (!costly && COSTLY_FACTS.has(k)) || isDeepStrictEqual(a[k], b[k]));
+}
+
+const BASE = String.raw`
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Every file below is read under $root: empty on a host; the fixture tests point it at a recorded tree.
 root=
@@ -32,6 +45,9 @@ if command -v dpkg-query >/dev/null 2>&1; then echo pkgdb=dpkg; elif command -v 
 if [ -e "$root/proc/sys/net/ipv4/conf/all/arp_ignore" ]; then echo arp_sysctls=1; else echo arp_sysctls=0; fi
 # modinfo only looks under /lib/modules/RELEASE: without it (a container) there is nothing to find.
 if [ -e "$root/proc/net/ip_vs" ] || [ -d "$root/sys/module/ip_vs" ] || { [ -d "$root/lib/modules/$kr" ] && modinfo ip_vs >/dev/null 2>&1; }; then echo ipvs_kernel=1; else echo ipvs_kernel=0; fi
+`;
+
+const COSTLY = String.raw`
 # With dpkg (and ip: that branch's awk), ipvsadm's version is read from dpkg's status file by the
 # awk below (dpkg-query reads all of that file too, in a process of its own).
 db=
@@ -84,7 +100,12 @@ else
   ifconfig -a 2>/dev/null | awk '/^[^ \t]/{iface=$1; sub(":$","",iface); print "link=" iface " UP"} /inet addr:/{split($2,a,":"); print "addr=" iface " " a[2] "/32"}'
   echo "defroute=$(route -n 2>/dev/null | awk '$1=="0.0.0.0"{print $8; exit}')"
 fi
-`);
+`;
+
+/** Every fact. */
+export const FACTS_SCRIPT = raw(BASE + COSTLY);
+/** Every fact but the costly ones (COSTLY_FACTS), which it leaves empty. */
+export const BASE_FACTS_SCRIPT = raw(BASE);
 
 export function parseFacts(stdout: string): HostFacts {
   const kv = new Map<string, string>();

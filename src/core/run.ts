@@ -160,8 +160,8 @@ export async function runPlaybook(o: RunOptions): Promise<{ report: RunReport; j
                 tags: o.tags,
                 onEvent: emit,
                 ...journal?.hooks(h.name),
-                ...(cached ? { cachedFacts: cached } : {}),
-                onFacts: (f) => facts.put(h.name, f),
+                ...(cached ? { cachedFacts: cached.facts, ...(cached.reads ? { cachedReads: cached.reads } : {}) } : {}),
+                onFacts: (f, reads) => facts.put(h.name, { facts: f, reads }),
                 ...(gate ? { gate } : {}),
                 ...(finish ? { finish } : {}),
               });
