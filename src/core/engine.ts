@@ -303,7 +303,7 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
       throw new TaskError(
         work.host,
         'gather facts',
-        `the host's facts changed since its last run, and a task read ${keys.join(', ')}, which this run took from that run's: nothing planned from them was applied or reported; run again (it gathers every fact)`,
+        `the host's facts differ from the ones its last run kept, and a task read ${keys.join(', ')}, which this run took from those: nothing planned from them was applied or reported; run again (it gathers every fact)`,
       );
     };
     await taskLoop({ ...hostTarget(c), settle }, { host: work.host, ctx, built, slots }, opts, report);

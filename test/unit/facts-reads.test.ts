@@ -225,7 +225,7 @@ describe('a run gathers the costly facts only when they may be read', () => {
           onEvent: (e) => e.type === 'task-end' && ended.push(e.report.task),
           onFacts: (f, reads) => (handed = { facts: f, reads }),
         });
-        assert.match(r.error ?? '', /facts changed since its last run, and a task read interfaces/);
+        assert.match(r.error ?? '', /facts differ from the ones its last run kept, and a task read interfaces/);
         assert.equal(r.errorKind, 'failed');
         assert.deepEqual(ended, [], 'nothing planned was reported');
         assert.deepEqual(r.tasks, []);
