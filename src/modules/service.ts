@@ -70,14 +70,59 @@ function sysvStatus(name: string, flavor: ServiceFlavor): Script {
  * readonly variable cannot go, and a special builtin's error would end dash's subshell before the
  * command ran (so the service would look stopped); such a variable stays, the command still runs.
  */
-export function cleanExec(command: Script): Script {
-  return sh`(set -- "$PATH" "$TERM"
+export function cleanExec(command: Script, kept?: readonly string[]): Script {
+  if (!kept) {
+    return sh`(set -- "$PATH" "$TERM"
 _e=$(export -p)
 while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; command unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
 $_e
 _E
 LC_ALL=C PATH=$1 TERM=$2; export LC_ALL PATH TERM
 exec ${command})`;
+  }
+  // `kept`: fixed names (never input), each set again to its value, if empty (as env -i NAME="$NAME" does).
+  const saved = raw(kept.map((v) => `"$${v}"`).join(' '));
+  const restored = raw(`${kept.map((v, i) => `${v}=\${${i + 1}}`).join(' ')}; export ${kept.join(' ')}`);
+  return sh`(set -- ${saved}
+_e=$(export -p)
+while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; command unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
+$_e
+_E
+${restored}
+exec ${command})`;
+}
+
+/** What Debian's `service` hands an init script: `env -i LANG="$LANG" … LC_ALL="$LC_ALL" PATH="$PATH" TERM="$TERM"`. */
+export const SERVICE_ENV = [
+  'LANG',
+  'LANGUAGE',
+  'LC_CTYPE',
+  'LC_NUMERIC',
+  'LC_TIME',
+  'LC_COLLATE',
+  'LC_MONETARY',
+  'LC_MESSAGES',
+  'LC_PAPER',
+  'LC_NAME',
+  'LC_ADDRESS',
+  'LC_TELEPHONE',
+  'LC_MEASUREMENT',
+  'LC_IDENTIFICATION',
+  'LC_ALL',
+  'PATH',
+  'TERM',
+] as const;
+
+/**
+ * A sysv start, stop or restart. On Debian without systemd, `service` runs the init script from /
+ * with the environment SERVICE_ENV names (after two basenames and a shell of its own, ~20 ms of a
+ * lab host's CPU): provision does that itself. An upstart job, an OpenRC host (whose `service`
+ * also keeps /run/openrc/started) and Red Hat go through `service`.
+ */
+function sysvRun(name: string, flavor: ServiceFlavor, action: 'start' | 'stop' | 'restart'): Script {
+  if (flavor !== 'sysv-debian') return sysvAction(name, action);
+  const script = `/etc/init.d/${name}`;
+  return sh`if [ -x ${script} ] && [ ! -e ${`/etc/init/${name}.conf`} ] && [ ! -d /run/openrc/started ]; then cd / && ${cleanExec(sh`${script} ${action}`, SERVICE_ENV)}; else ${sysvAction(name, action)}; fi`;
 }
 
 /** The lines a service's state is read by: `registered=…`, `enabled=…` and `running=…` (probe and evidence share them). */
@@ -203,7 +248,7 @@ export function unregisterScript(flavor: ServiceFlavor, name: string): Script {
 }
 
 export function runScript(flavor: ServiceFlavor, name: string, action: 'start' | 'stop' | 'restart'): Script {
-  if (flavor !== 'systemd') return sysvAction(name, action);
+  if (flavor !== 'systemd') return sysvRun(name, flavor, action);
   // A daemon that exits non-zero on SIGTERM leaves the unit "failed"; a stop (or its undo) means "inactive".
   return action === 'stop' ? sh`systemctl stop ${name} && { systemctl reset-failed ${name} 2>/dev/null || true; }` : sh`systemctl ${action} ${name}`;
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { file, fileProbe, parseFileState, planFile, CONTENT_LIMIT, type FileState } from '../../../src/modules/file.js';
 import { ModuleError } from '../../../src/modules/errors.js';
 import { KeyValues, sha256 } from '../../../src/modules/util.js';
-import { applyAll, planLocally, runProbe, runSteps, tempDir, testContext } from '../helpers/local-host.js';
+import { applyAll, planLocally, runProbe, runSteps, sh as localSh, tempDir, testContext } from '../helpers/local-host.js';
+import { loggedTools } from '../helpers/tool-wrappers.js';
 
 const ctx = testContext();
 
@@ -203,6 +204,45 @@ describe('file on this machine (real sh)', () => {
     assert.deepEqual(await planLocally(file({ path, content: big }), ctx), []);
     const [c] = await planLocally(file({ path, content: 'small\n' }), ctx);
     assert.equal(c!.undo, undefined);
+  });
+
+  it('a new file is written by cat, chmod and mv only (no dirname, no mktemp), at its exact mode; with an owner, chown before chmod', async () => {
+    const bin = join(dir, 'bin-write');
+    await mkdir(bin);
+    const log = join(dir, 'write.log');
+    const env = await loggedTools(bin, log, ['dirname', 'mktemp', 'cat', 'chmod', 'chown', 'chgrp', 'mv']);
+    for (const [name, mode, owner, programs] of [
+      ['plain', '0640', undefined, 'cat chmod mv'],
+      ['script', '0755', undefined, 'cat chmod mv'],
+      ['sticky', '1644', undefined, 'cat chmod mv'],
+      ['owned', '0644', 'daemon', 'cat chown chmod mv'],
+    ] as const) {
+      await writeFile(log, '');
+      const path = join(dir, `made-${name}`);
+      const [c] = await planLocally(file({ path, content: `${name}\n`, mode, ...(owner ? { owner } : {}) }), ctx);
+      await runSteps(c!.apply, { env });
+      assert.equal(await readFile(path, 'utf8'), `${name}\n`);
+      const st = await stat(path);
+      assert.deepEqual([(st.mode & 0o7777).toString(8), st.uid], [Number.parseInt(mode, 8).toString(8), owner ? 1 : 0], name);
+      assert.equal((await readFile(log, 'utf8')).trim().split('\n').join(' '), programs, name);
+    }
+  });
+
+  it('a temp name that is taken (a file, or a symlink planted there) is not followed: mktemp makes another, the mode is still exact', async () => {
+    for (const mode of ['0644', '0755'] as const) {
+      const path = join(dir, `taken-${mode}`);
+      const target = join(dir, `planted-target-${mode}`);
+      const [c] = await planLocally(file({ path, content: 'real\n', mode }), ctx);
+      const step = c!.apply[0]!;
+      assert.equal(step.kind, 'exec');
+      if (step.kind !== 'exec') return;
+      // The step's shell is this one ($$): the name it would take is planted first.
+      const r = await localSh(`ln -s ${target} ${dir}/.provision.$$\n${step.script.text}`, { stdin: step.stdin });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await readFile(path, 'utf8'), 'real\n');
+      assert.equal(((await stat(path)).mode & 0o7777).toString(8), Number.parseInt(mode, 8).toString(8));
+      await assert.rejects(stat(target), { code: 'ENOENT' });
+    }
   });
 
   it('fails with a clear message when the parent directory is missing', async () => {

@@ -1,7 +1,7 @@
 import type { Script } from '../../../src/core/shell.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   enableScript,
@@ -14,8 +14,9 @@ import {
   type ServiceState,
 } from '../../../src/modules/service.js';
 import { ModuleError } from '../../../src/modules/errors.js';
-import { cleanExec } from '../../../src/modules/service.js';
-import { raw as rawSh } from '../../../src/core/shell.js';
+import { cleanExec, runScript } from '../../../src/modules/service.js';
+import { loggedTools } from '../helpers/tool-wrappers.js';
+import { raw as rawSh, SBIN_PATH } from '../../../src/core/shell.js';
 import { spawnSync } from 'node:child_process';
 import { runProbe, runSteps, sh, tempDir, testContext, testFacts } from '../helpers/local-host.js';
 
@@ -240,6 +241,71 @@ describe('sysv status: Debian runs the init script itself (as `service` would), 
       const r = await probe(flavor, o);
       assert.equal(r.running, '1', `${flavor} ${JSON.stringify(o)}`);
       assert.deepEqual(r.calls.split('\n'), ['service web status'], `${flavor} ${JSON.stringify(o)}`);
+    }
+  });
+});
+
+// The real `service` of this machine (Debian's, no systemd running here) against provision's own
+// start: the init script, in a private /etc (unshare -m, tmpfs), logs its arguments, its working
+// directory and its whole environment; both must log the same.
+describe('sysv Debian start/stop/restart: the init script run as `service` runs it, without `service`', () => {
+  const initLogging = (log: string) =>
+    `printf '%s\\n' '#!/bin/sh' 'echo "$* cwd=$(pwd) $(env | sort | tr "\\n" " ")" >> ${log}' > /etc/init.d/web; chmod 755 /etc/init.d/web`;
+  const inPrivateEtc = async (body: string, env: NodeJS.ProcessEnv) => {
+    const script = ['mount --make-rprivate / && mount -t tmpfs tmpfs /etc && mkdir /etc/init.d /etc/init', body].join('\n');
+    return sh(`exec unshare -m /bin/sh -c ${`'${script.replace(/'/g, `'\\''`)}'`}`, { env });
+  };
+
+  it('same arguments, working directory and environment as Debian`s service gives it; `service` itself is not started', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const log = join(dir, 'init.log');
+      const bin = join(dir, 'bin');
+      await mkdir(bin);
+      const env = await loggedTools(bin, join(dir, 'tools.log'), ['service']);
+      // Variables the caller has (a locale from the login, a secret) and one it does not (LANGUAGE).
+      const callerEnv: NodeJS.ProcessEnv = { ...env, LANG: 'C.UTF-8', LC_MESSAGES: 'POSIX', SECRET_TOKEN: 'x', TERM: 'dumb' };
+      delete callerEnv.LANGUAGE;
+      for (const action of ['start', 'stop', 'restart'] as const) {
+        await writeFile(log, '');
+        await writeFile(join(dir, 'tools.log'), '');
+        const real = await inPrivateEtc(`${initLogging(log)}\ncd /tmp && ${SBIN_PATH.text}\nservice web ${action}`, callerEnv);
+        assert.equal(real.code, 0, real.stderr);
+        assert.equal(await readFile(join(dir, 'tools.log'), 'utf8'), 'service\n');
+        const ours = await inPrivateEtc(`${initLogging(log)}\ncd /tmp && ${SBIN_PATH.text}\n${runScript('sysv-debian', 'web', action).text}`, callerEnv);
+        assert.equal(ours.code, 0, ours.stderr);
+        assert.equal(await readFile(join(dir, 'tools.log'), 'utf8'), 'service\n', 'provision did not start `service`');
+        const [byService, byUs] = (await readFile(log, 'utf8')).split('\n');
+        assert.match(byService!, new RegExp(`^${action} cwd=/ `));
+        assert.doesNotMatch(byService!, /SECRET_TOKEN/);
+        assert.equal(byUs, byService, action);
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('an upstart job, an OpenRC host and Red Hat go through `service`', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const bin = join(dir, 'bin');
+      await mkdir(bin);
+      await writeFile(join(bin, 'service'), `#!/bin/sh\necho "service $*" >> ${dir}/calls\n`);
+      await chmod(join(bin, 'service'), 0o755);
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+      for (const [flavor, setup] of [
+        ['sysv-debian', ': > /etc/init/web.conf'],
+        ['sysv-debian', 'mkdir -p /run/openrc/started'],
+        ['sysv-redhat', ''],
+      ] as const) {
+        await writeFile(join(dir, 'calls'), '');
+        const body = `${initLogging(join(dir, 'init.log'))}\n${setup.includes('openrc') ? 'mount -t tmpfs tmpfs /run && ' : ''}${setup}\n${runScript(flavor, 'web', 'start').text}`;
+        const r = await inPrivateEtc(body, env);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await readFile(join(dir, 'calls'), 'utf8'), 'service web start\n', `${flavor} ${setup}`);
+      }
+    } finally {
+      await cleanup();
     }
   });
 });
