@@ -118,8 +118,12 @@ class CountingConnection {
 }
 
 export async function gatherFacts(conn: Connection): Promise<HostFacts> {
-  const r = await conn.exec(FACTS_SCRIPT, { become: true });
-  if (r.code !== 0) throw new TaskError(conn.host, 'gather facts', `facts script exited ${r.code}`, { stderr: r.stderr });
+  return factsOf(conn.host, await conn.exec(FACTS_SCRIPT, { become: true }));
+}
+
+/** The facts script's result as facts; a failed script is the host's failure. */
+function factsOf(host: string, r: { code: number; stdout: string; stderr: string }): HostFacts {
+  if (r.code !== 0) throw new TaskError(host, 'gather facts', `facts script exited ${r.code}`, { stderr: r.stderr });
   return parseFacts(r.stdout);
 }
 
@@ -312,11 +316,8 @@ async function runOnce(c: CountingConnection, work: HostWork, opts: HostRunOptio
   }
 }
 
-async function gatherAll(c: CountingConnection, host: string): Promise<HostFacts> {
-  const r = await c.exec(FACTS_SCRIPT, undefined, 'facts');
-  if (r.code !== 0) throw new TaskError(host, 'gather facts', `facts script exited ${r.code}`, { stderr: r.stderr });
-  return parseFacts(r.stdout);
-}
+/** Every fact, in a round trip of its own (counted). */
+const gatherAll = async (c: CountingConnection, host: string) => factsOf(host, await c.exec(FACTS_SCRIPT, undefined, 'facts'));
 
 /**
  * A probe output as it should read after changes with these effects: each effect's before-lines,

@@ -71,18 +71,15 @@ function sysvStatus(name: string, flavor: ServiceFlavor): Script {
  * command ran (so the service would look stopped); such a variable stays, the command still runs.
  */
 export function cleanExec(command: Script, kept?: readonly string[]): Script {
-  if (!kept) {
-    return sh`(set -- "$PATH" "$TERM"
-_e=$(export -p)
-while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; command unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
-$_e
-_E
-LC_ALL=C PATH=$1 TERM=$2; export LC_ALL PATH TERM
-exec ${command})`;
-  }
-  // `kept`: fixed names (never input), each set again to its value, if empty (as env -i NAME="$NAME" does).
+  if (!kept) return envOnly(command, raw('"$PATH" "$TERM"'), raw('LC_ALL=C PATH=$1 TERM=$2; export LC_ALL PATH TERM'));
+  // `kept` becomes shell text: names only (each set again to its value, if empty, as env -i NAME="$NAME" does).
+  for (const v of kept) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new ModuleError('service', `not a variable name: ${JSON.stringify(v)}`);
   const saved = raw(kept.map((v) => `"$${v}"`).join(' '));
-  const restored = raw(`${kept.map((v, i) => `${v}=\${${i + 1}}`).join(' ')}; export ${kept.join(' ')}`);
+  return envOnly(command, saved, raw(`${kept.map((v, i) => `${v}=\${${i + 1}}`).join(' ')}; export ${kept.join(' ')}`));
+}
+
+/** cleanExec's subshell: `saved` values wait in the positional parameters while every exported variable goes; `restored` sets them again. */
+function envOnly(command: Script, saved: Script, restored: Script): Script {
   return sh`(set -- ${saved}
 _e=$(export -p)
 while IFS= read -r _l; do case $_l in 'export '* | 'declare -x '*) _l=\${_l#export }; _l=\${_l#declare -x }; command unset "\${_l%%=*}" 2>/dev/null ;; esac; done <<_E
